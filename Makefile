@@ -1,0 +1,108 @@
+# imagegen: build, test and run the serverless image API. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8080
+TF ?= terraform
+TF_DIR := terraform
+
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION ?= us-east-1
+
+FUNCTIONS := $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/handler.py))))
+FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
+LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip
+SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
+
+.PHONY: help install build test test-unit test-integration test-infra lint localstack-up localstack-down \
+        serve tf-check deploy deploy-local bench ci clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/vendor/requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed (set PYTHON=...)"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the dev and test dependencies
+
+build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers into dist/
+
+# Rebuilt only when that function's own files change.
+.SECONDEXPANSION:
+dist/functions/%.zip: $$(wildcard functions/$$*/*.py) scripts/build_zip.py
+	$(PYTHON) scripts/build_zip.py $@ functions/$*
+
+dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
+	$(PYTHON) scripts/build_zip.py $@ layers/imagegen python/
+
+# Wheels for Lambda's python3.12 on x86_64, whatever the build machine is. All pins are in the
+# requirements file, so --no-deps; no .pyc and no bin/ so the zip depends only on the wheels.
+dist/layers/vendor.zip: layers/vendor/requirements.txt scripts/build_zip.py
+	rm -rf build/vendor && mkdir -p build/vendor
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
+	  --target build/vendor -r $<
+	rm -rf build/vendor/bin
+	$(PYTHON) scripts/build_zip.py $@ build/vendor python/
+
+test: install localstack-up ## Run every test tier (unit, integration on LocalStack, Terraform) and tf-check
+	$(PY) -m pytest tests
+	$(MAKE) tf-check
+
+test-unit: install ## Unit tests only (no LocalStack needed)
+	$(PY) -m pytest tests/unit
+
+test-integration: install localstack-up ## Integration tests over HTTP against the local server and LocalStack
+	$(PY) -m pytest tests/integration
+
+test-infra: install ## Static Terraform checks (parse, schema, route table consistency)
+	$(PY) -m pytest tests/infra
+
+lint: install ## ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+localstack-up: ## Start LocalStack (Docker if it runs, else a host process); idempotent
+	@scripts/localstack.sh up
+
+localstack-down: ## Stop the LocalStack this project started
+	@scripts/localstack.sh down
+
+serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials)
+	$(PY) -m localdev.serve --host $(HOST) --port $(PORT)
+
+tf-check: ## Terraform static checks: checkov (+ fmt/validate where terraform exists)
+	@scripts/tf-check.sh
+
+bench: install localstack-up ## Benchmarks, as ratios against a baseline measured in the same run
+	$(PY) scripts/bench.py
+
+deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)
+	@command -v $(TF) >/dev/null || { echo "terraform is not installed: https://developer.hashicorp.com/terraform/install"; exit 1; }
+	$(TF) -chdir=$(TF_DIR) init
+	$(TF) -chdir=$(TF_DIR) apply
+
+deploy-local: build localstack-up ## tflocal apply against LocalStack (needs a LocalStack edition with apigatewayv2)
+	@command -v tflocal >/dev/null || { echo "tflocal is not installed: pip install terraform-local (and terraform itself)"; exit 1; }
+	@curl -fsS $(AWS_ENDPOINT_URL)/_localstack/health | grep -q '"apigatewayv2"' || { \
+	  echo "This LocalStack has no API Gateway v2 (HTTP API): it exists only in LocalStack's paid editions."; \
+	  echo "Use 'make serve' for the local HTTP API server, or set LOCALSTACK_AUTH_TOKEN and use Docker LocalStack Pro."; exit 1; }
+	cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve
+
+ci: ## What CI runs: make test, then always collect logs and stop LocalStack; returns the tests' exit code
+	@status=0; $(MAKE) test || status=$$?; \
+	  tail -n 40 .localstack/localstack.log 2>/dev/null > .localstack/ci-tail.log || true; \
+	  scripts/localstack.sh down || true; exit $$status
+
+clean: ## Remove build output (dist/, build/) and caches
+	rm -rf dist build .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -not -path './.tools/*' -prune -exec rm -rf {} +

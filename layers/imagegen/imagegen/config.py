@@ -1,0 +1,48 @@
+"""Settings read from the environment that Terraform (or the local server) sets.
+
+Read lazily and cached: a cold start pays for it once, and a missing variable
+fails the first request that needs it with a clear message in the log.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+
+class ConfigError(RuntimeError):
+    """The deployment is misconfigured: an operator must fix it, not the client."""
+
+
+def env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise ConfigError(f"environment variable {name} is not set")
+    return default
+
+
+def env_int(name: str, default: int, low: int, high: int) -> int:
+    raw = env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+@cache
+def bucket_name() -> str:
+    return env("BUCKET_NAME")
+
+
+@cache
+def url_expiry_seconds() -> int:
+    return env_int("URL_EXPIRY_SECONDS", 900, 60, 604800)

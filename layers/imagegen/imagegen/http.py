@@ -1,0 +1,145 @@
+"""API Gateway HTTP API (payload format 2.0) events in, JSON responses out.
+
+Every error a client can cause is an ApiError, which becomes
+`{"error": {"code", "message"}}` with a 4xx status. Anything else is logged with
+its traceback and answered with a bare 500: no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from imagegen.config import ConfigError
+
+log = logging.getLogger("imagegen")
+
+CORS_HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-headers": "authorization,content-type,x-amz-date,x-amz-security-token",
+    "access-control-allow-methods": "GET,POST,OPTIONS",
+}
+
+# Lambda's synchronous invocation payload limit; API Gateway refuses larger bodies too.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error the client can act on: becomes a 4xx (or 5xx for upstream) JSON error."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def bad_request(code: str, message: str) -> ApiError:
+    return ApiError(400, code, message)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    route_key: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    path_params: dict[str, str]
+    body: bytes
+    domain: str = ""
+    stage: str = "$default"
+    request_id: str = ""
+    raw_event: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def content_type(self) -> str:
+        """The media type alone, lowercased (parameters such as boundary stripped)."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object, or a 400/415 that says what is wrong."""
+        if self.content_type not in ("application/json", ""):
+            raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        if not self.body:
+            raise bad_request("invalid_json", "the request body is empty; send a JSON object")
+        try:
+            value = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_request("invalid_json", f"the body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise bad_request("invalid_json", "the body must be a JSON object")
+        return value
+
+    def base_url(self) -> str:
+        """The absolute URL this API was called at (scheme, domain and stage), no trailing slash."""
+        proto = self.headers.get("x-forwarded-proto", "https")
+        stage = "" if self.stage in ("", "$default") else f"/{self.stage}"
+        return f"{proto}://{self.domain}{stage}"
+
+
+def parse_event(event: dict) -> Request:
+    """Build a Request from an API Gateway HTTP API payload-2.0 event."""
+    http = event.get("requestContext", {}).get("http", {})
+    raw_body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw_body, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request("invalid_body", "the body is not valid base64") from None
+    else:
+        body = raw_body.encode("utf-8")
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    ctx = event.get("requestContext", {})
+    return Request(
+        method=http.get("method", "GET").upper(),
+        path=http.get("path") or event.get("rawPath", "/"),
+        route_key=event.get("routeKey", ""),
+        headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+        query=dict(event.get("queryStringParameters") or {}),
+        path_params=dict(event.get("pathParameters") or {}),
+        body=body,
+        domain=ctx.get("domainName", ""),
+        stage=ctx.get("stage", "$default"),
+        request_id=ctx.get("requestId", ""),
+        raw_event=event,
+    )
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **CORS_HEADERS, **(headers or {})},
+        "body": json.dumps(payload, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(status: int, code: str, message: str) -> dict:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
+    """Turn `func(request) -> response` into a Lambda handler with uniform error handling."""
+
+    @functools.wraps(func)
+    def handler(event: dict, context: Any = None) -> dict:
+        try:
+            return func(parse_event(event))
+        except ApiError as err:
+            log.info("client error %s %s: %s", err.status, err.code, err.message)
+            return error_response(err.status, err.code, err.message)
+        except ConfigError as err:
+            log.error("configuration error: %s", err)
+            return error_response(503, "not_configured", "the service is not configured for this request")
+        except Exception:
+            log.exception("unhandled error")
+            return error_response(500, "internal_error", "something went wrong on our side")
+
+    return handler

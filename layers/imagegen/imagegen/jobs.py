@@ -1,0 +1,127 @@
+"""Job records: small JSON objects at jobs/{job_id}.json in the bucket.
+
+Created with a conditional put (If-None-Match: *) and changed only with
+If-Match: <etag>, so a record is never overwritten blindly. Status only moves
+forward: a repeated, late or concurrent webhook cannot undo a finished job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from imagegen import aws, config, storage
+from imagegen.http import ApiError
+
+log = logging.getLogger("imagegen")
+
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+_RANK = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2}
+
+# How often an update retries when another writer changed the record in between.
+MAX_UPDATE_ATTEMPTS = 8
+
+
+class JobNotFound(ApiError):
+    def __init__(self, job_id: str):
+        super().__init__(404, "job_not_found", f"no job with id {job_id!r}")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def job_key(job_id: str) -> str:
+    return f"jobs/{job_id}.json"
+
+
+def can_move(current: str, new: str) -> bool:
+    """True if a job may go from status `current` to `new` (forward only, terminal is final)."""
+    return current not in TERMINAL and _RANK[new] >= _RANK[current]
+
+
+def new_job(job_id: str, *, provider: str, model: str, status: str = "queued", **fields) -> dict:
+    stamp = now()
+    return {
+        "id": job_id,
+        "status": status,
+        "provider": provider,
+        "model": model,
+        "images": [],
+        "error": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        **fields,
+    }
+
+
+def create(job: dict) -> dict:
+    """Store a new job record; refuses to overwrite an existing one."""
+    aws.client("s3").put_object(
+        Bucket=config.bucket_name(),
+        Key=job_key(job["id"]),
+        Body=json.dumps(job).encode(),
+        ContentType="application/json",
+        IfNoneMatch="*",
+    )
+    return job
+
+
+def read(job_id: str) -> tuple[dict, str]:
+    """The job record and its ETag; JobNotFound if there is none."""
+    try:
+        obj = aws.client("s3").get_object(Bucket=config.bucket_name(), Key=job_key(job_id))
+    except Exception as exc:
+        if aws.error_code(exc) in ("NoSuchKey", "404"):
+            raise JobNotFound(job_id) from None
+        raise
+    return json.loads(obj["Body"].read()), obj["ETag"]
+
+
+def get(job_id: str) -> dict:
+    return read(job_id)[0]
+
+
+def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
+    """Apply `change` to the stored record with optimistic concurrency.
+
+    `change` gets a copy of the record and returns the new record, or None to leave
+    it as it is. On a concurrent write the record is read again and `change` runs
+    again, so it must decide from the record it is given. Returns the stored record.
+    """
+    for _ in range(MAX_UPDATE_ATTEMPTS):
+        job, etag = read(job_id)
+        changed = change(json.loads(json.dumps(job)))
+        if changed is None:
+            return job
+        if not can_move(job["status"], changed["status"]):
+            log.info("job %s: ignoring move %s -> %s", job_id, job["status"], changed["status"])
+            return job
+        changed["updated_at"] = now()
+        try:
+            aws.client("s3").put_object(
+                Bucket=config.bucket_name(),
+                Key=job_key(job_id),
+                Body=json.dumps(changed).encode(),
+                ContentType="application/json",
+                IfMatch=etag,
+            )
+        except Exception as exc:
+            if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                continue
+            raise
+        return changed
+    raise RuntimeError(f"job {job_id}: gave up after {MAX_UPDATE_ATTEMPTS} concurrent updates")
+
+
+def public_view(job: dict) -> dict:
+    """What GET /v1/jobs/{id} shows: the record without internals, with presigned image URLs."""
+    view = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt", "error", "created_at", "updated_at")}
+    if job.get("offline"):
+        view["offline"] = True
+    view["images"] = [storage.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])]
+    view["links"] = {"self": f"/v1/jobs/{job['id']}"}
+    return view

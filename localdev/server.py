@@ -1,0 +1,237 @@
+"""A small local stand-in for API Gateway's HTTP API, like `sam local start-api`.
+
+LocalStack's free edition has no apigatewayv2 and runs Lambda code only inside
+Docker, so this server turns real HTTP requests into payload-2.0 events, calls the
+handlers in-process and writes their responses back the way API Gateway does.
+Routes come from functions/routes.json, the same table Terraform reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+ROUTES_FILE = FUNCTIONS_DIR / "routes.json"
+SHARED_LAYER = ROOT / "layers" / "imagegen"
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+CORS_HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-headers": "authorization,content-type,x-amz-date,x-amz-security-token",
+    "access-control-allow-methods": "GET,POST,OPTIONS",
+}
+
+log = logging.getLogger("imagegen.localdev")
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # "POST /v1/jobs/{id}"
+    method: str
+    pattern: re.Pattern
+    function: str
+
+
+def load_routes(routes_file: Path = ROUTES_FILE) -> list[Route]:
+    table = json.loads(routes_file.read_text())
+    routes = []
+    for key, spec in table.items():
+        method, path = key.split(" ", 1)
+        regex = re.sub(r"\\{(\w+)\\\+\\}", r"(?P<\1>.+)", re.escape(path))
+        regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", regex)
+        routes.append(Route(key, method, re.compile(f"^{regex}$"), spec["function"]))
+    return routes
+
+
+def load_handler(name: str, functions_dir: Path = FUNCTIONS_DIR) -> Callable[[dict, Any], Any]:
+    """Import functions/<name>/handler.py under a unique module name, as Lambda would."""
+    if str(SHARED_LAYER) not in sys.path:
+        sys.path.insert(0, str(SHARED_LAYER))
+    spec = importlib.util.spec_from_file_location(f"imagegen_fn_{name}", functions_dir / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def is_text(content_type: str) -> bool:
+    return content_type.lower().startswith(TEXT_TYPES)
+
+
+def build_event(route: Route, match: re.Match, method: str, target: str, headers: dict[str, str],
+                body: bytes, source_ip: str, host: str) -> dict:
+    """An API Gateway HTTP API payload-2.0 event for one request."""
+    parts = urlsplit(target)
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        # API Gateway joins repeated query parameters with commas.
+        query[name] = f"{query[name]},{value}" if name in query else value
+    lowered = {k.lower(): v for k, v in headers.items()}
+    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.key,
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": route.key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if match.groupdict():
+        event["pathParameters"] = match.groupdict()
+    if body:
+        if is_text(lowered.get("content-type", "")):
+            event["body"] = body.decode("utf-8", errors="replace")
+        else:
+            event["body"] = base64.b64encode(body).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def to_http(result: Any) -> tuple[int, dict[str, str], bytes]:
+    """Map a handler's return value to status, headers and body as API Gateway does (format 2.0)."""
+    if isinstance(result, dict) and "statusCode" in result:
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        headers.setdefault("content-type", "application/json")
+        cookies = result.get("cookies") or []
+        if cookies:
+            headers["set-cookie"] = ", ".join(cookies)
+        return int(result["statusCode"]), headers, body
+    # Anything else (a dict without statusCode, a string, a number) is the body itself.
+    return 200, {"content-type": "application/json"}, json.dumps(result).encode()
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class LocalApi(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], routes: list[Route] | None = None,
+                 functions_dir: Path = FUNCTIONS_DIR):
+        super().__init__(address, RequestHandler)
+        self.routes = routes if routes is not None else load_routes()
+        self.handlers = {name: load_handler(name, functions_dir) for name in {r.function for r in self.routes}}
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def match(self, method: str, path: str) -> tuple[Route | None, re.Match | None, bool]:
+        """The route for method+path, and whether the path exists under another method."""
+        path_known = False
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found:
+                path_known = True
+                if route.method in (method, "ANY"):
+                    return route, found, True
+        return None, None, path_known
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    server: LocalApi
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), fmt % args)
+
+    def send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in {**CORS_HEADERS, **headers}.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self) -> bytes | None:
+        """The request body, or None if it is over the limit (the rest is not read)."""
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def dispatch(self) -> None:
+        path = urlsplit(self.path).path
+        if self.command == "OPTIONS":  # CORS preflight, answered by API Gateway itself
+            self.send(204, {}, b"")
+            return
+        route, match, path_known = self.server.match(self.command, path)
+        if route is None:
+            self.send(404, {"content-type": "application/json"},
+                      error_body("route_not_found", f"no route for {self.command} {path}"))
+            return
+        body = self.read_body()
+        if body is None:
+            self.send(413, {"content-type": "application/json"},
+                      error_body("payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes"))
+            return
+        host = self.headers.get("host", "localhost")
+        event = build_event(route, match, self.command, self.path, dict(self.headers.items()),
+                            body, self.client_address[0], host)
+        event["headers"].setdefault("x-forwarded-proto", "http")
+        try:
+            result = self.server.handlers[route.function](event, LocalContext(route.function))
+            status, headers, payload = to_http(result)
+        except Exception:
+            log.exception("handler %s raised", route.function)
+            status, headers, payload = 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+        self.send(status, headers, payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = dispatch
+
+
+class LocalContext:
+    """The few attributes of a Lambda context object that code tends to read."""
+
+    def __init__(self, name: str):
+        self.function_name = name
+        self.aws_request_id = uuid.uuid4().hex
+        self.memory_limit_in_mb = 512
+        self._deadline = time.time() + 30
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
