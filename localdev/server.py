@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -151,7 +152,16 @@ class LocalApi(ThreadingHTTPServer):
                  functions_dir: Path = FUNCTIONS_DIR):
         super().__init__(address, RequestHandler)
         self.routes = routes if routes is not None else load_routes()
-        self.handlers = {name: load_handler(name, functions_dir) for name in {r.function for r in self.routes}}
+        self.functions_dir = functions_dir
+        self._handlers: dict[str, Callable] = {}
+        self._lock = threading.Lock()
+
+    def handler_for(self, function: str) -> Callable:
+        """The function's handler, imported on first use like a Lambda cold start."""
+        with self._lock:
+            if function not in self._handlers:
+                self._handlers[function] = load_handler(function, self.functions_dir)
+            return self._handlers[function]
 
     @property
     def url(self) -> str:
@@ -214,7 +224,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                             body, self.client_address[0], host)
         event["headers"].setdefault("x-forwarded-proto", "http")
         try:
-            result = self.server.handlers[route.function](event, LocalContext(route.function))
+            result = self.server.handler_for(route.function)(event, LocalContext(route.function))
             status, headers, payload = to_http(result)
         except Exception:
             log.exception("handler %s raised", route.function)

@@ -14,8 +14,11 @@ from botocore.config import Config
 
 @cache
 def client(service: str, **config: object):
-    retries = {"max_attempts": 3, "mode": "standard"}
-    return boto3.client(service, config=Config(retries=retries, **config))
+    settings: dict = {"retries": {"max_attempts": 3, "mode": "standard"}, **config}
+    if service == "s3":
+        # SigV4 presigned URLs: required for KMS-encrypted objects and in every newer region.
+        settings.setdefault("signature_version", "s3v4")
+    return boto3.client(service, config=Config(**settings))
 
 
 def error_code(exc: Exception) -> str:

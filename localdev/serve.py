@@ -1,0 +1,76 @@
+"""`make serve`: the whole API on one machine.
+
+Sets up the bucket in LocalStack, starts offline provider fakes where no real
+credentials are configured (and says so), then serves every route of
+functions/routes.json at http://HOST:PORT through the local HTTP API server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from localdev.bucket import ensure_bucket
+from localdev.server import LocalApi
+
+log = logging.getLogger("imagegen.localdev")
+
+
+def configure_environment(host: str, port: int) -> list[str]:
+    """Set the env the handlers read (as Terraform would) and start fakes; returns banner lines."""
+    os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("BUCKET_NAME", "imagegen-local")
+    ensure_bucket(os.environ["BUCKET_NAME"])
+    lines = [f"bucket      s3://{os.environ['BUCKET_NAME']} at {os.environ['AWS_ENDPOINT_URL']}"]
+    for starter in offline_starters():
+        lines += starter(host=host, port=port)
+    return lines
+
+
+def offline_starters():
+    """The provider set-up functions: each starts its fakes when no real account is configured."""
+    starters = []
+    try:
+        from localdev.fake_replicate import start_offline_replicate
+
+        starters.append(start_offline_replicate)
+    except ImportError:
+        pass
+    try:
+        from localdev.fake_models import start_offline_models
+
+        starters.append(start_offline_models)
+    except ImportError:
+        pass
+    return starters
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    banner = configure_environment(args.host, args.port)
+    server = LocalApi((args.host, args.port))
+    print(f"imagegen local HTTP API at {server.url}", flush=True)
+    for line in banner:
+        print(f"  {line}", flush=True)
+    for route in server.routes:
+        print(f"  route       {route.key} -> {route.function}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Shared test setup: fake AWS credentials (never real ones) and fresh caches per test."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).resolve().parent / "events"
+
+# Tests must never reach a real AWS account, whatever the developer's shell has.
+for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "test"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+
+def clear_caches() -> None:
+    """Forget cold-start state (clients, config, secrets) so each test sets its own."""
+    from imagegen import aws, config, secrets
+
+    aws.client.cache_clear()
+    config.bucket_name.cache_clear()
+    config.url_expiry_seconds.cache_clear()
+    secrets.parameter.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    clear_caches()
+    yield
+    clear_caches()
+
+
+def load_event(name: str, **overrides) -> dict:
+    """An API Gateway payload-2.0 event from tests/events/<name>.json."""
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    event.update(overrides)
+    return event
+
+
+class FakeContext:
+    """The Lambda context attributes handlers may read."""
+
+    function_name = "test"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
