@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import boto3
@@ -10,10 +11,8 @@ import boto3
 def ensure_bucket(name: str, *, expiry_days: dict[str, int] | None = None) -> None:
     """Create (or re-apply settings to) a private, encrypted, TLS-only bucket. Idempotent."""
     s3 = boto3.client("s3")
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -38,8 +37,13 @@ def ensure_bucket(name: str, *, expiry_days: dict[str, int] | None = None) -> No
         Bucket=name,
         LifecycleConfiguration={
             "Rules": [
-                {"ID": f"expire-{prefix.rstrip('/')}", "Status": "Enabled", "Filter": {"Prefix": prefix},
-                 "Expiration": {"Days": d}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+                {
+                    "ID": f"expire-{prefix.rstrip('/')}",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": prefix},
+                    "Expiration": {"Days": d},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
                 for prefix, d in days.items()
             ]
         },
@@ -50,12 +54,14 @@ def tls_only_policy(name: str) -> dict:
     arn = f"arn:aws:s3:::{name}"
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
     }

@@ -17,10 +17,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,16 @@ def is_text(content_type: str) -> bool:
     return content_type.lower().startswith(TEXT_TYPES)
 
 
-def build_event(route: Route, match: re.Match, method: str, target: str, headers: dict[str, str],
-                body: bytes, source_ip: str, host: str) -> dict:
+def build_event(
+    route: Route,
+    match: re.Match,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str,
+    host: str,
+) -> dict:
     """An API Gateway HTTP API payload-2.0 event for one request."""
     parts = urlsplit(target)
     query: dict[str, str] = {}
@@ -148,8 +157,9 @@ class LocalApi(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], routes: list[Route] | None = None,
-                 functions_dir: Path = FUNCTIONS_DIR):
+    def __init__(
+        self, address: tuple[str, int], routes: list[Route] | None = None, functions_dir: Path = FUNCTIONS_DIR
+    ):
         super().__init__(address, RequestHandler)
         self.routes = routes if routes is not None else load_routes()
         self.functions_dir = functions_dir
@@ -168,16 +178,13 @@ class LocalApi(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def match(self, method: str, path: str) -> tuple[Route | None, re.Match | None, bool]:
-        """The route for method+path, and whether the path exists under another method."""
-        path_known = False
+    def match(self, method: str, path: str) -> tuple[Route | None, re.Match | None]:
+        """The route for method+path (API Gateway answers 404 for a known path under another method)."""
         for route in self.routes:
             found = route.pattern.match(path)
-            if found:
-                path_known = True
-                if route.method in (method, "ANY"):
-                    return route, found, True
-        return None, None, path_known
+            if found and route.method in (method, "ANY"):
+                return route, found
+        return None, None
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -209,19 +216,26 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command == "OPTIONS":  # CORS preflight, answered by API Gateway itself
             self.send(204, {}, b"")
             return
-        route, match, path_known = self.server.match(self.command, path)
+        route, match = self.server.match(self.command, path)
         if route is None:
-            self.send(404, {"content-type": "application/json"},
-                      error_body("route_not_found", f"no route for {self.command} {path}"))
+            self.send(
+                404,
+                {"content-type": "application/json"},
+                error_body("route_not_found", f"no route for {self.command} {path}"),
+            )
             return
         body = self.read_body()
         if body is None:
-            self.send(413, {"content-type": "application/json"},
-                      error_body("payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes"))
+            self.send(
+                413,
+                {"content-type": "application/json"},
+                error_body("payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes"),
+            )
             return
         host = self.headers.get("host", "localhost")
-        event = build_event(route, match, self.command, self.path, dict(self.headers.items()),
-                            body, self.client_address[0], host)
+        event = build_event(
+            route, match, self.command, self.path, dict(self.headers.items()), body, self.client_address[0], host
+        )
         event["headers"].setdefault("x-forwarded-proto", "http")
         try:
             result = self.server.handler_for(route.function)(event, LocalContext(route.function))

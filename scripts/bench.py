@@ -70,12 +70,16 @@ def bench_webhook_verification() -> None:
     body = '{"id": "p1", "status": "succeeded", "output": ["https://replicate.delivery/x/out.png"]}' * 4
     webhook_id, timestamp = "msg_1", str(int(time.time()))
     digest = hmac.new(secret_bytes, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    headers = {"webhook-id": webhook_id, "webhook-timestamp": timestamp,
-               "webhook-signature": "v1," + base64.b64encode(digest).decode()}
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
 
     def bare():
-        hmac.compare_digest(hmac.new(secret_bytes, f"{webhook_id}.{timestamp}.{body}".encode(),
-                                     hashlib.sha256).digest(), digest)
+        hmac.compare_digest(
+            hmac.new(secret_bytes, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest(), digest
+        )
 
     baseline = per_call(bare, 2000)
     row("baseline: hmac.new + compare_digest", baseline, baseline)
@@ -83,8 +87,11 @@ def bench_webhook_verification() -> None:
     from replicate.webhook import WebhookSigningSecret
 
     key = WebhookSigningSecret(key=secret)
-    row("replicate.webhooks.validate", per_call(
-        lambda: replicate.webhooks.validate(headers=headers, body=body, secret=key, tolerance=300), 2000), baseline)
+    row(
+        "replicate.webhooks.validate",
+        per_call(lambda: replicate.webhooks.validate(headers=headers, body=body, secret=key, tolerance=300), 2000),
+        baseline,
+    )
     try:
         from imagegen import webhooks
     except ImportError:
@@ -104,8 +111,11 @@ def bench_keys() -> None:
     baseline = per_call(uuid.uuid4, 20000)
     row("baseline: uuid.uuid4()", baseline, baseline)
     now = datetime.now(timezone.utc)
-    row("storage.image_key(new_job_id(), ...)",
-        per_call(lambda: storage.image_key(storage.new_job_id(), 0, "image/png", now), 20000), baseline)
+    row(
+        "storage.image_key(new_job_id(), ...)",
+        per_call(lambda: storage.image_key(storage.new_job_id(), 0, "image/png", now), 20000),
+        baseline,
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def test_stored_job_is_served_with_urls_that_download_the_image(api, s3, bucket)
     job = jobs.create(jobs.new_job(storage.new_job_id(), provider="bedrock", model="m", prompt="p"))
     key = f"images/2026/11/23/{job['id']}/0.png"
     assert storage.put_new(key, PNG, "image/png")
-    jobs.update(job["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": key, "content_type": "image/png"}]})
+    jobs.update(
+        job["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": key, "content_type": "image/png"}]}
+    )
     # WHEN a client asks for it over HTTP
     response = requests.get(f"{api}/v1/jobs/{job['id']}", timeout=10)
     # THEN it is succeeded, and its presigned URL downloads exactly the stored bytes
@@ -46,8 +48,12 @@ def test_unknown_route_is_a_404_json_error(api):
 
 
 def test_body_over_6_mb_is_a_413_before_any_handler_runs(api):
-    response = requests.post(f"{api}/v1/images/edits", data=b"x" * (6 * 1024 * 1024 + 1),
-                             headers={"content-type": "application/octet-stream"}, timeout=30)
+    response = requests.post(
+        f"{api}/v1/images/edits",
+        data=b"x" * (6 * 1024 * 1024 + 1),
+        headers={"content-type": "application/octet-stream"},
+        timeout=30,
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 
@@ -62,8 +68,9 @@ def test_cors_preflight_and_headers(api):
 def test_concurrent_requests_are_served_in_parallel(api):
     job = jobs.create(jobs.new_job(storage.new_job_id(), provider="bedrock", model="m"))
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(lambda _: requests.get(f"{api}/v1/jobs/{job['id']}", timeout=30).status_code,
-                                 range(48)))
+        statuses = list(
+            pool.map(lambda _: requests.get(f"{api}/v1/jobs/{job['id']}", timeout=30).status_code, range(48))
+        )
     assert statuses == [200] * 48
 
 

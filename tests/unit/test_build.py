@@ -42,8 +42,9 @@ def test_make_build_function_zips_hold_only_their_handler(tmp_path):
     # `make build` itself, for the function zips (the vendor layer needs PyPI and is checked in CI by hand).
     targets = [f"dist/functions/{p.parent.name}.zip" for p in sorted((ROOT / "functions").glob("*/handler.py"))]
     assert targets
-    subprocess.run(["make", "-s", "-B", *targets, f"PYTHON={sys.executable}"], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["make", "-s", "-B", *targets, f"PYTHON={sys.executable}"], cwd=ROOT, check=True, capture_output=True
+    )
     for target in targets:
         names = zipfile.ZipFile(ROOT / target).namelist()
         sources = sorted(p.name for p in (ROOT / "functions" / Path(target).stem).glob("*.py"))

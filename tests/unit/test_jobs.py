@@ -82,8 +82,14 @@ def test_get_job_handler_shows_status_and_presigned_urls(aws, monkeypatch):
     monkeypatch.setenv("URL_EXPIRY_SECONDS", "120")
     job = make_job(prompt="a cat")
     storage.put_new("images/2026/11/23/x/0.png", b"\x89PNG\r\n\x1a\n", "image/png")
-    jobs.update(job["id"], lambda j: {**j, "status": "succeeded",
-                                      "images": [{"key": "images/2026/11/23/x/0.png", "content_type": "image/png"}]})
+    jobs.update(
+        job["id"],
+        lambda j: {
+            **j,
+            "status": "succeeded",
+            "images": [{"key": "images/2026/11/23/x/0.png", "content_type": "image/png"}],
+        },
+    )
     handler = load_handler("get_job")
     # WHEN GET /v1/jobs/{id} is called
     event = load_event("get_job", pathParameters={"id": job["id"]})

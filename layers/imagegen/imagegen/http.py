@@ -12,8 +12,9 @@ import binascii
 import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from imagegen.config import ConfigError
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from imagegen import aws, config, storage
 from imagegen.http import ApiError
@@ -122,6 +122,8 @@ def public_view(job: dict) -> dict:
     view = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt", "error", "created_at", "updated_at")}
     if job.get("offline"):
         view["offline"] = True
-    view["images"] = [storage.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])]
+    view["images"] = [
+        storage.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])
+    ]
     view["links"] = {"self": f"/v1/jobs/{job['id']}"}
     return view
