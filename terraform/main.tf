@@ -1,0 +1,265 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  # One route table for Terraform and the local HTTP API server: "METHOD /path" => {function, auth}.
+  routes          = jsondecode(file("${path.module}/../functions/routes.json"))
+  route_functions = toset([for route in values(local.routes) : route.function])
+  artifacts_dir   = coalesce(var.artifacts_dir, "${path.module}/../dist")
+
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+
+  bucket_name = coalesce(var.bucket_name, "${var.name}-${local.account_id}-${local.region}")
+
+  ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
+  replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_api_token_parameter_name, "/")}"
+  webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_webhook_secret_parameter_name, "/")}"
+  bedrock_model_arns                = [for id in var.generate_models.bedrock : "arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
+  sagemaker_endpoint_arn            = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
+
+  objects = { for prefix in ["images", "uploads", "jobs"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+
+  layers = {
+    imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
+    vendor   = "Third-party packages: replicate, httpx and their dependencies"
+  }
+
+  common_environment = {
+    BUCKET_NAME = module.bucket.name
+    LOG_LEVEL   = var.log_level
+  }
+
+  # Every function may list the bucket (a missing key is then a 404, not a 403) and use its KMS key through S3.
+  bucket_statements = [
+    {
+      sid        = "ListBucket"
+      actions    = ["s3:ListBucket"]
+      resources  = [module.bucket.arn]
+      conditions = []
+    },
+    {
+      sid       = "UseBucketKeyThroughS3"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [module.bucket.kms_key_arn]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }]
+    },
+  ]
+
+  # Per function: layers, environment (exactly docs/configuration.md) and IAM statements. Keys = the functions of routes.json.
+  functions = {
+    generate = {
+      description = "Text-to-image: Bedrock or SageMaker synchronously, Replicate with a webhook"
+      layers      = ["imagegen", "vendor"]
+      environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
+        REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate_base_url
+        PUBLIC_BASE_URL           = var.public_base_url
+        GENERATE_DEFAULT_PROVIDER = var.generate_default_provider
+        GENERATE_MODELS           = jsonencode(var.generate_models)
+        SAGEMAKER_ENDPOINT_NAME   = var.sagemaker_endpoint_name
+        BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
+      }
+      statements = concat(
+        [
+          {
+            sid        = "ReadWriteImagesAndJobs"
+            actions    = ["s3:GetObject", "s3:PutObject"]
+            resources  = [local.objects.images, local.objects.jobs]
+            conditions = []
+          },
+          {
+            sid        = "ReadReplicateApiToken"
+            actions    = ["ssm:GetParameter"]
+            resources  = [local.replicate_api_token_parameter_arn]
+            conditions = []
+          },
+        ],
+        length(local.bedrock_model_arns) == 0 ? [] : [
+          {
+            sid        = "InvokeBedrockModels"
+            actions    = ["bedrock:InvokeModel"]
+            resources  = local.bedrock_model_arns
+            conditions = []
+          },
+        ],
+        var.sagemaker_endpoint_name == "" ? [] : [
+          {
+            sid        = "InvokeSageMakerEndpoint"
+            actions    = ["sagemaker:InvokeEndpoint"]
+            resources  = [local.sagemaker_endpoint_arn]
+            conditions = []
+          },
+        ],
+      )
+    }
+
+    edit = {
+      description = "Image-to-image: stores uploads, submits one Replicate prediction per image with a webhook"
+      layers      = ["imagegen", "vendor"]
+      environment = {
+        REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate_base_url
+        REPLICATE_EDIT_MODEL      = var.replicate_edit_model
+        REPLICATE_EDIT_VERSION    = var.replicate_edit_version
+        REPLICATE_EDIT_MODELS     = join(",", var.replicate_edit_models)
+        PUBLIC_BASE_URL           = var.public_base_url
+      }
+      statements = [
+        {
+          sid        = "ReadWriteUploadsAndJobs"
+          actions    = ["s3:GetObject", "s3:PutObject"]
+          resources  = [local.objects.uploads, local.objects.jobs]
+          conditions = []
+        },
+        {
+          sid        = "ReadReplicateApiToken"
+          actions    = ["ssm:GetParameter"]
+          resources  = [local.replicate_api_token_parameter_arn]
+          conditions = []
+        },
+      ]
+    }
+
+    replicate_webhook = {
+      description = "Replicate webhook: verifies the signature, stores the outputs, marks the job done"
+      layers      = ["imagegen", "vendor"]
+      environment = {
+        REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate_webhook_secret_parameter_name
+        REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate_output_hosts)
+        MAX_OUTPUT_BYTES               = tostring(var.max_output_bytes)
+      }
+      statements = [
+        {
+          sid        = "ReadWriteJobs"
+          actions    = ["s3:GetObject", "s3:PutObject"]
+          resources  = [local.objects.jobs]
+          conditions = []
+        },
+        {
+          sid        = "WriteImages"
+          actions    = ["s3:PutObject"]
+          resources  = [local.objects.images]
+          conditions = []
+        },
+        {
+          sid        = "ReadWebhookSecret"
+          actions    = ["ssm:GetParameter"]
+          resources  = [local.webhook_secret_parameter_arn]
+          conditions = []
+        },
+      ]
+    }
+
+    get_job = {
+      description = "Job status, with presigned URLs once the job has images"
+      layers      = ["imagegen"]
+      environment = {
+        URL_EXPIRY_SECONDS = tostring(var.url_expiry_seconds)
+      }
+      statements = [
+        {
+          sid        = "ReadJobsAndImages"
+          actions    = ["s3:GetObject"]
+          resources  = [local.objects.jobs, local.objects.images]
+          conditions = []
+        },
+      ]
+    }
+  }
+
+  webhook_path = one([for key, route in local.routes : split(" ", key)[1] if route.function == "replicate_webhook"])
+}
+
+check "generate_settings" {
+  assert {
+    condition     = var.generate_default_provider != "sagemaker" || var.sagemaker_endpoint_name != ""
+    error_message = "generate_default_provider is sagemaker but sagemaker_endpoint_name is empty: the provider is off."
+  }
+
+  assert {
+    condition     = length(try(var.generate_models[var.generate_default_provider], ["sagemaker"])) > 0
+    error_message = "generate_models has no model for generate_default_provider."
+  }
+
+  assert {
+    condition     = var.function_settings.generate.timeout > var.bedrock_read_timeout_seconds
+    error_message = "The generate timeout must exceed bedrock_read_timeout_seconds, or a slow model call is cut off without an error response."
+  }
+}
+
+check "route_functions_configured" {
+  assert {
+    condition     = local.route_functions == toset(keys(local.functions))
+    error_message = "functions/routes.json and local.functions name different functions."
+  }
+}
+
+module "bucket" {
+  source = "./modules/bucket"
+
+  bucket             = local.bucket_name
+  force_destroy      = var.force_destroy
+  versioning_enabled = var.versioning_enabled
+  expiration_days = {
+    "images/"  = var.image_expiry_days
+    "uploads/" = var.upload_expiry_days
+    "jobs/"    = var.job_expiry_days
+  }
+}
+
+module "layers" {
+  source   = "./modules/layer"
+  for_each = local.layers
+
+  layer_name  = "${var.name}-${each.key}"
+  description = each.value
+  filename    = "${local.artifacts_dir}/layers/${each.key}.zip"
+}
+
+module "functions" {
+  source   = "./modules/function"
+  for_each = local.functions
+
+  function_name                  = "${var.name}-${replace(each.key, "_", "-")}"
+  description                    = each.value.description
+  filename                       = "${local.artifacts_dir}/functions/${each.key}.zip"
+  layers                         = [for layer in each.value.layers : module.layers[layer].arn]
+  environment                    = merge(local.common_environment, each.value.environment)
+  policy_statements              = concat(local.bucket_statements, each.value.statements)
+  timeout                        = var.function_settings[each.key].timeout
+  memory_size                    = var.function_settings[each.key].memory_size
+  reserved_concurrent_executions = var.function_settings[each.key].reserved_concurrency
+  tracing_mode                   = var.tracing_mode
+  log_retention_days             = var.log_retention_days
+}
+
+module "http_api" {
+  source = "./modules/http_api"
+
+  name                 = var.name
+  description          = "imagegen: image generation API (${var.name})"
+  routes               = { for key, route in local.routes : key => { function = route.function, authorized = route.auth } }
+  functions            = { for key, function in module.functions : key => { function_name = function.function_name, invoke_arn = function.invoke_arn } }
+  authorization        = var.auth
+  cors_allowed_origins = var.cors_allowed_origins
+  throttling           = var.throttling
+  log_retention_days   = var.log_retention_days
+}

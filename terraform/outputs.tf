@@ -1,0 +1,44 @@
+output "api_url" {
+  description = "Invoke URL of the API's $default stage."
+  value       = module.http_api.stage_invoke_url
+}
+
+output "webhook_url" {
+  description = "URL Replicate calls back (the route of replicate_webhook in routes.json)."
+  value       = try("${trimsuffix(module.http_api.stage_invoke_url, "/")}${local.webhook_path}", null)
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the API: grant IAM callers execute-api:Invoke on <arn>/$default/<METHOD>/<path>."
+  value       = module.http_api.execution_arn
+}
+
+output "bucket_name" {
+  description = "Name of the bucket holding images/, uploads/ and jobs/."
+  value       = module.bucket.name
+}
+
+output "bucket_kms_key_arn" {
+  description = "ARN of the KMS key encrypting the bucket."
+  value       = module.bucket.kms_key_arn
+}
+
+output "function_names" {
+  description = "Function key (as in routes.json) => Lambda function name."
+  value       = { for key, function in module.functions : key => function.function_name }
+}
+
+output "function_role_arns" {
+  description = "Function key => ARN of its execution role."
+  value       = { for key, function in module.functions : key => function.role_arn }
+}
+
+output "layer_arns" {
+  description = "Layer key (imagegen, vendor) => ARN of the published layer version."
+  value       = { for key, layer in module.layers : key => layer.arn }
+}
+
+output "jwt_authorizer_id" {
+  description = "ID of the JWT authorizer; null unless auth.type is JWT."
+  value       = try(module.http_api.authorizer_id, null)
+}

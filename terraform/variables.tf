@@ -1,0 +1,373 @@
+variable "region" {
+  description = "AWS region to deploy to (the Bedrock models in generate_models must be available there)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region, e.g. us-east-1."
+  }
+}
+
+variable "name" {
+  description = "Prefix of every name (functions, roles, layers, log groups, API, bucket): 3-24 lowercase letters, digits and hyphens, starting with a letter. Two deployments in one account need two names."
+  type        = string
+  default     = "imagegen"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name))
+    error_message = "name must be 3-24 lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (through the provider's default_tags)."
+  type        = map(string)
+  default = {
+    project = "imagegen"
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding the Makefile's zips (functions/<name>.zip, layers/imagegen.zip, layers/vendor.zip); null: the repository's dist/. Run `make build` before plan."
+  type        = string
+  default     = null
+}
+
+variable "bucket_name" {
+  description = "Name of the bucket; null: <name>-<account id>-<region>, unique per deployment without random suffixes."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-63 lowercase letters, digits, hyphens and dots, starting and ending with a letter or digit."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the bucket with its objects. Leave false outside throw-away environments."
+  type        = bool
+  default     = false
+}
+
+variable "versioning_enabled" {
+  description = "Keep previous object versions for 7 days (recover from overwrites and deletes)."
+  type        = bool
+  default     = true
+}
+
+variable "image_expiry_days" {
+  description = "Days after which generated images (images/) are deleted."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.image_expiry_days >= 1 && floor(var.image_expiry_days) == var.image_expiry_days
+    error_message = "image_expiry_days must be a whole number of at least 1."
+  }
+}
+
+variable "upload_expiry_days" {
+  description = "Days after which source images handed to Replicate (uploads/) are deleted; they are needed only until the prediction has started."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.upload_expiry_days >= 1 && floor(var.upload_expiry_days) == var.upload_expiry_days
+    error_message = "upload_expiry_days must be a whole number of at least 1."
+  }
+}
+
+variable "job_expiry_days" {
+  description = "Days after which job records (jobs/) are deleted; keep it at least image_expiry_days so a job outlives its images."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.job_expiry_days >= 1 && floor(var.job_expiry_days) == var.job_expiry_days
+    error_message = "job_expiry_days must be a whole number of at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps function and access logs; one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_level" {
+  description = "Python log level of the functions (LOG_LEVEL): DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "url_expiry_seconds" {
+  description = "Lifetime of presigned image URLs (URL_EXPIRY_SECONDS), 60-604800. A URL also stops working when the function's role session that signed it expires."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.url_expiry_seconds >= 60 && var.url_expiry_seconds <= 604800 && floor(var.url_expiry_seconds) == var.url_expiry_seconds
+    error_message = "url_expiry_seconds must be a whole number between 60 and 604800."
+  }
+}
+
+variable "replicate_api_token_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding the Replicate API token (REPLICATE_API_TOKEN_PARAM). Created out of band, so the token never enters Terraform state."
+  type        = string
+  default     = "/imagegen/replicate/api-token"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.replicate_api_token_parameter_name))
+    error_message = "replicate_api_token_parameter_name must be a hierarchical SSM parameter name such as /imagegen/replicate/api-token."
+  }
+}
+
+variable "replicate_webhook_secret_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding Replicate's webhook signing secret, whsec_... (REPLICATE_WEBHOOK_SECRET_PARAM). Created out of band."
+  type        = string
+  default     = "/imagegen/replicate/webhook-secret"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.replicate_webhook_secret_parameter_name))
+    error_message = "replicate_webhook_secret_parameter_name must be a hierarchical SSM parameter name such as /imagegen/replicate/webhook-secret."
+  }
+}
+
+variable "replicate_base_url" {
+  description = "Replicate API base URL (REPLICATE_BASE_URL)."
+  type        = string
+  default     = "https://api.replicate.com"
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+(/\\S*)?$", var.replicate_base_url))
+    error_message = "replicate_base_url must be an http(s) URL."
+  }
+}
+
+variable "replicate_edit_model" {
+  description = "Default image-to-image model, owner/name (REPLICATE_EDIT_MODEL)."
+  type        = string
+  default     = "catacolabs/cartoonify"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.replicate_edit_model))
+    error_message = "replicate_edit_model must be owner/name."
+  }
+}
+
+variable "replicate_edit_version" {
+  description = "Version id (64 hex characters) of replicate_edit_model (REPLICATE_EDIT_VERSION); empty: the model's latest version."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.replicate_edit_version))
+    error_message = "replicate_edit_version must be empty or a 64-character hex version id."
+  }
+}
+
+variable "replicate_edit_models" {
+  description = "Allowlist of owner/name[:version] models an edit request may pick (REPLICATE_EDIT_MODELS, comma-joined); empty: only replicate_edit_model."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for model in var.replicate_edit_models : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
+    error_message = "Each replicate_edit_models entry must be owner/name or owner/name:<64-hex version>."
+  }
+}
+
+variable "public_base_url" {
+  description = "Absolute base URL Replicate calls webhooks back on (PUBLIC_BASE_URL), e.g. a custom domain; empty: built from each request's domain and stage."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[^/\\s]+(/\\S*)?$", var.public_base_url))
+    error_message = "public_base_url must be empty or an https:// URL."
+  }
+}
+
+variable "replicate_output_hosts" {
+  description = "Hosts the webhook may download outputs from (REPLICATE_OUTPUT_HOSTS, comma-joined); a \"*.\" prefix allows any subdomain."
+  type        = list(string)
+  default     = ["replicate.delivery", "*.replicate.delivery"]
+
+  validation {
+    condition     = length(var.replicate_output_hosts) > 0 && alltrue([for host in var.replicate_output_hosts : can(regex("^(\\*\\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", host))])
+    error_message = "replicate_output_hosts must be a non-empty list of lowercase host names, each optionally prefixed with \"*.\"."
+  }
+}
+
+variable "max_output_bytes" {
+  description = "Largest output file the webhook stores, in bytes (MAX_OUTPUT_BYTES)."
+  type        = number
+  default     = 26214400
+
+  validation {
+    condition     = var.max_output_bytes >= 1024 && floor(var.max_output_bytes) == var.max_output_bytes
+    error_message = "max_output_bytes must be a whole number of at least 1024."
+  }
+}
+
+variable "generate_default_provider" {
+  description = "Provider of a generation request that names none (GENERATE_DEFAULT_PROVIDER): bedrock, sagemaker or replicate."
+  type        = string
+  default     = "bedrock"
+
+  validation {
+    condition     = contains(["bedrock", "sagemaker", "replicate"], var.generate_default_provider)
+    error_message = "generate_default_provider must be bedrock, sagemaker or replicate."
+  }
+}
+
+variable "generate_models" {
+  description = "Models a generation request may pick (GENERATE_MODELS, as JSON); the first of each list is that provider's default. bedrock: foundation-model ids (the role may invoke exactly these); replicate: owner/name[:version]."
+  type = object({
+    bedrock   = optional(list(string), ["amazon.nova-canvas-v1:0"])
+    replicate = optional(list(string), ["black-forest-labs/flux-schnell"])
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for id in var.generate_models.bedrock : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*$", id))])
+    error_message = "Each generate_models.bedrock entry must be a non-empty foundation-model id such as amazon.nova-canvas-v1:0."
+  }
+
+  validation {
+    condition     = alltrue([for model in var.generate_models.replicate : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
+    error_message = "Each generate_models.replicate entry must be owner/name or owner/name:<64-hex version>."
+  }
+}
+
+variable "sagemaker_endpoint_name" {
+  description = "SageMaker endpoint the generate function may invoke (SAGEMAKER_ENDPOINT_NAME); empty turns the provider off and grants no SageMaker permission."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9](-*[A-Za-z0-9]){0,62})?$", var.sagemaker_endpoint_name))
+    error_message = "sagemaker_endpoint_name must be empty or a SageMaker endpoint name (1-63 letters, digits and hyphens)."
+  }
+}
+
+variable "bedrock_read_timeout_seconds" {
+  description = "botocore read timeout for Bedrock and SageMaker calls (BEDROCK_READ_TIMEOUT), 1-900; keep it below the generate timeout."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds <= 900
+    error_message = "bedrock_read_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "function_settings" {
+  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), edit 30 s / 512 MB, replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB."
+  type = object({
+    generate = optional(object({
+      timeout              = optional(number, 60)
+      memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
+    edit = optional(object({
+      timeout              = optional(number, 30)
+      memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
+    replicate_webhook = optional(object({
+      timeout              = optional(number, 30)
+      memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
+    get_job = optional(object({
+      timeout              = optional(number, 15)
+      memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for settings in values(var.function_settings) : settings.timeout >= 1 && settings.timeout <= 900 && floor(settings.timeout) == settings.timeout])
+    error_message = "Each function_settings timeout must be a whole number of seconds between 1 and 900."
+  }
+
+  validation {
+    condition     = alltrue([for settings in values(var.function_settings) : settings.memory_size >= 128 && settings.memory_size <= 10240 && floor(settings.memory_size) == settings.memory_size])
+    error_message = "Each function_settings memory_size must be a whole number of MB between 128 and 10240."
+  }
+
+  validation {
+    condition     = alltrue([for settings in values(var.function_settings) : settings.reserved_concurrency == null ? true : settings.reserved_concurrency >= 0])
+    error_message = "Each function_settings reserved_concurrency must be null or at least 0."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of the functions: PassThrough or Active (Active attaches AWSXRayDaemonWriteAccess to each role)."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be PassThrough or Active."
+  }
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins browsers may call the API from: [\"*\"] (the default, matching the handlers' own CORS headers) or https://host[:port] entries; empty turns the API's CORS handling off."
+  type        = list(string)
+  default     = ["*"]
+
+  validation {
+    condition     = alltrue([for origin in var.cors_allowed_origins : origin == "*" || can(regex("^https?://[^/\\s]+$", origin))])
+    error_message = "Each cors_allowed_origins entry must be \"*\" or a scheme://host[:port] origin without a path."
+  }
+}
+
+variable "throttling" {
+  description = "Default route throttling of the API's $default stage: burst_limit (requests) and rate_limit (requests per second). Caps cost of the model calls."
+  type = object({
+    burst_limit = optional(number, 50)
+    rate_limit  = optional(number, 20)
+  })
+  default = {}
+
+  validation {
+    condition     = var.throttling.burst_limit >= 0 && var.throttling.rate_limit >= 0 && floor(var.throttling.burst_limit) == var.throttling.burst_limit
+    error_message = "throttling.burst_limit must be a whole number of at least 0 and throttling.rate_limit at least 0."
+  }
+}
+
+variable "auth" {
+  description = "Authorization of the routes with \"auth\": true in functions/routes.json. type: AWS_IAM (SigV4; callers need execute-api:Invoke), JWT (needs issuer, an https:// URL, and audience) or NONE (open: development only). The Replicate webhook route is always open; its handler verifies the signature."
+  type = object({
+    type     = optional(string, "AWS_IAM")
+    issuer   = optional(string)
+    audience = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.auth.type)
+    error_message = "auth.type must be AWS_IAM, JWT or NONE."
+  }
+
+  validation {
+    condition     = var.auth.type != "JWT" || (can(regex("^https://", var.auth.issuer)) && length(var.auth.audience) > 0)
+    error_message = "A JWT auth needs an https:// issuer and at least one audience."
+  }
+}
