@@ -1,0 +1,244 @@
+"""Amazon Bedrock text-to-image: one small adapter per request/response format.
+
+Model ids are configuration (Bedrock retires models); the adapter is picked by the id's
+family prefix, so a new version of a known family needs no code. An id of an unknown
+family is a configuration error (see `adapter_for`).
+
+- SDXL (`stability.stable-diffusion-xl`): `text_prompts` (negative prompt at weight -1),
+  `cfg_scale`, `seed`, `steps`, `width`, `height`, `samples`; answers `artifacts[].base64`
+  with a `finishReason` each.
+- Nova Canvas (`amazon.nova-canvas`; Titan Image Generator, `amazon.titan-image-generator`,
+  used the same format): `taskType: TEXT_IMAGE`, `textToImageParams`, `imageGenerationConfig`;
+  answers `images[]` and `error`.
+- SD3.5 Large / Stable Image (`stability.sd3`, `stability.stable-image`): `prompt`,
+  `negative_prompt`, `seed`, `aspect_ratio`, `output_format`, `mode`; answers `images[]`,
+  `seeds[]`, `finish_reasons[]` (null = ok, "Filter reason: ..." = filtered).
+
+SDXL and the SD3.5/Stable Image models return one image per call on Bedrock, so they accept
+`n: 1` only (a 400 otherwise): calling them n times would multiply a latency that is
+already close to API Gateway's 30 s limit and trip their low per-minute quotas.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+
+from imagegen import invoke
+from imagegen.config import ConfigError
+from imagegen.invoke import ContentFiltered, Params, ProviderError, check_length, check_range, invalid, refuse
+
+
+def decode_images(values: object) -> list[bytes]:
+    if not isinstance(values, list) or not values:
+        raise ProviderError("bedrock returned no images")
+    try:
+        return [base64.b64decode(value, validate=True) for value in values]
+    except (binascii.Error, TypeError, ValueError):
+        raise ProviderError("bedrock returned an image that is not base64") from None
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    prefixes: tuple[str, ...]
+    max_prompt: int
+    max_n: int
+
+    def validate(self, p: Params) -> None:
+        check_length("prompt", p.prompt, self.max_prompt, self.name)
+        check_length("negative_prompt", p.negative_prompt, self.max_prompt, self.name)
+        check_range("n", p.n, 1, self.max_n, self.name)
+
+    def body(self, p: Params) -> dict:
+        raise NotImplementedError
+
+    def parse(self, payload: dict) -> list[bytes]:
+        raise NotImplementedError
+
+
+SDXL_SIZES = frozenset(
+    {
+        (1024, 1024),
+        (1152, 896),
+        (1216, 832),
+        (1344, 768),
+        (1536, 640),
+        (640, 1536),
+        (768, 1344),
+        (832, 1216),
+        (896, 1152),
+    }
+)
+
+
+class Sdxl(Adapter):
+    """Stability SDXL 1.0: the format of the Bedrock seeds."""
+
+    def validate(self, p: Params) -> None:
+        super().validate(p)
+        size = (p.width or 1024, p.height or 1024)
+        if size not in SDXL_SIZES:
+            allowed = ", ".join(f"{w}x{h}" for w, h in sorted(SDXL_SIZES))
+            raise invalid(
+                "width" if p.width else "height", f"{size[0]}x{size[1]} is not an SDXL size; use one of {allowed}"
+            )
+        check_range("steps", p.steps, 10, 50, self.name)
+        check_range("cfg_scale", p.cfg_scale, 0, 35, self.name)
+        check_range("seed", p.seed, 0, 4294967295, self.name)
+
+    def body(self, p: Params) -> dict:
+        prompts = [{"text": p.prompt, "weight": 1.0}]
+        if p.negative_prompt:
+            prompts.append({"text": p.negative_prompt, "weight": -1.0})
+        return {
+            "text_prompts": prompts,
+            "cfg_scale": p.cfg_scale if p.cfg_scale is not None else 7,
+            "seed": p.seed if p.seed is not None else 0,
+            "steps": p.steps or 30,
+            "width": p.width or 1024,
+            "height": p.height or 1024,
+            "samples": 1,
+        }
+
+    def parse(self, payload: dict) -> list[bytes]:
+        artifacts = payload.get("artifacts") or []
+        reasons = {a.get("finishReason") for a in artifacts}
+        if "CONTENT_FILTERED" in reasons:
+            raise ContentFiltered("finishReason CONTENT_FILTERED")
+        if reasons - {"SUCCESS", None}:
+            raise ProviderError(f"SDXL finished with {sorted(r for r in reasons if r)}")
+        return decode_images([a.get("base64") for a in artifacts])
+
+
+class NovaCanvas(Adapter):
+    """Amazon Nova Canvas; Titan Image Generator v1/v2 used the same format."""
+
+    def validate(self, p: Params) -> None:
+        super().validate(p)
+        width, height = p.width or 1024, p.height or 1024
+        for field, value in (("width", width), ("height", height)):
+            if not 320 <= value <= 4096 or value % 16:
+                raise invalid(field, f"{value} must be 320..4096 and divisible by 16 for {self.name}")
+        if not Fraction(1, 4) <= Fraction(width, height) <= 4:
+            raise invalid("width", f"{width}x{height}: the aspect ratio must be between 1:4 and 4:1")
+        if width * height > 4_194_304:
+            raise invalid("width", f"{width}x{height} is over {self.name}'s 4,194,304 pixels (2048x2048)")
+        check_range("cfg_scale", p.cfg_scale, 1.1, 10, self.name)
+        check_range("seed", p.seed, 0, 858_993_459, self.name)
+        refuse("steps", p.steps, self.name)
+
+    def body(self, p: Params) -> dict:
+        params = {"text": p.prompt}
+        if p.negative_prompt:
+            params["negativeText"] = p.negative_prompt
+        config: dict = {"numberOfImages": p.n, "width": p.width or 1024, "height": p.height or 1024}
+        if p.cfg_scale is not None:
+            config["cfgScale"] = p.cfg_scale
+        if p.seed is not None:
+            config["seed"] = p.seed
+        return {"taskType": "TEXT_IMAGE", "textToImageParams": params, "imageGenerationConfig": config}
+
+    def parse(self, payload: dict) -> list[bytes]:
+        error = payload.get("error")
+        if error:
+            if invoke.looks_filtered(str(error)):
+                raise ContentFiltered(str(error))
+            raise ProviderError(f"{self.name} failed: {error}")
+        return decode_images(payload.get("images"))
+
+
+SD3_RATIOS = ("1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
+
+
+def aspect_ratio(width: int, height: int) -> str | None:
+    """The SD3.5/Stable Image aspect ratio that width:height is exactly, or None."""
+    for ratio in SD3_RATIOS:
+        a, b = (int(x) for x in ratio.split(":"))
+        if width * b == height * a:
+            return ratio
+    return None
+
+
+class StableImage(Adapter):
+    """Stability SD3.5 Large and Stable Image Ultra/Core: width/height pick the aspect ratio only.
+
+    The model chooses the resolution (about one megapixel), so any width and height whose
+    ratio is exactly one of SD3_RATIOS is accepted (1024x1024, 1344x768, 16x9 ...).
+    """
+
+    def validate(self, p: Params) -> None:
+        super().validate(p)
+        width, height = p.width or 1024, p.height or 1024
+        if width < 1 or height < 1 or aspect_ratio(width, height) is None:
+            raise invalid(
+                "width", f"{width}x{height} is not one of {self.name}'s aspect ratios {', '.join(SD3_RATIOS)}"
+            )
+        check_range("seed", p.seed, 0, 4294967294, self.name)
+        refuse("steps", p.steps, self.name)
+        refuse("cfg_scale", p.cfg_scale, self.name)
+
+    def body(self, p: Params) -> dict:
+        body = {
+            "prompt": p.prompt,
+            "mode": "text-to-image",
+            "aspect_ratio": aspect_ratio(p.width or 1024, p.height or 1024),
+            "output_format": "png",
+            "seed": p.seed if p.seed is not None else 0,
+        }
+        if p.negative_prompt:
+            body["negative_prompt"] = p.negative_prompt
+        return body
+
+    def parse(self, payload: dict) -> list[bytes]:
+        reasons = [r for r in payload.get("finish_reasons") or [] if r is not None]
+        filtered = [r for r in reasons if str(r).lower().startswith("filter reason")]
+        if filtered:
+            raise ContentFiltered(str(filtered[0]))
+        if reasons:
+            raise ProviderError(f"{self.name} failed: {reasons[0]}")
+        return decode_images(payload.get("images"))
+
+
+ADAPTERS: tuple[Adapter, ...] = (
+    Sdxl("Stability SDXL", ("stability.stable-diffusion-xl",), max_prompt=2000, max_n=1),
+    NovaCanvas("Nova Canvas", ("amazon.nova-canvas", "amazon.titan-image-generator"), max_prompt=1024, max_n=4),
+    StableImage("Stability SD3.5/Stable Image", ("stability.sd3", "stability.stable-image"), 10000, 1),
+)
+
+
+def adapter_for(model_id: str) -> Adapter:
+    """The adapter for a model id, ignoring a cross-region inference profile prefix (`us.`, `eu.` ...)."""
+    base = model_id.split("/")[-1]  # an ARN ends in the model or profile id
+    parts = base.split(".")
+    if len(parts) > 2 and len(parts[0]) <= 4 and parts[1] in ("amazon", "stability"):
+        base = ".".join(parts[1:])
+    for adapter in ADAPTERS:
+        if base.startswith(adapter.prefixes):
+            return adapter
+    known = ", ".join(prefix for a in ADAPTERS for prefix in a.prefixes)
+    raise ConfigError(f"Bedrock model {model_id!r} has no known request format (known families: {known})")
+
+
+def validate(model_id: str, params: Params) -> None:
+    adapter_for(model_id).validate(params)
+
+
+def generate(model_id: str, params: Params) -> list[bytes]:
+    """Invoke the model once and return the images' bytes (validate first)."""
+    adapter = adapter_for(model_id)
+    body = json.dumps(adapter.body(params))
+    response = invoke.call(
+        "bedrock",
+        lambda: invoke.runtime_client("bedrock-runtime").invoke_model(
+            modelId=model_id, body=body, contentType="application/json", accept="application/json"
+        ),
+    )
+    try:
+        payload = json.loads(response["body"].read())
+    except ValueError:
+        raise ProviderError("bedrock returned a body that is not JSON") from None
+    return adapter.parse(payload)

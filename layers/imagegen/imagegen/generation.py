@@ -1,0 +1,283 @@
+"""Text-to-image: validate the request, call the provider, store the images, record the job.
+
+`POST /v1/images/generations` takes JSON
+`{"prompt", "negative_prompt"?, "provider"?, "model"?, "width"?, "height"?, "seed"?, "steps"?,
+"cfg_scale"?, "n"?}`; the seeds' forms are aliases: `{"message": "<prompt>"}` (the Bedrock
+seeds) and `GET /v1/images/generations?prompt=...` (the SageMaker seed; the other fields
+may be query parameters too).
+
+- Bedrock and SageMaker are synchronous: each image is stored under
+  images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with its real content type, a job record is
+  written `succeeded`, and the answer is `201` with presigned GET URLs.
+- Replicate is asynchronous: the prediction is submitted with a webhook and the answer is
+  `202` with the job; the webhook function stores the images.
+
+Which provider and models a request may pick is configuration (GENERATE_DEFAULT_PROVIDER,
+GENERATE_MODELS, SAGEMAKER_ENDPOINT_NAME); each model checks its own sizes and ranges, and
+anything outside them is a 400 whose message starts with the field's name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+from imagegen import bedrock, images, jobs, sagemaker, storage
+from imagegen.config import ConfigError, env
+from imagegen.http import ApiError, Request, json_response
+from imagegen.invoke import Params, ProviderError, check_length, invalid
+
+log = logging.getLogger("imagegen")
+
+PROVIDERS = ("bedrock", "sagemaker", "replicate")
+DEFAULT_MODELS = {"bedrock": ["amazon.nova-canvas-v1:0"], "replicate": ["black-forest-labs/flux-schnell"]}
+MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
+MAX_N = 4
+INT_FIELDS = ("width", "height", "seed", "steps", "n")
+FIELDS = frozenset({"prompt", "message", "negative_prompt", "provider", "model", "cfg_scale", *INT_FIELDS})
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_provider: str
+    models: dict[str, list[str]] = field(default_factory=dict)
+    sagemaker_endpoint: str = ""
+
+    def enabled(self) -> list[str]:
+        return [p for p in PROVIDERS if self.allowed(p)]
+
+    def allowed(self, provider: str) -> list[str]:
+        """The models a request may pick for `provider`; the first is the default."""
+        if provider == "sagemaker":
+            return [self.sagemaker_endpoint] if self.sagemaker_endpoint else []
+        return self.models.get(provider, [])
+
+
+@cache
+def settings() -> Settings:
+    """GENERATE_* settings, checked once per cold start (a ConfigError is not cached)."""
+    raw = env("GENERATE_MODELS", "")
+    models = {k: list(v) for k, v in DEFAULT_MODELS.items()}
+    if raw:
+        try:
+            configured = json.loads(raw)
+        except ValueError:
+            raise ConfigError("GENERATE_MODELS is not valid JSON") from None
+        if not isinstance(configured, dict) or not set(configured) <= {"bedrock", "replicate"}:
+            raise ConfigError('GENERATE_MODELS must be a JSON object {"bedrock": [...], "replicate": [...]}')
+        for provider, ids in configured.items():
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
+                raise ConfigError(f"GENERATE_MODELS[{provider!r}] must be a list of model ids")
+            models[provider] = [i.strip() for i in ids]
+    for model_id in models.get("bedrock", []):
+        bedrock.adapter_for(model_id)  # an unknown family is a ConfigError here, at start-up
+    result = Settings(env("GENERATE_DEFAULT_PROVIDER", "bedrock"), models, sagemaker.endpoint_name())
+    if result.default_provider not in PROVIDERS:
+        raise ConfigError(f"GENERATE_DEFAULT_PROVIDER must be one of {', '.join(PROVIDERS)}")
+    if not result.allowed(result.default_provider):
+        raise ConfigError(f"GENERATE_DEFAULT_PROVIDER is {result.default_provider} but it has no model configured")
+    return result
+
+
+def check_configuration() -> None:
+    """Called at cold start: log a misconfiguration once, clearly (requests then get a 503)."""
+    try:
+        settings()
+    except ConfigError as err:
+        log.error("generate is misconfigured: %s", err)
+
+
+def models_offline() -> bool:
+    """True when Bedrock/SageMaker are the local fakes (make serve without an AWS account)."""
+    return os.environ.get("IMAGEGEN_MODELS_OFFLINE", "") == "1"
+
+
+# --- the request ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Order:
+    provider: str
+    model: str
+    params: Params
+
+
+def read_fields(request: Request) -> tuple[dict[str, Any], bool]:
+    """The request's fields (JSON body, or the query string of a GET) and whether they are strings."""
+    if request.method == "GET":
+        return dict(request.query), True
+    return request.json(), False
+
+
+def parse(request: Request) -> Order:
+    fields, from_query = read_fields(request)
+    if "message" in fields:
+        if "prompt" in fields:
+            raise invalid("message", "send prompt or message (its older name), not both")
+        fields["prompt"] = fields.pop("message")
+    unknown = sorted(set(fields) - FIELDS)
+    if unknown:
+        raise invalid(unknown[0], f"unknown field; the fields are {', '.join(sorted(FIELDS - {'message'}))}")
+    prompt = fields.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise invalid("prompt", "a non-empty string is required")
+    check_length("prompt", prompt, MAX_PROMPT, "any model")
+    negative = fields.get("negative_prompt")
+    if negative is not None and not isinstance(negative, str):
+        raise invalid("negative_prompt", "must be a string")
+    numbers = {name: whole_number(name, fields.get(name), from_query) for name in INT_FIELDS}
+    n = 1 if numbers["n"] is None else numbers["n"]
+    if not 1 <= n <= MAX_N:
+        raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    for name in ("width", "height", "steps"):
+        if numbers[name] is not None and numbers[name] < 1:
+            raise invalid(name, f"{numbers[name]} must be a positive whole number")
+    if numbers["seed"] is not None and numbers["seed"] < 0:
+        raise invalid("seed", f"{numbers['seed']} must not be negative")
+    provider, model = pick_model(fields.get("provider"), fields.get("model"))
+    params = Params(
+        prompt=prompt,
+        negative_prompt=negative or None,
+        width=numbers["width"],
+        height=numbers["height"],
+        seed=numbers["seed"],
+        steps=numbers["steps"],
+        cfg_scale=number("cfg_scale", fields.get("cfg_scale"), from_query),
+        n=n,
+    )
+    return Order(provider, model, params)
+
+
+def whole_number(name: str, value: object, from_query: bool) -> int | None:
+    if value is None:
+        return None
+    if from_query and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise invalid(name, f"{value!r} is not a whole number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise invalid(name, f"{value!r} is not a whole number")
+    return int(value)
+
+
+def number(name: str, value: object, from_query: bool) -> float | None:
+    if value is None:
+        return None
+    if from_query and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise invalid(name, f"{value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise invalid(name, f"{value!r} is not a number")
+    return float(value)
+
+
+def pick_model(provider: object, model: object) -> tuple[str, str]:
+    config = settings()
+    provider = config.default_provider if provider in (None, "") else provider
+    if provider not in PROVIDERS:
+        raise ApiError(400, "unknown_provider", f"provider: {provider!r} is not one of {', '.join(PROVIDERS)}")
+    allowed = config.allowed(provider)
+    if not allowed:
+        raise ApiError(
+            400,
+            "provider_not_enabled",
+            f"provider: {provider} is not enabled on this deployment; enabled: {', '.join(config.enabled())}",
+        )
+    if model in (None, ""):
+        return provider, allowed[0]
+    if model not in allowed:
+        raise ApiError(
+            400, "model_not_allowed", f"model: {model!r} is not allowed for {provider}; allowed: {', '.join(allowed)}"
+        )
+    return provider, str(model)
+
+
+# --- doing it ---------------------------------------------------------------------------
+
+
+def generate(request: Request) -> dict:
+    """The whole route: parse, validate against the model, generate, store, respond."""
+    order = parse(request)
+    if order.provider == "replicate":
+        return submit_replicate(request, order)
+    if order.provider == "bedrock":
+        bedrock.validate(order.model, order.params)
+        produced = bedrock.generate(order.model, order.params)
+    else:
+        sagemaker.validate(order.params)
+        produced = sagemaker.generate(order.model, order.params)
+    job = store(order, produced)
+    body = {k: job[k] for k in ("id", "status", "provider", "model", "prompt")}
+    if job.get("offline"):
+        body["offline"] = True
+    body["images"] = [storage.presign(i["key"]) | {"content_type": i["content_type"]} for i in job["images"]]
+    body["links"] = {"self": f"/v1/jobs/{job['id']}"}
+    return json_response(201, body, {"location": body["links"]["self"]})
+
+
+def store(order: Order, produced: list[bytes]) -> dict:
+    """Put each image under a fresh key and write the job record `succeeded`."""
+    job_id = storage.new_job_id()
+    when = datetime.now(timezone.utc)
+    stored = []
+    for n, data in enumerate(produced):
+        content_type = images.sniff(data)
+        if content_type is None:
+            raise ProviderError(f"{order.provider} returned something that is not an image")
+        key = storage.image_key(job_id, n, content_type, when)
+        if not storage.put_new(key, data, content_type):
+            raise RuntimeError(f"image key {key} already exists")  # a fresh uuid4 job id: never
+        stored.append({"key": key, "content_type": content_type, "bytes": len(data)})
+    p = order.params
+    extra = {"offline": True} if models_offline() else {}
+    job = jobs.new_job(
+        job_id,
+        provider=order.provider,
+        model=order.model,
+        status="succeeded",
+        prompt=p.prompt,
+        parameters={k: v for k, v in vars(p).items() if k != "prompt" and v is not None},
+        images=stored,
+        **extra,
+    )
+    return jobs.create(job)
+
+
+def replicate_input(params: Params) -> dict:
+    """The usual input names of Replicate's text-to-image models; only what the client set."""
+    names = {
+        "negative_prompt": "negative_prompt",
+        "width": "width",
+        "height": "height",
+        "seed": "seed",
+        "steps": "num_inference_steps",
+        "cfg_scale": "guidance_scale",
+    }
+    payload: dict[str, Any] = {"prompt": params.prompt, "num_outputs": params.n}
+    for ours, theirs in names.items():
+        value = getattr(params, ours)
+        if value is not None:
+            payload[theirs] = value
+    return payload
+
+
+def submit_replicate(request: Request, order: Order) -> dict:
+    from imagegen import predictions  # the async path's own module (and its httpx import)
+
+    job_id = storage.new_job_id()
+    job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt)
+    jobs.create(job)
+    predictions.submit_prediction(order.model, replicate_input(order.params), job_id, predictions.webhook_url(request))
+    job = jobs.get(job_id)
+    body = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt")}
+    body["links"] = {"self": f"/v1/jobs/{job_id}"}
+    return json_response(202, body, {"location": body["links"]["self"]})

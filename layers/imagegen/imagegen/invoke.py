@@ -1,0 +1,149 @@
+"""Calling synchronous model runtimes (Bedrock, SageMaker): client settings and error mapping.
+
+Timing: API Gateway's HTTP API gives an integration 30 s, whatever the Lambda timeout.
+Each call uses a read timeout of BEDROCK_READ_TIMEOUT seconds (default 25) and botocore's
+standard retries (3 attempts) for quick failures such as throttling and 5xx answers. A
+read timeout is *not* retried: a second 25 s wait could only finish after API Gateway has
+already answered the client with a 503. Models slower than that belong on the async
+Replicate path. The generate Lambda's timeout must be above the read timeout (e.g. 30 s
+for 25 s) so a timeout is reported as a clean 504 rather than killing the Lambda.
+
+Endpoints come from botocore's own configuration: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` and
+`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` point the clients at the local fakes
+(localdev/fake_models.py) in tests and `make serve`; production sets neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from imagegen import aws, config
+from imagegen.http import ApiError
+
+log = logging.getLogger("imagegen")
+
+THROTTLED = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
+TIMEOUTS = frozenset({"ModelTimeoutException"})
+UNAVAILABLE = frozenset({"AccessDeniedException", "ResourceNotFoundException", "UnrecognizedClientException"})
+FILTER_WORDS = ("content filter", "blocked", "filtered", "responsible ai", "content policy")
+
+
+def read_timeout() -> int:
+    return config.env_int("BEDROCK_READ_TIMEOUT", 25, 1, 900)
+
+
+def runtime_client(service: str):
+    """The cached boto3 client for `bedrock-runtime` or `sagemaker-runtime`, timeouts set."""
+    client = aws.client(service, read_timeout=read_timeout(), connect_timeout=5)
+    # Registered first so it can stop the standard retry handler from retrying a read timeout.
+    client.meta.events.register_first(
+        f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+        _no_retry_after_read_timeout,
+        unique_id="imagegen-no-retry-after-read-timeout",
+    )
+    return client
+
+
+def _no_retry_after_read_timeout(caught_exception: Exception | None = None, **_: Any) -> None:
+    if isinstance(caught_exception, ReadTimeoutError):
+        raise caught_exception
+
+
+class ContentFiltered(ApiError):
+    def __init__(self, detail: str):
+        super().__init__(422, "content_filtered", f"the provider's content filter blocked this request ({detail})")
+
+
+class ProviderError(ApiError):
+    def __init__(self, message: str, status: int = 502, code: str = "provider_error"):
+        super().__init__(status, code, message)
+
+
+def looks_filtered(message: str) -> bool:
+    lowered = message.lower()
+    return any(word in lowered for word in FILTER_WORDS)
+
+
+def call(provider: str, operation: Callable[[], Any]) -> Any:
+    """Run one runtime call and turn what can go wrong into a clear ApiError."""
+    try:
+        return operation()
+    except (ReadTimeoutError, ConnectTimeoutError):
+        raise ProviderError(
+            f"{provider} did not answer within {read_timeout()} s; slow models belong on the async provider",
+            504,
+            "provider_timeout",
+        ) from None
+    except (EndpointConnectionError, ConnectionClosedError) as exc:
+        log.error("%s unreachable: %s", provider, exc)
+        raise ProviderError(f"{provider} could not be reached", 502) from None
+    except Exception as exc:
+        code = aws.error_code(exc)
+        if not code:
+            raise
+        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+        log.warning("%s error %s: %s", provider, code, message)
+        raise map_client_error(provider, code, message) from None
+
+
+def map_client_error(provider: str, code: str, message: str) -> ApiError:
+    """The API error for an AWS error code from a model runtime."""
+    if code in THROTTLED:
+        return ApiError(429, "throttled", f"{provider} is throttling requests; retry after a short wait")
+    if code in TIMEOUTS:
+        return ProviderError(f"the {provider} model timed out", 504, "provider_timeout")
+    if code.startswith("Validation") and looks_filtered(message):
+        return ContentFiltered(message or code)
+    if code in UNAVAILABLE:
+        # Model access not enabled, model not in this region, endpoint deleted: an operator must act.
+        return ProviderError(f"{provider} is not available to this deployment ({code})", 503, "provider_unavailable")
+    if code.startswith("Validation"):
+        return ProviderError(f"{provider} rejected the request: {message or code}", 422, "provider_rejected")
+    return ProviderError(f"{provider} failed ({code})")
+
+
+# --- what every sync provider validates against -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Params:
+    """A text-to-image request after type checks; None means 'the model's default'."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    n: int = 1
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 400 whose message starts with the offending field's name."""
+    return ApiError(400, "invalid_parameter", f"{field}: {message}")
+
+
+def check_range(field: str, value: float | None, low: float, high: float, model: str) -> None:
+    if value is not None and not low <= value <= high:
+        raise invalid(field, f"{value} is outside {low}..{high} for {model}")
+
+
+def check_length(field: str, value: str | None, limit: int, model: str) -> None:
+    if value is not None and len(value) > limit:
+        raise invalid(field, f"{len(value)} characters is over the {limit}-character limit of {model}")
+
+
+def refuse(field: str, value: object, model: str) -> None:
+    if value is not None:
+        raise invalid(field, f"{model} has no {field} setting; leave it out")

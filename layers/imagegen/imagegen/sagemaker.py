@@ -1,0 +1,72 @@
+"""A SageMaker Stable Diffusion endpoint (the JumpStart text-to-image container's format).
+
+Request JSON: prompt, width, height, num_images_per_prompt, num_inference_steps,
+guidance_scale, seed, negative_prompt; `Accept: application/json;jpeg` makes the container
+answer `{"generated_images": [<base64 JPEG>...], "prompt": ...}`. The endpoint name is
+configuration (SAGEMAKER_ENDPOINT_NAME); without it the provider is off.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from imagegen import config, invoke
+from imagegen.invoke import Params, ProviderError, check_length, check_range, invalid
+
+NAME = "SageMaker Stable Diffusion"
+ACCEPT = "application/json;jpeg"
+MAX_PROMPT = 2000
+
+
+def endpoint_name() -> str:
+    """The configured endpoint, or '' when the provider is off."""
+    return config.env("SAGEMAKER_ENDPOINT_NAME", "")
+
+
+def validate(params: Params) -> None:
+    check_length("prompt", params.prompt, MAX_PROMPT, NAME)
+    check_length("negative_prompt", params.negative_prompt, MAX_PROMPT, NAME)
+    for field, value in (("width", params.width), ("height", params.height)):
+        if value is not None and (not 256 <= value <= 1024 or value % 8):
+            raise invalid(field, f"{value} must be 256..1024 and a multiple of 8 for {NAME}")
+    check_range("n", params.n, 1, 4, NAME)
+    check_range("steps", params.steps, 1, 150, NAME)
+    check_range("cfg_scale", params.cfg_scale, 0, 20, NAME)
+    check_range("seed", params.seed, 0, 4294967295, NAME)
+
+
+def body(params: Params) -> dict:
+    payload = {
+        "prompt": params.prompt,
+        "width": params.width or 512,
+        "height": params.height or 512,
+        "num_images_per_prompt": params.n,
+        "num_inference_steps": params.steps or 50,
+        "guidance_scale": params.cfg_scale if params.cfg_scale is not None else 7.5,
+    }
+    if params.seed is not None:
+        payload["seed"] = params.seed
+    if params.negative_prompt:
+        payload["negative_prompt"] = params.negative_prompt
+    return payload
+
+
+def generate(endpoint: str, params: Params) -> list[bytes]:
+    """Invoke the endpoint once and return the images' bytes (validate first)."""
+    request = json.dumps(body(params))
+    response = invoke.call(
+        "sagemaker",
+        lambda: invoke.runtime_client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=endpoint, Body=request, ContentType="application/json", Accept=ACCEPT
+        ),
+    )
+    try:
+        payload = json.loads(response["Body"].read())
+        images = payload["generated_images"]
+        if not isinstance(images, list) or not images:
+            raise ValueError("no images")
+        return [base64.b64decode(image, validate=True) for image in images]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ProviderError("the SageMaker endpoint returned no usable generated_images") from None
