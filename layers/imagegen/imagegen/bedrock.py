@@ -152,10 +152,24 @@ class NovaCanvas(Adapter):
 
 
 SD3_RATIOS = ("1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
+# The ~1 megapixel size the models render for each ratio; these are accepted as that ratio too.
+SD3_NATIVE = {
+    (1024, 1024): "1:1",
+    (1344, 768): "16:9",
+    (1536, 640): "21:9",
+    (832, 1216): "2:3",
+    (1216, 832): "3:2",
+    (896, 1088): "4:5",
+    (1088, 896): "5:4",
+    (768, 1344): "9:16",
+    (640, 1536): "9:21",
+}
 
 
 def aspect_ratio(width: int, height: int) -> str | None:
-    """The SD3.5/Stable Image aspect ratio that width:height is exactly, or None."""
+    """The SD3.5/Stable Image aspect ratio for width x height: a native size, an exact ratio, or None."""
+    if (width, height) in SD3_NATIVE:
+        return SD3_NATIVE[(width, height)]
     for ratio in SD3_RATIOS:
         a, b = (int(x) for x in ratio.split(":"))
         if width * b == height * a:
@@ -166,8 +180,9 @@ def aspect_ratio(width: int, height: int) -> str | None:
 class StableImage(Adapter):
     """Stability SD3.5 Large and Stable Image Ultra/Core: width/height pick the aspect ratio only.
 
-    The model chooses the resolution (about one megapixel), so any width and height whose
-    ratio is exactly one of SD3_RATIOS is accepted (1024x1024, 1344x768, 16x9 ...).
+    The model chooses the resolution (about one megapixel): width and height must be one of its
+    native sizes (SD3_NATIVE, e.g. 1344x768 for 16:9) or exactly one of SD3_RATIOS (1920x1080);
+    anything else is a 400 rather than a silently different shape.
     """
 
     def validate(self, p: Params) -> None:

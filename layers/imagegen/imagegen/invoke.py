@@ -35,6 +35,18 @@ log = logging.getLogger("imagegen")
 THROTTLED = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
 TIMEOUTS = frozenset({"ModelTimeoutException"})
 UNAVAILABLE = frozenset({"AccessDeniedException", "ResourceNotFoundException", "UnrecognizedClientException"})
+
+
+class _HashableDict(dict):
+    """A dict that botocore's Config accepts and aws.client's cache can key on."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+# Standard retries, 3 attempts in all: total_max_attempts counts the first call, whereas
+# botocore's max_attempts counts only the retries (max_attempts=3 would be 4 calls).
+RETRIES = _HashableDict(mode="standard", total_max_attempts=3)
 FILTER_WORDS = ("content filter", "blocked", "filtered", "responsible ai", "content policy")
 
 
@@ -44,7 +56,7 @@ def read_timeout() -> int:
 
 def runtime_client(service: str):
     """The cached boto3 client for `bedrock-runtime` or `sagemaker-runtime`, timeouts set."""
-    client = aws.client(service, read_timeout=read_timeout(), connect_timeout=5)
+    client = aws.client(service, read_timeout=read_timeout(), connect_timeout=5, retries=RETRIES)
     # Registered first so it can stop the standard retry handler from retrying a read timeout.
     client.meta.events.register_first(
         f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
