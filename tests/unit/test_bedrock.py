@@ -196,16 +196,16 @@ def test_sdxl_response_artifacts_are_decoded():
 
 
 def test_sd3_inference_error_is_a_502_not_a_filter():
-    with stub_answer({"seeds": [1], "finish_reasons": ["Inference error"], "images": []}):
-        with pytest.raises(ApiError) as err:
-            bedrock.generate(SD35, Params(prompt="x"))
+    answer = {"seeds": [1], "finish_reasons": ["Inference error"], "images": []}
+    with stub_answer(answer), pytest.raises(ApiError) as err:
+        bedrock.generate(SD35, Params(prompt="x"))
     assert (err.value.status, err.value.code) == (502, "provider_error")
 
 
 def test_nova_error_field_that_is_a_filter_is_a_422_and_others_a_502():
-    with stub_answer({"images": [], "error": "The generated image has been blocked by our content filters."}):
-        with pytest.raises(ApiError) as err:
-            bedrock.generate(NOVA, Params(prompt="x"))
+    answer = {"images": [], "error": "The generated image has been blocked by our content filters."}
+    with stub_answer(answer), pytest.raises(ApiError) as err:
+        bedrock.generate(NOVA, Params(prompt="x"))
     assert err.value.status == 422
     with stub_answer({"images": [], "error": "something broke"}), pytest.raises(ApiError) as err:
         bedrock.generate(NOVA, Params(prompt="x"))
