@@ -231,3 +231,18 @@ def test_a_provider_answer_that_is_not_an_image_is_a_502(aws, generate):
     with stub_bedrock(nova_answer([b"<html>not an image</html>"])):
         status, body = call(generate, post({"prompt": "x"}))
     assert (status, body["error"]["code"]) == (502, "provider_error")
+
+
+def test_replicate_without_the_async_module_is_a_503_not_a_500(aws, generate, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_predictions(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "imagegen" and fromlist and "predictions" in fromlist:
+            raise ImportError("no predictions")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_predictions)
+    status, body = call(generate, post({"prompt": "x", "provider": "replicate"}))
+    assert (status, body["error"]["code"]) == (503, "provider_unavailable")

@@ -271,7 +271,10 @@ def replicate_input(params: Params) -> dict:
 
 
 def submit_replicate(request: Request, order: Order) -> dict:
-    from imagegen import predictions  # the async path's own module (and its httpx import)
+    try:
+        from imagegen import predictions  # the async path's own module (and its httpx import)
+    except ImportError:
+        raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
 
     job_id = storage.new_job_id()
     job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt)
