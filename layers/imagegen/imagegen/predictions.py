@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import cache
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -74,14 +74,16 @@ def job_webhook_url(webhook_base: str, job_id: str) -> str:
     return f"{webhook_base}{separator}job_id={quote(job_id)}"
 
 
-@cache
 def client() -> Any:
-    """A replicate.Client for REPLICATE_BASE_URL with the token from SSM, once per cold start."""
+    """A replicate.Client for REPLICATE_BASE_URL with the token from SSM (both read once per cold start)."""
+    return _client(secrets.parameter("REPLICATE_API_TOKEN_PARAM"), env("REPLICATE_BASE_URL", DEFAULT_BASE_URL))
+
+
+@lru_cache(maxsize=4)
+def _client(token: str, base_url: str) -> Any:
     import httpx
     import replicate
 
-    token = secrets.parameter("REPLICATE_API_TOKEN_PARAM")
-    base_url = env("REPLICATE_BASE_URL", DEFAULT_BASE_URL)
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     return replicate.Client(api_token=token, base_url=base_url, timeout=timeout)
 
