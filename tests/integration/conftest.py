@@ -55,3 +55,51 @@ def s3(bucket):
     import boto3
 
     return boto3.client("s3")
+
+
+# -- Replicate (edit, replicate_webhook, generate's Replicate path) ---------------------------------
+
+REPLICATE_ENV = (
+    "REPLICATE_API_TOKEN_PARAM",
+    "REPLICATE_WEBHOOK_SECRET_PARAM",
+    "REPLICATE_BASE_URL",
+    "REPLICATE_OUTPUT_HOSTS",
+    "REPLICATE_ALLOW_HTTP_LOOPBACK",
+)
+
+
+@pytest.fixture(scope="module")
+def fake_replicate(bucket):
+    """The fake Replicate (localdev/fake_replicate.py) with its token and webhook secret in LocalStack SSM.
+
+    Sets the env the edit/webhook functions read, as Terraform would (the secrets as SSM
+    SecureString parameter names), and restores it afterwards.
+    """
+    import boto3
+
+    from localdev.fake_replicate import FakeReplicate
+
+    fake = FakeReplicate("127.0.0.1", 0, delay=0.05).start()
+    ssm = boto3.client("ssm")
+    prefix = f"/imagegen/it/{uuid.uuid4().hex[:12]}"
+    names = {"token": f"{prefix}/replicate-api-token", "secret": f"{prefix}/replicate-webhook-secret"}
+    ssm.put_parameter(Name=names["token"], Value=fake.token, Type="SecureString")
+    ssm.put_parameter(Name=names["secret"], Value=fake.secret, Type="SecureString")
+    saved = {name: os.environ.get(name) for name in REPLICATE_ENV}
+    os.environ.update(
+        {
+            "REPLICATE_API_TOKEN_PARAM": names["token"],
+            "REPLICATE_WEBHOOK_SECRET_PARAM": names["secret"],
+            "REPLICATE_BASE_URL": fake.url,
+            "REPLICATE_OUTPUT_HOSTS": fake.netloc,
+            "REPLICATE_ALLOW_HTTP_LOOPBACK": "1",
+        }
+    )
+    yield fake
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    ssm.delete_parameters(Names=list(names.values()))
+    fake.stop()

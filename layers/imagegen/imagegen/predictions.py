@@ -15,6 +15,7 @@ through `POST /v1/predictions`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from functools import lru_cache
@@ -97,7 +98,9 @@ def create(model_ref: str, input: dict, webhook: str) -> dict:
         prediction = replicate_client.predictions.create(version=version, **options)
     else:
         prediction = replicate_client.models.predictions.create(model=model, **options)
-    return prediction.model_dump(mode="json")
+    # replicate's Resource is pydantic v1-style (`.dict()`) or v2 (`.model_dump()`), by installed pydantic.
+    dump = getattr(prediction, "model_dump", None) or prediction.dict
+    return json.loads(json.dumps(dump(), default=str))
 
 
 def describe_error(exc: Exception) -> tuple[int, str, str]:

@@ -1,0 +1,391 @@
+"""A fake Replicate for tests and `make serve` offline: real wire format, real webhooks, real PNGs.
+
+Speaks the parts of Replicate's HTTP API that imagegen uses:
+
+- `POST /v1/predictions` (`version`, `input`, `webhook`, `webhook_events_filter`) and
+  `POST /v1/models/{owner}/{name}/predictions` (no `version`) with `Authorization: Bearer <token>`;
+  answers `201` with prediction JSON (`id`, `model`, `version`, `status: "starting"`, `input`,
+  `output: null`, `error: null`, `logs`, `urls`, `created_at`, `metrics`...), or `401`/`422` with
+  a problem-details body like Replicate's.
+- `GET /v1/predictions/{id}`: the prediction as it is now.
+- After a short delay it "runs" the model: fetches every http(s) URL in the input the way
+  Replicate fetches an input file, renders a deterministic PNG derived from those bytes (or
+  from the input JSON for text-to-image), serves it at `GET /delivery/{id}/out-{n}.png` (the
+  replicate.delivery stand-in), and POSTs the completed prediction to `webhook` signed with the
+  Standard Webhooks scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64>` =
+  HMAC-SHA256 over `id.timestamp.body` with the `whsec_` secret). Non-2xx answers are retried
+  with backoff, as Replicate retries terminal webhooks.
+
+Misbehaviour on purpose, chosen by an input field `fake` (a knob of the fake, not Replicate's):
+`"fail"` (the prediction fails with an error), `"reject"` (the create is refused with 422),
+`"duplicate-webhook"` (the completed webhook is delivered twice, one after the other),
+`"concurrent-webhooks"` (delivered twice at the same moment). An input `num_outputs` > 1 gives
+a list of outputs; otherwise `output` is a single URL, as cartoonify's is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("imagegen.localdev.fake_replicate")
+
+MODEL_PATH = re.compile(r"^/v1/models/([\w.-]+)/([\w.-]+)/predictions$")
+PREDICTION_PATH = re.compile(r"^/v1/predictions/(\w+)$")
+DELIVERY_PATH = re.compile(r"^/delivery/(\w+)/out-(\d+)\.png$")
+WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
+DEFAULT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, webhook_id: str, timestamp: int | str, body: str | bytes) -> str:
+    """The `webhook-signature` header value for a body (Standard Webhooks, v1 = HMAC-SHA256)."""
+    if isinstance(body, bytes):
+        body = body.decode()
+    key = base64.b64decode(secret.split("_", 1)[1])
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, body: str | bytes, webhook_id: str | None = None, timestamp: int | None = None) -> dict:
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "content-type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+    }
+
+
+def png(width: int, height: int, pixel) -> bytes:
+    """A real RGB PNG (stdlib zlib/struct); `pixel(x, y)` returns (r, g, b)."""
+    rows = b"".join(b"\x00" + bytes(c for x in range(width) for c in pixel(x, y)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def render(source: bytes, n: int = 0, size: int = 64) -> bytes:
+    """A deterministic 'cartoon' of `source`: flat colour bands picked from its hash."""
+    digest = hashlib.sha256(source + n.to_bytes(2, "big")).digest()
+    palette = [tuple(digest[i : i + 3]) for i in range(0, 24, 3)]
+    return png(size, size, lambda x, y: palette[((x // 8) + (y // 8) * 3) % len(palette)])
+
+
+class FakeReplicate(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str | None = None,
+        secret: str | None = None,
+        delay: float = 0.05,
+        deliver: bool = True,
+    ):
+        super().__init__((host, port), FakeHandler)
+        self.token = token or f"r8_fake{secrets.token_hex(16)}"
+        self.secret = secret or new_secret()
+        self.delay = delay
+        self.deliver = deliver
+        self.lock = threading.Lock()
+        self.predictions: dict[str, dict] = {}
+        self.requests: list[dict] = []  # create request bodies, as received
+        self.outputs: dict[str, bytes] = {}  # output URL -> bytes served there
+        self.deliveries: list[dict] = []  # {"prediction_id", "status", "attempt"}
+        self.input_fetches: list[str] = []  # URLs fetched as inputs
+        self._thread: threading.Thread | None = None
+        self.closed = False
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def netloc(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> FakeReplicate:
+        self._thread = threading.Thread(target=self.serve_forever, name="fake-replicate", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.closed = True  # no more webhooks or retries from predictions still "running"
+        self.shutdown()
+        self.server_close()
+
+    # -- the model -----------------------------------------------------------------------------
+    def create(self, model: str, version: str, body: dict) -> dict:
+        prediction_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(26))
+        prediction = {
+            "id": prediction_id,
+            "model": model,
+            "version": version,
+            "input": body["input"],
+            "logs": "",
+            "output": None,
+            "data_removed": False,
+            "error": None,
+            "status": "starting",
+            "created_at": now_iso(),
+            "started_at": None,
+            "completed_at": None,
+            "urls": {
+                "cancel": f"{self.url}/v1/predictions/{prediction_id}/cancel",
+                "get": f"{self.url}/v1/predictions/{prediction_id}",
+                "web": f"https://replicate.com/p/{prediction_id}",
+            },
+            "metrics": {},
+        }
+        if body.get("webhook"):
+            prediction["webhook"] = body["webhook"]
+            prediction["webhook_events_filter"] = body.get("webhook_events_filter") or sorted(WEBHOOK_EVENTS)
+        with self.lock:
+            self.predictions[prediction_id] = prediction
+            self.requests.append(body)
+        threading.Thread(target=self.run, args=(prediction_id,), daemon=True).start()
+        return json.loads(json.dumps(prediction))
+
+    def run(self, prediction_id: str) -> None:
+        time.sleep(self.delay)
+        with self.lock:
+            prediction = self.predictions[prediction_id]
+            prediction.update(status="processing", started_at=now_iso())
+        started = time.monotonic()
+        inputs = prediction["input"]
+        behaviour = inputs.get("fake")
+        try:
+            if behaviour == "fail":
+                raise RuntimeError("CUDA out of memory (fake failure)")
+            source = self.fetch_inputs(inputs)
+            count = int(inputs.get("num_outputs") or 1)
+            urls = []
+            for n in range(count):
+                url = f"{self.url}/delivery/{prediction_id}/out-{n}.png"
+                with self.lock:
+                    self.outputs[url] = render(source, n)
+                urls.append(url)
+            result = {"status": "succeeded", "output": urls if "num_outputs" in inputs else urls[0]}
+            logs = f"fetched {len(source)} input bytes\nrendered {count} image(s)\n"
+        except Exception as exc:
+            result = {"status": "failed", "error": str(exc)}
+            logs = f"Traceback (most recent call last):\n{type(exc).__name__}: {exc}\n"
+        with self.lock:
+            prediction.update(
+                result, logs=logs, completed_at=now_iso(), metrics={"predict_time": time.monotonic() - started}
+            )
+            payload = json.dumps(prediction)
+        if self.deliver and prediction.get("webhook") and "completed" in prediction["webhook_events_filter"]:
+            webhook_id = f"msg_{uuid.uuid4().hex}"
+            copies = 2 if behaviour in ("duplicate-webhook", "concurrent-webhooks") else 1
+            if behaviour == "concurrent-webhooks":
+                threads = [
+                    threading.Thread(target=self.send_webhook, args=(prediction, payload, webhook_id))
+                    for _ in range(copies)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            else:
+                for _ in range(copies):
+                    self.send_webhook(prediction, payload, webhook_id)
+
+    def fetch_inputs(self, inputs: dict) -> bytes:
+        """Download every URL input like Replicate does; the bytes seed the output."""
+        source = b""
+        for value in inputs.values():
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                with self.lock:
+                    self.input_fetches.append(value)
+                try:
+                    with urllib.request.urlopen(value, timeout=10) as response:
+                        source += response.read()
+                except (urllib.error.URLError, OSError) as exc:
+                    raise RuntimeError(f"could not download input file {urlsplit(value).path}: {exc}") from None
+        return source or json.dumps(inputs, sort_keys=True).encode()
+
+    def send_webhook(self, prediction: dict, payload: str, webhook_id: str, attempts: int = 5) -> None:
+        for attempt in range(1, attempts + 1):
+            if self.closed:
+                return
+            headers = signed_headers(self.secret, payload, webhook_id)
+            request = urllib.request.Request(prediction["webhook"], data=payload.encode(), headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except (urllib.error.URLError, OSError):
+                status = 0
+            with self.lock:
+                self.deliveries.append({"prediction_id": prediction["id"], "status": status, "attempt": attempt})
+            if 200 <= status < 300 or (400 <= status < 500 and status not in (409, 429)):
+                return
+            time.sleep(0.1 * 2 ** (attempt - 1))
+
+    def deliveries_for(self, prediction_id: str) -> list[dict]:
+        with self.lock:
+            return [d for d in self.deliveries if d["prediction_id"] == prediction_id]
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    server: FakeReplicate
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("fake replicate %s", fmt % args)
+
+    def reply(self, status: int, payload: Any, content_type: str = "application/json") -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def problem(self, status: int, title: str, detail: str) -> None:
+        self.reply(status, {"title": title, "detail": detail, "status": status}, "application/problem+json")
+
+    def authorized(self) -> bool:
+        expected = f"Bearer {self.server.token}"
+        if hmac.compare_digest(self.headers.get("authorization", ""), expected):
+            return True
+        self.problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+        return False
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        found = DELIVERY_PATH.match(path)
+        if found:
+            data = self.server.outputs.get(f"{self.server.url}{path}")
+            if data is None:
+                self.problem(404, "Not found", "no such file")
+            else:
+                self.reply(200, data, "image/png")
+            return
+        found = PREDICTION_PATH.match(path)
+        if found and self.authorized():
+            with self.server.lock:
+                prediction = self.server.predictions.get(found.group(1))
+            if prediction is None:
+                self.problem(404, "Not found", "The requested resource could not be found.")
+            else:
+                self.reply(200, prediction)
+            return
+        if not found:
+            self.problem(404, "Not found", "The requested resource could not be found.")
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body_bytes = self.rfile.read(int(self.headers.get("content-length") or 0))
+        model_route = MODEL_PATH.match(path)
+        if path != "/v1/predictions" and not model_route:
+            self.problem(404, "Not found", "The requested resource could not be found.")
+            return
+        if not self.authorized():
+            return
+        try:
+            body = json.loads(body_bytes)
+        except ValueError:
+            self.problem(400, "Invalid JSON", "The request body is not valid JSON")
+            return
+        errors = validate_create(body, needs_version=not model_route)
+        if errors:
+            self.reply(422, {"title": "Input validation failed", "detail": "; ".join(errors), "status": 422})
+            return
+        if body["input"].get("fake") == "reject":
+            self.reply(422, {"title": "Input validation failed", "detail": "image: fake rejection", "status": 422})
+            return
+        if model_route:
+            model, version = f"{model_route.group(1)}/{model_route.group(2)}", DEFAULT_VERSION
+        else:
+            model, version = "catacolabs/cartoonify", body["version"].split(":")[-1]
+        self.reply(201, self.server.create(model, version, body))
+
+
+def validate_create(body: Any, *, needs_version: bool) -> list[str]:
+    """The checks Replicate makes on a create request, as error messages."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    errors = []
+    if needs_version and not isinstance(body.get("version"), str):
+        errors.append("version is required")
+    if not isinstance(body.get("input"), dict):
+        errors.append("input is required and must be an object")
+    webhook = body.get("webhook")
+    if webhook is not None and (not isinstance(webhook, str) or urlsplit(webhook).scheme not in ("http", "https")):
+        errors.append("webhook must be an absolute URL")
+    events = body.get("webhook_events_filter")
+    if events is not None and (not isinstance(events, list) or not set(events) <= WEBHOOK_EVENTS):
+        errors.append(f"webhook_events_filter must be a list of {sorted(WEBHOOK_EVENTS)}")
+    return errors
+
+
+def start_offline_replicate(host: str, port: int) -> list[str]:
+    """`make serve` without a Replicate token: start the fake and point the handlers at it.
+
+    Creates SSM SecureString parameters in LocalStack for a random token and webhook secret,
+    sets the env vars Terraform would set (plus the local-only ones), and returns banner lines.
+    With REPLICATE_API_TOKEN_PARAM already set, real Replicate is used and nothing starts.
+    """
+    if os.environ.get("REPLICATE_API_TOKEN_PARAM"):
+        public = os.environ.get("PUBLIC_BASE_URL") or "(not set: Replicate cannot reach a local server)"
+        return [f"replicate   REAL api.replicate.com; webhooks go to {public}"]
+    import boto3
+
+    fake = FakeReplicate("127.0.0.1", 0).start()
+    ssm = boto3.client("ssm")
+    prefix = f"/imagegen/local/{uuid.uuid4().hex[:8]}"
+    for name, value in (("replicate-api-token", fake.token), ("replicate-webhook-secret", fake.secret)):
+        ssm.put_parameter(Name=f"{prefix}/{name}", Value=value, Type="SecureString", Overwrite=True)
+    os.environ.update(
+        {
+            "REPLICATE_API_TOKEN_PARAM": f"{prefix}/replicate-api-token",
+            "REPLICATE_WEBHOOK_SECRET_PARAM": f"{prefix}/replicate-webhook-secret",
+            "REPLICATE_BASE_URL": fake.url,
+            "REPLICATE_OUTPUT_HOSTS": fake.netloc,
+            "REPLICATE_ALLOW_HTTP_LOOPBACK": "1",
+            "IMAGEGEN_REPLICATE_OFFLINE": "1",
+        }
+    )
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    return [
+        f"replicate   OFFLINE: fake Replicate at {fake.url} (no token configured; outputs are generated PNGs)",
+        f"            webhooks to {os.environ['PUBLIC_BASE_URL']}/v1/webhooks/replicate, signed with a random secret",
+    ]
