@@ -126,6 +126,9 @@ class FakeReplicate(ThreadingHTTPServer):
         self.outputs: dict[str, bytes] = {}  # output URL -> bytes served there
         self.deliveries: list[dict] = []  # {"prediction_id", "status", "attempt"}
         self.input_fetches: list[str] = []  # URLs fetched as inputs
+        self.file_authorizations: list[str | None] = []  # Authorization header of each output download
+        self.create_delay = 0.0  # seconds each create takes (to observe concurrent submits)
+        self.in_flight = self.max_in_flight = 0
         self._thread: threading.Thread | None = None
         self.closed = False
 
@@ -140,7 +143,9 @@ class FakeReplicate(ThreadingHTTPServer):
         return f"{host}:{port}"
 
     def start(self) -> FakeReplicate:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-replicate", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-replicate", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -178,7 +183,8 @@ class FakeReplicate(ThreadingHTTPServer):
         with self.lock:
             self.predictions[prediction_id] = prediction
             self.requests.append(body)
-        threading.Thread(target=self.run, args=(prediction_id,), daemon=True).start()
+        if self.deliver:  # deliver=False: accept only (unit tests: nothing runs, nothing is fetched)
+            threading.Thread(target=self.run, args=(prediction_id,), daemon=True).start()
         return json.loads(json.dumps(prediction))
 
     def run(self, prediction_id: str) -> None:
@@ -293,6 +299,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         found = DELIVERY_PATH.match(path)
         if found:
+            self.server.file_authorizations.append(self.headers.get("authorization"))
             data = self.server.outputs.get(f"{self.server.url}{path}")
             if data is None:
                 self.problem(404, "Not found", "no such file")
@@ -336,7 +343,15 @@ class FakeHandler(BaseHTTPRequestHandler):
             model, version = f"{model_route.group(1)}/{model_route.group(2)}", DEFAULT_VERSION
         else:
             model, version = "catacolabs/cartoonify", body["version"].split(":")[-1]
-        self.reply(201, self.server.create(model, version, body))
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            time.sleep(self.server.create_delay)
+            self.reply(201, self.server.create(model, version, body))
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
 
 
 def validate_create(body: Any, *, needs_version: bool) -> list[str]:

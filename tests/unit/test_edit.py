@@ -1,0 +1,299 @@
+"""The edit function: request forms, allowlist, job records, concurrent submits, failures.
+
+moto for S3 and SSM; the fake Replicate (accepting predictions, running none) over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import boto3
+import pytest
+
+from imagegen.http import parse_event
+from localdev.fake_replicate import FakeReplicate, render
+from localdev.server import load_handler
+from tests.conftest import FakeContext, load_event
+from tests.unit.conftest import BUCKET
+
+
+@pytest.fixture
+def fake(aws, monkeypatch):
+    """A fake Replicate that accepts predictions (and runs nothing), its token in moto SSM."""
+    server = FakeReplicate(deliver=False).start()
+    boto3.client("ssm").put_parameter(Name="/t/replicate-token", Value=server.token, Type="SecureString")
+    monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/replicate-token")
+    monkeypatch.setenv("REPLICATE_BASE_URL", server.url)
+    for name in ("PUBLIC_BASE_URL", "REPLICATE_EDIT_MODELS", "REPLICATE_EDIT_VERSION", "IMAGEGEN_REPLICATE_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def edit():
+    return load_handler("edit")
+
+
+def s3_json(key: str) -> dict:
+    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def s3_keys(prefix: str = "") -> list[str]:
+    return sorted(
+        o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+    )
+
+
+def json_event(body: dict) -> dict:
+    return load_event("edit_json", body=json.dumps(body))
+
+
+def test_json_image_is_uploaded_and_submitted_with_a_webhook(fake, edit):
+    # GIVEN the JSON edit event (one base64 PNG and an input override)
+    event = load_event("edit_json")
+    source = base64.b64decode(json.loads(event["body"])["image"])
+
+    # WHEN the function runs
+    response = edit(event, FakeContext())
+
+    # THEN it answers 202 with one queued job
+    assert response["statusCode"] == 202, response["body"]
+    (job,) = json.loads(response["body"])["jobs"]
+    assert job == {"id": job["id"], "status": "queued", "links": {"self": f"/v1/jobs/{job['id']}"}}
+    # AND the source is in uploads/, the job record has the prediction id
+    assert boto3.client("s3").get_object(Bucket=BUCKET, Key=f"uploads/{job['id']}/0.png")["Body"].read() == source
+    record = s3_json(f"jobs/{job['id']}.json")
+    assert record["provider"] == "replicate" and record["model"] == "catacolabs/cartoonify"
+    assert record["prediction_id"] in fake.predictions and "offline" not in record
+    # AND Replicate got the model's latest version, a presigned upload URL, the override and a completed-only webhook
+    (body,) = fake.requests
+    assert "version" not in body
+    assert body["input"]["style"] == "comic"
+    assert f"/uploads/{job['id']}/0.png?" in body["input"]["image"] and "X-Amz-Signature=" in body["input"]["image"]
+    assert body["webhook"] == (
+        f"https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhooks/replicate?job_id={job['id']}"
+    )
+    assert body["webhook_events_filter"] == ["completed"]
+
+
+def test_multipart_files_and_urls_are_one_job_each_and_the_stage_is_in_the_webhook(fake, edit):
+    # GIVEN the multipart event (two file parts and one image_url, base64-encoded by API Gateway, stage prod)
+    event = load_event("edit_multipart")
+
+    # WHEN the function runs
+    response = edit(event, FakeContext())
+
+    # THEN there are three jobs; the files were uploaded, the URL passed to Replicate as it is
+    assert response["statusCode"] == 202, response["body"]
+    jobs = json.loads(response["body"])["jobs"]
+    assert len(jobs) == 3
+    assert len(s3_keys("uploads/")) == 2
+    images = sorted(body["input"]["image"] for body in fake.requests)
+    assert "https://example.com/cat.jpg" in images
+    assert all(
+        body["webhook"].startswith(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/v1/webhooks/replicate?job_id="
+        )
+        for body in fake.requests
+    )
+    assert {body["webhook"].split("job_id=")[1] for body in fake.requests} == {job["id"] for job in jobs}
+
+
+def test_public_base_url_replaces_the_request_domain(fake, edit, monkeypatch):
+    # GIVEN a configured public base URL (a tunnel to a local server)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://tunnel.example.net/")
+
+    # WHEN an edit is submitted
+    response = edit(load_event("edit_json"), FakeContext())
+
+    # THEN Replicate calls back through it
+    assert response["statusCode"] == 202
+    assert fake.requests[0]["webhook"].startswith("https://tunnel.example.net/v1/webhooks/replicate?job_id=")
+
+
+def test_several_images_are_submitted_concurrently(fake, edit):
+    # GIVEN a Replicate that takes a moment to accept each prediction, and four images
+    fake.create_delay = 0.3
+    encoded = [base64.b64encode(render(bytes([i]))).decode() for i in range(4)]
+
+    # WHEN they are posted together
+    response = edit(json_event({"image": encoded}), FakeContext())
+
+    # THEN every one was accepted and more than one create was in flight at the same time
+    assert response["statusCode"] == 202
+    assert len(json.loads(response["body"])["jobs"]) == 4
+    assert fake.max_in_flight > 1
+
+
+def test_a_pinned_version_and_an_allowlisted_model(fake, edit, monkeypatch):
+    # GIVEN a pinned default version and a second allowed model with its own version
+    monkeypatch.setenv("REPLICATE_EDIT_VERSION", "v-default")
+    monkeypatch.setenv("REPLICATE_EDIT_MODELS", "catacolabs/cartoonify,acme/sketchify:v-sketch")
+    image = base64.b64encode(render(b"m")).decode()
+
+    # WHEN one request uses the default and one picks the other model by owner/name
+    first = edit(json_event({"image": image}), FakeContext())
+    second = edit(json_event({"image": image, "model": "acme/sketchify"}), FakeContext())
+
+    # THEN each version was used through POST /v1/predictions, and the job records the full reference
+    assert first["statusCode"] == second["statusCode"] == 202
+    assert [body["version"] for body in fake.requests] == ["v-default", "v-sketch"]
+    job_id = json.loads(second["body"])["jobs"][0]["id"]
+    assert s3_json(f"jobs/{job_id}.json")["model"] == "acme/sketchify:v-sketch"
+
+
+def test_a_model_off_the_allowlist_is_400_and_nothing_is_written(fake, edit):
+    # GIVEN a request for a model nobody allowed
+    image = base64.b64encode(render(b"m")).decode()
+
+    # WHEN it is posted
+    response = edit(json_event({"image": image, "model": "someone/costly"}), FakeContext())
+
+    # THEN it is a 400 model_not_allowed, and nothing reached S3 or Replicate
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "model_not_allowed"
+    assert s3_keys() == [] and fake.requests == []
+
+
+def test_one_rejected_image_fails_its_job_and_the_others_go_ahead(fake, edit, monkeypatch):
+    # GIVEN a Replicate that refuses the second of three predictions
+    from replicate.exceptions import ReplicateError
+
+    from imagegen import predictions
+
+    real_create = predictions.create
+
+    def create(model_ref, input, webhook):
+        if input["image"] == "https://example.com/1.png":
+            raise ReplicateError(status=422, title="Input validation failed", detail="image: unreadable")
+        return real_create(model_ref, input, webhook)
+
+    monkeypatch.setattr(predictions, "create", create)
+    urls = [f"https://example.com/{i}.png" for i in range(3)]
+
+    # WHEN all three are posted
+    response = edit(json_event({"image_url": urls}), FakeContext())
+
+    # THEN the answer is 202 and says which job failed and why; its record is failed too
+    assert response["statusCode"] == 202
+    jobs = json.loads(response["body"])["jobs"]
+    assert [job["status"] for job in jobs] == ["queued", "failed", "queued"]
+    assert "image: unreadable" in jobs[1]["error"]
+    assert s3_json(f"jobs/{jobs[1]['id']}.json")["status"] == "failed"
+    assert len(fake.requests) == 2
+
+
+def test_unreachable_replicate_is_503_and_the_job_is_failed(fake, edit, monkeypatch):
+    # GIVEN nothing listening where Replicate should be
+    closed = FakeReplicate()
+    closed_url = closed.url
+    closed.server_close()
+    monkeypatch.setenv("REPLICATE_BASE_URL", closed_url)
+
+    # WHEN an edit is posted
+    response = edit(load_event("edit_json"), FakeContext())
+
+    # THEN it is a 503 provider_unavailable with the job recorded failed (nothing left queued)
+    assert response["statusCode"] == 503
+    payload = json.loads(response["body"])
+    assert payload["error"]["code"] == "provider_unavailable"
+    assert s3_json(f"jobs/{payload['jobs'][0]['id']}.json")["status"] == "failed"
+
+
+def test_without_the_token_nothing_is_written(fake, edit, monkeypatch):
+    # GIVEN a token parameter that does not exist
+    monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/missing")
+
+    # WHEN an edit is posted
+    response = edit(load_event("edit_json"), FakeContext())
+
+    # THEN it is a 503 not_configured and the bucket is empty
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["code"] == "not_configured"
+    assert s3_keys() == []
+
+
+def test_offline_mode_marks_jobs_and_response(fake, edit, monkeypatch):
+    # GIVEN make serve's offline flag (the fake Replicate)
+    monkeypatch.setenv("IMAGEGEN_REPLICATE_OFFLINE", "1")
+
+    # WHEN an edit is posted
+    response = edit(load_event("edit_json"), FakeContext())
+
+    # THEN the response and the job record say the provider is offline
+    payload = json.loads(response["body"])
+    assert payload["offline"] is True
+    assert s3_json(f"jobs/{payload['jobs'][0]['id']}.json")["offline"] is True
+
+
+def test_the_token_is_never_logged_and_only_sent_to_replicate(fake, edit, caplog):
+    # GIVEN debug logging of our own code (botocore's wire-level DEBUG is never enabled in Lambda)
+    caplog.set_level(logging.DEBUG, logger="imagegen")
+
+    # WHEN an edit is submitted
+    edit(load_event("edit_json"), FakeContext())
+
+    # THEN the token appears in no log line, and the prediction request carried it
+    assert caplog.records
+    assert all(fake.token not in record.getMessage() for record in caplog.records)
+    assert fake.predictions
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"image": "@@@"}, 400, "invalid_base64"),
+        ({"image": base64.b64encode(b"GIF88a nope").decode()}, 400, "not_an_image"),
+        ({}, 400, "missing_image"),
+        ({"image_url": ["https://example.com/a.png"] * 9}, 400, "too_many_images"),
+        ({"image_url": "http://example.com/a.png"}, 400, "invalid_image_url"),
+        ({"image_url": "https://user:pw@example.com/a.png"}, 400, "invalid_image_url"),
+        ({"image_url": "https://example.com/a.png", "input": {"image": "x"}}, 400, "invalid_input"),
+        ({"image_url": "https://example.com/a.png", "input": ["x"]}, 400, "invalid_input"),
+        ({"image_url": "https://example.com/a.png", "prompt": "x"}, 400, "unknown_field"),
+        ({"image_url": "https://example.com/a.png", "model": 7}, 400, "invalid_model"),
+    ],
+)
+def test_bad_json_requests(fake, edit, body, status, code):
+    # GIVEN a bad JSON body; WHEN it is posted
+    response = edit(json_event(body), FakeContext())
+
+    # THEN it is that 4xx with its code and nothing is written or submitted
+    assert response["statusCode"] == status, response["body"]
+    assert json.loads(response["body"])["error"]["code"] == code
+    assert s3_keys() == [] and fake.requests == []
+
+
+def test_http_image_url_to_loopback_needs_the_local_flag(fake, monkeypatch):
+    # GIVEN a loopback http URL (the fake's file host in tests and make serve)
+    from imagegen import edits
+
+    request = parse_event(json_event({"image_url": "http://127.0.0.1:9/a.png"}))
+
+    # WHEN it is parsed without and with REPLICATE_ALLOW_HTTP_LOOPBACK
+    with pytest.raises(Exception) as refused:
+        edits.parse(request)
+    monkeypatch.setenv("REPLICATE_ALLOW_HTTP_LOOPBACK", "1")
+    order = edits.parse(request)
+
+    # THEN only the flag lets it through, and it never lets a non-loopback http URL through
+    assert refused.value.code == "invalid_image_url"
+    assert order.sources[0].url == "http://127.0.0.1:9/a.png"
+    with pytest.raises(Exception) as still:
+        edits.parse(parse_event(json_event({"image_url": "http://example.com/a.png"})))
+    assert still.value.code == "invalid_image_url"
+
+
+def test_wrong_content_type_is_415(fake, edit):
+    # GIVEN a body sent as text/plain
+    event = load_event("edit_json")
+    event["headers"]["Content-Type"] = "text/plain"
+
+    # WHEN it is posted; THEN 415 and nothing stored
+    response = edit(event, FakeContext())
+    assert response["statusCode"] == 415
+    assert json.loads(response["body"])["error"]["code"] == "unsupported_media_type"
+    assert s3_keys() == []
