@@ -124,6 +124,7 @@ class FakeReplicate(ThreadingHTTPServer):
         self.predictions: dict[str, dict] = {}
         self.requests: list[dict] = []  # create request bodies, as received
         self.outputs: dict[str, bytes] = {}  # output URL -> bytes served there
+        self.output_types: dict[str, str] = {}  # output URL -> Content-Type, if not image/png
         self.deliveries: list[dict] = []  # {"prediction_id", "status", "attempt"}
         self.input_fetches: list[str] = []  # URLs fetched as inputs
         self.file_authorizations: list[str | None] = []  # Authorization header of each output download
@@ -300,11 +301,12 @@ class FakeHandler(BaseHTTPRequestHandler):
         found = DELIVERY_PATH.match(path)
         if found:
             self.server.file_authorizations.append(self.headers.get("authorization"))
-            data = self.server.outputs.get(f"{self.server.url}{path}")
+            url = f"{self.server.url}{path}"
+            data = self.server.outputs.get(url)
             if data is None:
                 self.problem(404, "Not found", "no such file")
             else:
-                self.reply(200, data, "image/png")
+                self.reply(200, data, self.server.output_types.get(url, "image/png"))
             return
         found = PREDICTION_PATH.match(path)
         if found and self.authorized():
