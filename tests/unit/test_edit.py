@@ -297,3 +297,53 @@ def test_wrong_content_type_is_415(fake, edit):
     assert response["statusCode"] == 415
     assert json.loads(response["body"])["error"]["code"] == "unsupported_media_type"
     assert s3_keys() == []
+
+
+def test_make_serve_without_a_token_starts_the_fake_and_says_offline(aws, monkeypatch):
+    # GIVEN no Replicate token parameter configured (the env is restored after the test)
+    from localdev.fake_replicate import start_offline_replicate
+
+    for name in (
+        "REPLICATE_API_TOKEN_PARAM",
+        "REPLICATE_WEBHOOK_SECRET_PARAM",
+        "REPLICATE_BASE_URL",
+        "REPLICATE_OUTPUT_HOSTS",
+        "REPLICATE_ALLOW_HTTP_LOOPBACK",
+        "IMAGEGEN_REPLICATE_OFFLINE",
+        "PUBLIC_BASE_URL",
+    ):
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+
+    # WHEN make serve's start-up runs it
+    banner = start_offline_replicate("127.0.0.1", 8080)
+
+    # THEN the banner says OFFLINE, the secrets are SSM SecureStrings (not env values), and the fake answers
+    import os
+
+    import requests
+
+    assert "OFFLINE" in banner[0]
+    ssm = boto3.client("ssm")
+    token = ssm.get_parameter(Name=os.environ["REPLICATE_API_TOKEN_PARAM"], WithDecryption=True)["Parameter"]
+    secret = ssm.get_parameter(Name=os.environ["REPLICATE_WEBHOOK_SECRET_PARAM"], WithDecryption=True)["Parameter"]
+    assert token["Type"] == secret["Type"] == "SecureString" and secret["Value"].startswith("whsec_")
+    assert token["Value"] not in os.environ.values() and secret["Value"] not in os.environ.values()
+    assert os.environ["IMAGEGEN_REPLICATE_OFFLINE"] == "1"
+    assert os.environ["PUBLIC_BASE_URL"] == "http://127.0.0.1:8080"
+    auth = {"authorization": f"Bearer {token['Value']}"}
+    assert (
+        requests.get(f"{os.environ['REPLICATE_BASE_URL']}/v1/predictions/none", headers=auth, timeout=5).status_code
+        == 404
+    )
+
+
+def test_make_serve_with_a_token_uses_real_replicate(monkeypatch):
+    # GIVEN a configured token parameter; WHEN start-up runs; THEN nothing is faked
+    from localdev.fake_replicate import start_offline_replicate
+
+    monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/prod/replicate-token")
+    monkeypatch.delenv("REPLICATE_BASE_URL", raising=False)
+    banner = start_offline_replicate("127.0.0.1", 8080)
+    assert ("REAL" in banner[0] and "PUBLIC_BASE_URL" not in banner[0]) or "not set" in banner[0]
+    assert "REPLICATE_BASE_URL" not in __import__("os").environ
