@@ -1,0 +1,33 @@
+"""POST /v1/images/generations with provider replicate: the async path (202 -> signed webhook -> images in S3)."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.integration.test_edit_api import wait_for_job
+
+
+def test_replicate_text_to_image_is_async_and_stored_by_the_webhook(api, fake_replicate, s3, bucket):
+    # GIVEN the fake Replicate behind the configured token and webhook secret
+    # WHEN a client asks for a Replicate text-to-image generation
+    response = requests.post(
+        f"{api}/v1/images/generations",
+        json={"prompt": "a lighthouse at dusk", "provider": "replicate"},
+        timeout=30,
+    )
+    # THEN it answers 202 with a job at once, and the webhook later stores the image
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["provider"] == "replicate" and body["links"] == {"self": f"/v1/jobs/{body['id']}"}
+    job = wait_for_job(api, body["id"])
+    assert job["status"] == "succeeded", job
+    [image] = job["images"]
+    assert image["key"].startswith("images/") and f"/{body['id']}/" in image["key"]
+    stored = s3.get_object(Bucket=bucket, Key=image["key"])["Body"].read()
+    downloaded = requests.get(image["url"], timeout=10)
+    assert downloaded.status_code == 200 and downloaded.content == stored
+    assert stored.startswith(b"\x89PNG")
+    # and the prediction Replicate received carried the prompt and a per-job webhook
+    [create] = [r for r in fake_replicate.requests if body["id"] in r.get("webhook", "")]
+    assert create["input"]["prompt"] == "a lighthouse at dusk"
+    assert create["webhook_events_filter"] == ["completed"]
