@@ -83,8 +83,8 @@ serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline
 tf-check: ## Terraform static checks: checkov (+ fmt/validate where terraform exists)
 	@scripts/tf-check.sh
 
-bench: install localstack-up ## Benchmarks, as ratios against a baseline measured in the same run
-	$(PY) scripts/bench.py
+bench: install build localstack-up ## Cost, speed and memory against baselines from the same run (table + bench/results.json)
+	$(PY) -m bench $(BENCH_ARGS)
 
 deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)
 	@command -v $(TF) >/dev/null || { echo "terraform is not installed: https://developer.hashicorp.com/terraform/install"; exit 1; }

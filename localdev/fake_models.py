@@ -299,6 +299,7 @@ class FakeModels(ThreadingHTTPServer):
         super().__init__(address, FakeHandler)
         self.requests: list[dict] = []
         self._lock = threading.Lock()
+        self.latency = 0.0  # seconds every invocation takes before answering (make bench: a fixed model time)
 
     @property
     def url(self) -> str:
@@ -338,6 +339,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         path = urlsplit(self.path).path
+        time.sleep(self.server.latency)
         try:
             try:
                 body = json.loads(raw)

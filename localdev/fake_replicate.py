@@ -129,6 +129,10 @@ class FakeReplicate(ThreadingHTTPServer):
         self.input_fetches: list[str] = []  # URLs fetched as inputs
         self.file_authorizations: list[str | None] = []  # Authorization header of each output download
         self.create_delay = 0.0  # seconds each create takes (to observe concurrent submits)
+        # Network knobs (make bench): every API call and file download waits `latency` seconds (a
+        # round trip), and files are sent at `bandwidth` bytes/s (None: as fast as loopback goes).
+        self.latency = 0.0
+        self.bandwidth: float | None = None
         self.in_flight = self.max_in_flight = 0
         self._thread: threading.Thread | None = None
         self.closed = False
@@ -280,11 +284,16 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, payload: Any, content_type: str = "application/json") -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        time.sleep(self.server.latency)
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        step = max(1, len(body) if not self.server.bandwidth else int(self.server.bandwidth / 20))
+        for start in range(0, len(body), step):  # paced in 50 ms slices when a bandwidth is set
+            self.wfile.write(body[start : start + step])
+            if self.server.bandwidth:
+                time.sleep(min(step, len(body) - start) / self.server.bandwidth)
 
     def problem(self, status: int, title: str, detail: str) -> None:
         self.reply(status, {"title": title, "detail": detail, "status": status}, "application/problem+json")
