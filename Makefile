@@ -9,6 +9,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 TF ?= terraform
 TF_DIR := terraform
+# Lambda architecture the vendor layer's wheels are built for (and `make deploy` passes to Terraform).
+ARCH ?= x86_64
+WHEEL_PLATFORMS_x86_64 := manylinux2014_x86_64 manylinux_2_28_x86_64
+WHEEL_PLATFORMS_arm64 := manylinux2014_aarch64 manylinux_2_28_aarch64
+WHEEL_PLATFORMS := $(WHEEL_PLATFORMS_$(ARCH))
+ifeq ($(WHEEL_PLATFORMS),)
+$(error ARCH must be x86_64 or arm64, not "$(ARCH)")
+endif
 
 export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 export AWS_ACCESS_KEY_ID ?= test
@@ -34,7 +42,7 @@ $(VENV)/.installed: requirements-dev.txt layers/vendor/requirements.txt
 
 install: $(VENV)/.installed ## Create .venv with the dev and test dependencies
 
-build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers into dist/
+build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers into dist/ (ARCH=x86_64|arm64)
 
 # Rebuilt only when that function's own files change.
 .SECONDEXPANSION:
@@ -44,12 +52,17 @@ dist/functions/%.zip: $$(wildcard functions/$$*/*.py) scripts/build_zip.py
 dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
 	$(PYTHON) scripts/build_zip.py $@ layers/imagegen python/
 
-# Wheels for Lambda's python3.12 on x86_64, whatever the build machine is. All pins are in the
-# requirements file, so --no-deps; no .pyc and no bin/ so the zip depends only on the wheels.
-dist/layers/vendor.zip: layers/vendor/requirements.txt scripts/build_zip.py
+# Wheels for Lambda's python3.12 on $(ARCH), whatever the build machine is (several --platform
+# tags: pip takes the newest each package offers). All pins are in the requirements file, so
+# --no-deps; no .pyc and no bin/ so the zip depends only on the wheels. build/arch-$(ARCH) is
+# touched when ARCH changes, so switching architecture rebuilds the layer.
+build/arch-$(ARCH):
+	mkdir -p build && rm -f build/arch-* && touch $@
+
+dist/layers/vendor.zip: layers/vendor/requirements.txt scripts/build_zip.py build/arch-$(ARCH)
 	rm -rf build/vendor && mkdir -p build/vendor
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
+	  $(WHEEL_PLATFORMS:%=--platform %) --implementation cp --python-version 3.12 --only-binary=:all: \
 	  --target build/vendor -r $<
 	rm -rf build/vendor/bin
 	$(PYTHON) scripts/build_zip.py $@ build/vendor python/
@@ -89,14 +102,14 @@ bench: install build localstack-up ## Cost, speed and memory against baselines f
 deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)
 	@command -v $(TF) >/dev/null || { echo "terraform is not installed: https://developer.hashicorp.com/terraform/install"; exit 1; }
 	$(TF) -chdir=$(TF_DIR) init
-	$(TF) -chdir=$(TF_DIR) apply
+	$(TF) -chdir=$(TF_DIR) apply -var architecture=$(ARCH)
 
 deploy-local: build localstack-up ## tflocal apply against LocalStack (needs a LocalStack edition with apigatewayv2)
 	@command -v tflocal >/dev/null || { echo "tflocal is not installed: pip install terraform-local (and terraform itself)"; exit 1; }
 	@curl -fsS $(AWS_ENDPOINT_URL)/_localstack/health | grep -q '"apigatewayv2"' || { \
 	  echo "This LocalStack has no API Gateway v2 (HTTP API): it exists only in LocalStack's paid editions."; \
 	  echo "Use 'make serve' for the local HTTP API server, or set LOCALSTACK_AUTH_TOKEN and use Docker LocalStack Pro."; exit 1; }
-	cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve
+	cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve -var architecture=$(ARCH)
 
 ci: ## What CI runs: make test, then always collect logs and stop LocalStack; returns the tests' exit code
 	@status=0; $(MAKE) test || status=$$?; \

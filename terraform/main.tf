@@ -229,9 +229,10 @@ module "layers" {
   source   = "./modules/layer"
   for_each = local.layers
 
-  layer_name  = "${var.name}-${each.key}"
-  description = each.value
-  filename    = "${local.artifacts_dir}/layers/${each.key}.zip"
+  layer_name               = "${var.name}-${each.key}"
+  description              = each.value
+  filename                 = "${local.artifacts_dir}/layers/${each.key}.zip"
+  compatible_architectures = [var.architecture]
 }
 
 module "functions" {
@@ -242,6 +243,7 @@ module "functions" {
   description                    = each.value.description
   filename                       = "${local.artifacts_dir}/functions/${each.key}.zip"
   layers                         = [for layer in each.value.layers : module.layers[layer].arn]
+  architecture                   = var.architecture
   environment                    = merge(local.common_environment, each.value.environment)
   policy_statements              = concat(local.bucket_statements, each.value.statements)
   timeout                        = var.function_settings[each.key].timeout

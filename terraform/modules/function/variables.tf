@@ -32,7 +32,7 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "Instruction set: x86_64 or arm64. Must match the layers' wheels (the Makefile builds x86_64)."
+  description = "Instruction set: x86_64 or arm64. Must match the layers' wheels (the Makefile builds for its ARCH)."
   type        = string
   default     = "x86_64"
 
