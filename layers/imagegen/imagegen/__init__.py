@@ -10,3 +10,7 @@ import logging
 import os
 
 logging.getLogger("imagegen").setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+
+from imagegen import logs  # noqa: E402 (after the level: the filter masks secrets on every record)
+
+logs.setup()

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from imagegen import bedrock, images, jobs, sagemaker, storage
+from imagegen import bedrock, images, jobs, logs, sagemaker, storage
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
 from imagegen.invoke import Params, ProviderError, check_length, invalid
@@ -207,6 +207,7 @@ def pick_model(provider: object, model: object) -> tuple[str, str]:
 def generate(request: Request) -> dict:
     """The whole route: parse, validate against the model, generate, store, respond."""
     order = parse(request)
+    logs.bind(provider=order.provider, model=order.model)
     if order.provider == "replicate":
         return submit_replicate(request, order)
     if order.provider == "bedrock":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagegen import logs
 from imagegen.config import ConfigError
 
 log = logging.getLogger("imagegen")
@@ -131,16 +132,38 @@ def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
 
     @functools.wraps(func)
     def handler(event: dict, context: Any = None) -> dict:
+        request_id = getattr(context, "aws_request_id", "") or event.get("requestContext", {}).get("requestId", "")
+        started = logs.begin(request_id, event.get("routeKey", ""))
+        status, outcome = 500, "internal_error"
         try:
-            return func(parse_event(event))
+            response = func(parse_event(event))
+            status = response.get("statusCode", 200)
+            outcome = "ok" if status < 400 else error_code_of(response)
+            return response
         except ApiError as err:
+            status, outcome = err.status, err.code
             log.info("client error %s %s: %s", err.status, err.code, err.message)
+            if err.status == 401 and "webhook" in event.get("routeKey", ""):
+                logs.metric("WebhookRejected", 1, reason=err.code)
+            if err.code == "throttled":
+                logs.metric("ProviderThrottled", 1)
             return error_response(err.status, err.code, err.message)
         except ConfigError as err:
+            status, outcome = 503, "not_configured"
             log.error("configuration error: %s", err)
             return error_response(503, "not_configured", "the service is not configured for this request")
         except Exception:
             log.exception("unhandled error")
             return error_response(500, "internal_error", "something went wrong on our side")
+        finally:
+            logs.end(started, status, outcome)
 
     return handler
+
+
+def error_code_of(response: dict) -> str:
+    """The `error.code` of a JSON error response a handler returned (not raised)."""
+    try:
+        return str(json.loads(response.get("body") or "{}")["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.get('statusCode')}"

@@ -16,6 +16,7 @@ Endpoints come from botocore's own configuration: `AWS_ENDPOINT_URL_BEDROCK_RUNT
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from imagegen import aws, config
+from imagegen import aws, config, logs
 from imagegen.http import ApiError
 
 log = logging.getLogger("imagegen")
@@ -88,8 +89,12 @@ def looks_filtered(message: str) -> bool:
 
 def call(provider: str, operation: Callable[[], Any]) -> Any:
     """Run one runtime call and turn what can go wrong into a clear ApiError."""
+    logs.bind(provider=provider)
+    started = time.perf_counter()
     try:
-        return operation()
+        answer = operation()
+        logs.metric("ProviderLatency", round((time.perf_counter() - started) * 1000, 1), "Milliseconds")
+        return answer
     except (ReadTimeoutError, ConnectTimeoutError):
         raise ProviderError(
             f"{provider} did not answer within {read_timeout()} s; slow models belong on the async provider",

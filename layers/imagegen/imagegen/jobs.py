@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from imagegen import aws, config, storage
+from imagegen import aws, config, logs, storage
 from imagegen.http import ApiError
 
 log = logging.getLogger("imagegen")
@@ -67,6 +67,8 @@ def create(job: dict) -> dict:
         ContentType="application/json",
         IfNoneMatch="*",
     )
+    logs.bind(job_id=job["id"], provider=job.get("provider"), model=job.get("model"))
+    record_outcome(None, job)
     return job
 
 
@@ -82,7 +84,23 @@ def read(job_id: str) -> tuple[dict, str]:
 
 
 def get(job_id: str) -> dict:
-    return read(job_id)[0]
+    job = read(job_id)[0]
+    logs.bind(job_id=job_id, provider=job.get("provider"), model=job.get("model"))
+    return job
+
+
+def record_outcome(before: str | None, job: dict) -> None:
+    """Metrics for a job that just finished: images stored, or why it failed; the model's time."""
+    if job["status"] == before or job["status"] not in TERMINAL:
+        return
+    dims = {"provider": job.get("provider") or "none", "model": job.get("model") or "none"}
+    if job["status"] == "succeeded":
+        logs.metric("ImagesStored", len(job.get("images") or []), **dims)
+        predict_time = (job.get("metrics") or {}).get("predict_time")
+        if isinstance(predict_time, int | float):  # Replicate's own measure of the model's run
+            logs.metric("ProviderLatency", round(predict_time * 1000, 1), "Milliseconds", **dims)
+    else:
+        logs.metric("JobsFailed", 1, reason=str(job.get("error_code") or job["status"]), **dims)
 
 
 def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
@@ -113,6 +131,7 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
             if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
                 continue
             raise
+        record_outcome(job["status"], changed)
         return changed
     raise RuntimeError(f"job {job_id}: gave up after {MAX_UPDATE_ATTEMPTS} concurrent updates")
 

@@ -1,0 +1,158 @@
+"""Structured logs and EMF metrics (imagegen.logs through imagegen.http.api_handler).
+
+GIVEN a function handling a request
+WHEN it logs and finishes
+THEN every line carries the request's fields, no secret, token, presigned URL signature or
+image bytes reach the logs, and metrics are CloudWatch Embedded Metric Format documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+
+import boto3
+import pytest
+
+from imagegen import jobs, logs, storage
+from localdev.fake_replicate import FakeReplicate, new_secret, render, signed_headers
+from localdev.server import load_handler
+from tests.conftest import FakeContext, load_event
+
+REQUEST_FIELDS = ("request_id", "route", "function", "job_id", "provider", "model", "outcome", "duration_ms")
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The `imagegen` logger's lines as Lambda's JSON log format would write them."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "imagegen-test")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("imagegen")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def emf(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
+
+
+def stored_job(**fields) -> dict:
+    job = jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify", **fields)
+    return jobs.create(job)
+
+
+def test_the_request_line_carries_every_field(aws, captured, capsys):
+    # GIVEN a stored job
+    job = stored_job()
+
+    # WHEN get_job serves it
+    event = load_event("get_job", pathParameters={"id": job["id"]})
+    response = load_handler("get_job")(event, FakeContext())
+
+    # THEN the summary line has the request's fields, from the Lambda context and the job
+    assert response["statusCode"] == 200
+    line = next(entry for entry in captured() if entry["message"].startswith("request finished"))
+    assert {name: line.get(name) for name in REQUEST_FIELDS} == {
+        "request_id": FakeContext.aws_request_id,
+        "route": "GET /v1/jobs/{id}",
+        "function": "imagegen-test",
+        "job_id": job["id"],
+        "provider": "replicate",
+        "model": "catacolabs/cartoonify",
+        "outcome": "ok",
+        "duration_ms": line["duration_ms"],
+    }
+    assert line["status"] == 200 and line["duration_ms"] >= 0
+    # AND the invocation's estimated cost is an EMF metric
+    (cost,) = [doc for doc in emf(capsys.readouterr().out) if "EstimatedCost" in doc]
+    assert cost["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "EstimatedCost", "Unit": "None"}]
+    assert cost["provider"] == "replicate" and cost["EstimatedCost"] > 0
+
+
+def test_client_errors_name_their_code_as_the_outcome(aws, captured):
+    load_handler("get_job")(load_event("get_job", pathParameters={"id": "0" * 32}), FakeContext())
+
+    line = next(entry for entry in captured() if entry["message"].startswith("request finished"))
+    assert line["outcome"] == "job_not_found" and line["status"] == 404
+
+
+def test_secrets_tokens_signatures_and_image_bytes_never_reach_the_logs(aws, captured, monkeypatch):
+    # GIVEN the fake Replicate with its token in SSM, and an edit carrying a real image
+    fake = FakeReplicate(deliver=False).start()
+    try:
+        boto3.client("ssm").put_parameter(Name="/t/token", Value=fake.token, Type="SecureString")
+        monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/token")
+        monkeypatch.setenv("REPLICATE_BASE_URL", fake.url)
+        image = render(b"secret-photo", size=96)
+        event = load_event("edit_json", body=json.dumps({"image": base64.b64encode(image).decode()}))
+
+        # WHEN the edit runs, and code logs the worst things it could by mistake
+        response = load_handler("edit")(event, FakeContext())
+        job_id = json.loads(response["body"])["jobs"][0]["id"]
+        presigned = storage.presign(f"uploads/{job_id}/0.png")["url"]
+        secret = new_secret()
+        log = logging.getLogger("imagegen")
+        log.info("submitting with token %s to %s", fake.token, presigned)
+        log.warning("headers %s", {"authorization": f"Bearer {fake.token}", "secret": secret})
+        log.debug("body %s", base64.b64encode(image * 4).decode())
+    finally:
+        fake.stop()
+
+    # THEN the lines are there, but none holds the token, the secret, the signature or the bytes
+    text = json.dumps(captured())
+    signature = presigned.split("X-Amz-Signature=")[1].split("&")[0]
+    assert "submitting with token" in text and job_id in text
+    for leaked in (fake.token, secret, signature, base64.b64encode(image).decode()[:100]):
+        assert leaked not in text
+    assert "X-Amz-Signature=***" in text
+
+
+def test_webhook_rejections_are_metrics_by_reason(aws, monkeypatch, capsys):
+    # GIVEN the webhook's secret in SSM and a delivery signed with another one
+    boto3.client("ssm").put_parameter(Name="/t/secret", Value=new_secret(), Type="SecureString")
+    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET_PARAM", "/t/secret")
+    monkeypatch.setenv("IMAGEGEN_EMF", "1")
+    event = load_event("webhook_succeeded")
+    event["headers"] = signed_headers(new_secret(), event["body"])
+
+    # WHEN it arrives
+    response = load_handler("replicate_webhook")(event, FakeContext())
+
+    # THEN it is refused and counted as WebhookRejected{reason=invalid_signature}, with a roll-up
+    assert response["statusCode"] == 401
+    (doc,) = [doc for doc in emf(capsys.readouterr().out) if "WebhookRejected" in doc]
+    directive = doc["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "imagegen"
+    assert directive["Dimensions"] == [["reason"], []]
+    assert doc["reason"] == "invalid_signature" and doc["WebhookRejected"] == 1
+
+
+def test_finished_jobs_count_images_failures_and_model_time(aws, monkeypatch, capsys):
+    monkeypatch.setenv("IMAGEGEN_EMF", "1")
+    done, broken = stored_job(), stored_job()
+    capsys.readouterr()
+
+    images = [{"key": "images/a.png", "content_type": "image/png"}] * 2
+    jobs.update(
+        done["id"], lambda job: {**job, "status": "succeeded", "images": images, "metrics": {"predict_time": 15.4}}
+    )
+    jobs.update(broken["id"], lambda job: {**job, "status": "failed", "error": "CUDA out of memory"})
+    jobs.update(broken["id"], lambda job: {**job, "status": "failed"})  # no move: nothing counted twice
+
+    docs = emf(capsys.readouterr().out)
+    values = {
+        name: doc[name] for doc in docs for name in ("ImagesStored", "ProviderLatency", "JobsFailed") if name in doc
+    }
+    assert values == {"ImagesStored": 2, "ProviderLatency": 15400.0, "JobsFailed": 1}
+    failed = next(doc for doc in docs if "JobsFailed" in doc)
+    assert (failed["provider"], failed["model"], failed["reason"]) == ("replicate", "catacolabs/cartoonify", "failed")
+    assert ["reason", "provider", "model"] in failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
