@@ -38,9 +38,13 @@ locals {
   }
 
   common_environment = {
-    BUCKET_NAME = module.bucket.name
-    LOG_LEVEL   = var.log_level
+    BUCKET_NAME       = module.bucket.name
+    LOG_LEVEL         = var.log_level
+    METRICS_NAMESPACE = var.name
   }
+
+  # Python's level names as Lambda's JSON log levels.
+  lambda_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
 
   # Every function may list the bucket (a missing key is then a 404, not a 403) and use its KMS key through S3.
   bucket_statements = [
@@ -251,6 +255,8 @@ module "functions" {
   reserved_concurrent_executions = var.function_settings[each.key].reserved_concurrency
   tracing_mode                   = var.tracing_mode
   log_retention_days             = var.log_retention_days
+  application_log_level          = local.lambda_log_levels[var.log_level]
+  system_log_level               = var.system_log_level
 }
 
 module "http_api" {
@@ -264,4 +270,16 @@ module "http_api" {
   cors_allowed_origins = var.cors_allowed_origins
   throttling           = var.throttling
   log_retention_days   = var.log_retention_days
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name              = var.name
+  region            = var.region
+  metrics_namespace = local.common_environment.METRICS_NAMESPACE
+  function_names    = { for key, function in module.functions : key => function.function_name }
+  api_id            = module.http_api.api_id
+  alarm_topic_arn   = var.alarm_topic_arn
+  thresholds        = var.alarm_thresholds
 }

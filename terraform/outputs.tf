@@ -42,3 +42,13 @@ output "jwt_authorizer_id" {
   description = "ID of the JWT authorizer; null unless auth.type is JWT."
   value       = try(module.http_api.authorizer_id, null)
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (requests, errors, latency, jobs, provider latency, estimated cost)."
+  value       = module.monitoring.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms (empty unless alarm_topic_arn is set)."
+  value       = module.monitoring.alarm_names
+}

@@ -123,6 +123,46 @@ variable "log_level" {
   }
 }
 
+variable "system_log_level" {
+  description = "Lowest level of Lambda's own platform log records (START, END, REPORT...) in the JSON logs: DEBUG, INFO or WARN. The functions' own level is log_level."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be DEBUG, INFO or WARN."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "ARN of an SNS topic the CloudWatch alarms notify (API 5xx rate, function errors and throttles, webhook signature failures, sweeper timeouts, Bedrock throttling). null: no alarms; the dashboard is always created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>) or null."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds over 5 minutes: api_5xx_percent (5), function_errors (1), function_throttles (1), webhook_signature_failures (10), sweeper_timeouts (1), bedrock_throttles (5)."
+  type = object({
+    api_5xx_percent            = optional(number, 5)
+    function_errors            = optional(number, 1)
+    function_throttles         = optional(number, 1)
+    webhook_signature_failures = optional(number, 10)
+    sweeper_timeouts           = optional(number, 1)
+    bedrock_throttles          = optional(number, 5)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for value in values(var.alarm_thresholds) : value > 0])
+    error_message = "Every alarm threshold must be above 0."
+  }
+}
+
 variable "url_expiry_seconds" {
   description = "Lifetime of presigned image URLs (URL_EXPIRY_SECONDS), 60-604800. A URL also stops working when the function's role session that signed it expires."
   type        = number

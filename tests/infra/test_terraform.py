@@ -50,7 +50,7 @@ def ids(paths):
 
 
 def test_the_expected_modules_exist():
-    assert {p.name for p in MODULE_DIRS[1:]} == {"http_api", "function", "layer", "bucket"}
+    assert {p.name for p in MODULE_DIRS[1:]} == {"http_api", "function", "layer", "bucket", "monitoring"}
     for directory in MODULE_DIRS:
         for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (directory / name).is_file(), f"{directory.relative_to(ROOT)}/{name} is missing"

@@ -99,6 +99,15 @@ resource "aws_lambda_function" "this" {
     mode = var.tracing_mode
   }
 
+  # Lambda's native JSON logs: each stdlib logging record becomes one JSON object (with the
+  # request fields imagegen.logs adds), levels filtered by Lambda itself.
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = var.application_log_level
+    system_log_level      = var.system_log_level
+  }
+
   depends_on = [
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.this,

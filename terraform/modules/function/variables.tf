@@ -139,3 +139,25 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "application_log_level" {
+  description = "Lowest level of the function's own log records Lambda keeps (JSON log format): TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
+}
+
+variable "system_log_level" {
+  description = "Lowest level of Lambda's own platform log records (START, END, REPORT...): DEBUG, INFO or WARN."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be DEBUG, INFO or WARN."
+  }
+}
