@@ -1,0 +1,60 @@
+"""Static checks of terraform/modules/monitoring and its wiring (the apply test deploys it).
+
+GIVEN the monitoring module and the root module
+WHEN they are read without a terraform binary
+THEN alarms exist only with an SNS topic, every function is watched, the alarms watch the metric
+names and dimensions the functions emit, and every function logs in Lambda's JSON format.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import tfcheck
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+MONITORING = tfcheck.Module.load(TERRAFORM / "modules" / "monitoring")
+LOGS = (ROOT / "layers" / "imagegen" / "imagegen" / "logs.py").read_text()
+SOURCES = "\n".join(p.read_text() for p in (ROOT / "layers" / "imagegen" / "imagegen").glob("*.py"))
+
+
+def test_alarms_exist_only_when_a_topic_is_given():
+    alarms = {
+        name: body for (rtype, name), body in MONITORING.resources.items() if rtype == "aws_cloudwatch_metric_alarm"
+    }
+    assert set(alarms) == {"api_5xx_rate", "function", "custom"}
+    for name, body in alarms.items():
+        gate = body.get("count") or body.get("for_each")
+        assert "local.alarms_enabled" in str(gate), name
+        assert body["alarm_actions"] == "${local.actions}" and body["ok_actions"] == "${local.actions}", name
+    assert ("aws_cloudwatch_dashboard", "this") in MONITORING.resources  # the dashboard always
+
+
+def test_every_deployed_function_is_watched():
+    call = tfcheck.Module.load(TERRAFORM).module_calls["monitoring"]
+    assert call["function_names"] == "${{for key, function in module.functions : key => function.function_name}}"
+    assert call["alarm_topic_arn"] == "${var.alarm_topic_arn}"
+
+
+def test_alarms_watch_metrics_the_functions_emit():
+    main = (TERRAFORM / "modules" / "monitoring" / "main.tf").read_text()
+    for metric in re.findall(r'metric\s+=\s+"(\w+)"', main):
+        assert f'"{metric}"' in SOURCES, f"no function emits {metric}"
+    # the dimensions the alarms use are the ones imagegen emits them with
+    assert 'reason = "invalid_signature"' in main and "invalid_signature" in SOURCES
+    assert 'provider = "bedrock"' in main and '"bedrock"' in SOURCES
+    assert 'action = "timed_out"' in main and 'action="timed_out"' in LOGS
+
+
+def test_functions_log_json_with_levels_from_variables():
+    function = tfcheck.Module.load(TERRAFORM / "modules" / "function")
+    (logging_config,) = function.resources[("aws_lambda_function", "this")]["logging_config"]
+    assert logging_config["log_format"].strip('"') == "JSON"
+    assert logging_config["application_log_level"] == "${var.application_log_level}"
+    assert logging_config["system_log_level"] == "${var.system_log_level}"
+    call = tfcheck.Module.load(TERRAFORM).module_calls["functions"]
+    assert call["application_log_level"] == "${local.lambda_log_levels[var.log_level]}"
+    assert call["architecture"] == "${var.architecture}"
+    assert tfcheck.Module.load(TERRAFORM).module_calls["layers"]["compatible_architectures"] == ["${var.architecture}"]
