@@ -11,6 +11,7 @@ TF ?= terraform
 TF_DIR := terraform
 # Lambda architecture the vendor layer's wheels are built for (and `make deploy` passes to Terraform).
 ARCH ?= x86_64
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 WHEEL_PLATFORMS_x86_64 := manylinux2014_x86_64 manylinux_2_28_x86_64
 WHEEL_PLATFORMS_arm64 := manylinux2014_aarch64 manylinux_2_28_aarch64
 WHEEL_PLATFORMS := $(WHEEL_PLATFORMS_$(ARCH))
@@ -96,7 +97,9 @@ serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline
 tf-check: ## Terraform static checks: checkov (+ fmt/validate where terraform exists)
 	@scripts/tf-check.sh
 
-bench: install build localstack-up ## Cost, speed and memory against baselines from the same run (table + bench/results.json)
+bench: install localstack-up ## Cost, speed and memory against baselines from the same run (table + bench/results.json)
+	@# cold starts import the layers here, so they are built for this machine's architecture
+	$(MAKE) --no-print-directory build ARCH=$(HOST_ARCH)
 	$(PY) -m bench $(BENCH_ARGS)
 
 deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)

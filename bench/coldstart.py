@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def ensure_runtime() -> Path:
         subprocess.run(
             [
                 *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"),
-                *("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.12"),
+                *("--platform", f"manylinux2014_{platform.machine()}", "--implementation", "cp"),
+                *("--python-version", "3.12"),
                 *("--only-binary=:all:", "--target", str(RUNTIME_DIR), "boto3", "requests"),
             ],
             check=True,
