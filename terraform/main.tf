@@ -8,8 +8,6 @@ provider "aws" {
 
 data "aws_caller_identity" "current" {}
 
-data "aws_region" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
@@ -19,7 +17,7 @@ locals {
   artifacts_dir   = coalesce(var.artifacts_dir, "${path.module}/../dist")
 
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.region
+  region     = var.region
   partition  = data.aws_partition.current.partition
 
   bucket_name = coalesce(var.bucket_name, "${var.name}-${local.account_id}-${local.region}")

@@ -31,21 +31,6 @@ SCHEMA_PATH = HERE / "aws-provider-schema.json"
 META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle"}
 MODULE_META_ARGUMENTS = {"source", "version", "count", "for_each", "depends_on", "providers"}
 
-# The schema file was generated with every "description" key removed, which also removed the real
-# `description` argument of these types (hashicorp/aws 6.x documents it for each of them).
-DESCRIPTION_STRIPPED = {
-    "aws_apigatewayv2_api",
-    "aws_apigatewayv2_integration",
-    "aws_apigatewayv2_stage",
-    "aws_iam_policy",
-    "aws_iam_role",
-    "aws_kms_key",
-    "aws_lambda_function",
-    "aws_lambda_layer_version",
-    "aws_secretsmanager_secret",
-    "aws_ssm_parameter",
-}
-
 
 def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
@@ -287,9 +272,6 @@ def check_schema(module: Module, schema: dict) -> list[str]:
                     + (" (add it to the schema file)" if known else "")
                 )
                 continue
-            if type_name in DESCRIPTION_STRIPPED and "description" not in block.get("attributes", {}):
-                attributes = {**block.get("attributes", {}), "description": {"optional": True, "type": "string"}}
-                block = {**block, "attributes": attributes}
             errors += check_block(body, block, where, top_level=True)
     return errors
 

@@ -1,4 +1,4 @@
-"""`python tests/infra/moto_server.py -H 127.0.0.1 -p PORT`: moto's server, plus what it lacks for us.
+"""`python localdev/moto_server.py -H 127.0.0.1 -p PORT`: moto's server, plus what it lacks for us.
 
 moto (5.x) drops a Lambda function's LoggingConfig (Lambda's JSON log format and log levels):
 CreateFunction ignores it and GetFunction never returns it, so the aws provider would plan a
