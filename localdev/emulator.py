@@ -51,7 +51,7 @@ class MotoServer:
     def start(self, timeout: float = 60) -> MotoServer:
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}  # so managed policies attach
         log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (our own fixed command)
             [sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -120,7 +120,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
         env.update(
             AWS_ACCESS_KEY_ID="test",
-            AWS_SECRET_ACCESS_KEY="test",
+            AWS_SECRET_ACCESS_KEY="test",  # noqa: S106 (the emulator's dummy)
             AWS_REGION=REGION,
             AWS_DEFAULT_REGION=REGION,
             TF_IN_AUTOMATION="1",
@@ -132,7 +132,7 @@ class Deployment:
 
     def run(self, *args: str, check: bool = True, timeout: float = 600, cwd: Path | None = None):
         started = time.monotonic()
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 (terraform/make, fixed arguments)
             args, cwd=cwd or self.config_dir, env=self.env(), capture_output=True, text=True, timeout=timeout
         )
         self.timings[args[1] if args[0] == "terraform" else args[0]] = time.monotonic() - started
