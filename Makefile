@@ -29,7 +29,7 @@ FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
 LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip
 SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
 
-.PHONY: help install build test test-unit test-integration test-infra lint localstack-up localstack-down \
+.PHONY: help install build test test-unit test-integration test-infra test-deploy lint localstack-up localstack-down \
         serve tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
@@ -78,8 +78,11 @@ test-unit: install ## Unit tests only (no LocalStack needed)
 test-integration: install localstack-up ## Integration tests over HTTP against the local server and LocalStack
 	$(PY) -m pytest tests/integration
 
-test-infra: install ## Static Terraform checks (parse, schema, route table consistency)
+test-infra: install ## Terraform tests: static checks and the real apply of both examples to a moto server
 	$(PY) -m pytest tests/infra
+
+test-deploy: install ## Only the real apply -> no-drift plan -> destroy of both examples (moto server, ~2 min)
+	$(PY) -m pytest -m deploy tests/infra
 
 lint: install ## ruff
 	$(PY) -m ruff check .
@@ -94,7 +97,7 @@ localstack-down: ## Stop the LocalStack this project started
 serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials)
 	$(PY) -m localdev.serve --host $(HOST) --port $(PORT)
 
-tf-check: ## Terraform static checks: checkov (+ fmt/validate where terraform exists)
+tf-check: ## terraform fmt, init (registry or offline mirror), validate (root + examples), checkov
 	@scripts/tf-check.sh
 
 bench: install localstack-up ## Cost, speed and memory against baselines from the same run (table + bench/results.json)
@@ -103,16 +106,19 @@ bench: install localstack-up ## Cost, speed and memory against baselines from th
 	$(PY) -m bench $(BENCH_ARGS)
 
 deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)
-	@command -v $(TF) >/dev/null || { echo "terraform is not installed: https://developer.hashicorp.com/terraform/install"; exit 1; }
-	$(TF) -chdir=$(TF_DIR) init
+	scripts/tf-init.sh $(TF_DIR)
 	$(TF) -chdir=$(TF_DIR) apply -var architecture=$(ARCH)
 
-deploy-local: build localstack-up ## tflocal apply against LocalStack (needs a LocalStack edition with apigatewayv2)
-	@command -v tflocal >/dev/null || { echo "tflocal is not installed: pip install terraform-local (and terraform itself)"; exit 1; }
-	@curl -fsS $(AWS_ENDPOINT_URL)/_localstack/health | grep -q '"apigatewayv2"' || { \
-	  echo "This LocalStack has no API Gateway v2 (HTTP API): it exists only in LocalStack's paid editions."; \
-	  echo "Use 'make serve' for the local HTTP API server, or set LOCALSTACK_AUTH_TOKEN and use Docker LocalStack Pro."; exit 1; }
-	cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve -var architecture=$(ARCH)
+# LocalStack Pro (apigatewayv2) gets the deployment; the free edition cannot run it (no HTTP API,
+# no Lambda without Docker), so the same Terraform goes to a moto server instead and says so.
+deploy-local: install localstack-up ## Apply terraform/ locally: LocalStack Pro if it has apigatewayv2, else a moto server
+	@if curl -fsS $(AWS_ENDPOINT_URL)/_localstack/health | grep -q '"apigatewayv2"'; then \
+	  command -v tflocal >/dev/null || { echo "tflocal is not installed: pip install terraform-local"; exit 1; }; \
+	  $(MAKE) --no-print-directory build && cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve -var architecture=$(ARCH); \
+	else \
+	  echo "This LocalStack has no API Gateway v2 (HTTP API): deploying to a moto server instead."; \
+	  $(PY) -m localdev.emulator --arch $(ARCH); \
+	fi
 
 ci: ## What CI runs: make test, then always collect logs and stop LocalStack; returns the tests' exit code
 	@status=0; $(MAKE) test || status=$$?; \

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import tfcheck
@@ -193,3 +195,52 @@ def test_fmt_problems_finds_misaligned_and_misindented_lines():
         "line 2: '=' not aligned with its neighbours",
         "line 4: '=' not aligned with its neighbours",
     ]
+
+
+# -- scripts/tf-check.sh: a step that cannot run, or fails, fails the check ---------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def broken_copy(tmp_path: Path, broken_tf: str) -> Path:
+    """terraform/ (and the route table it reads) copied, with one extra .tf file."""
+    import shutil
+
+    shutil.copytree(REPO / "functions", tmp_path / "functions")
+    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+    shutil.copytree(REPO / "terraform", tmp_path / "terraform", ignore=ignore)
+    (tmp_path / "terraform" / "broken.tf").write_text(broken_tf)
+    return tmp_path / "terraform"
+
+
+def tf_check(tree: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(REPO / "scripts" / "tf-check.sh")],
+        env={**os.environ, "TF_CHECK_DIR": str(tree), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_tf_check_fails_when_validate_finds_an_error(tmp_path):
+    # GIVEN a well-formatted .tf that references a variable nobody declared
+    tree = broken_copy(tmp_path, 'resource "aws_sns_topic" "broken" {\n  name = var.not_declared\n}\n')
+    # WHEN tf-check runs on it THEN terraform validate fails it, before checkov
+    result = tf_check(tree)
+    assert result.returncode != 0, result.stdout
+    assert "Reference to undeclared input variable" in result.stderr
+    assert "tf-check: all checks passed" not in result.stdout
+
+
+def test_tf_check_fails_on_unformatted_terraform(tmp_path):
+    tree = broken_copy(tmp_path, 'resource "aws_sns_topic" "ugly" {\nname="x"\n}\n')
+    result = tf_check(tree)
+    assert result.returncode != 0
+    assert "broken.tf" in result.stdout + result.stderr
+
+
+def test_tf_check_fails_without_terraform(tmp_path):
+    result = tf_check(REPO / "terraform", TF=str(tmp_path / "no-terraform-here"))
+    assert result.returncode != 0
+    assert "terraform is not installed" in result.stderr

@@ -401,3 +401,13 @@ def fmt_problems(text: str) -> list[str]:
             close_group()
     close_group()
     return problems
+
+
+def documented_environment(docs_text: str, functions: set[str]) -> dict[str, set[str]]:
+    """docs/configuration.md's table: function => the env var names it reads ("all" = every function)."""
+    wanted: dict[str, set[str]] = {name: set() for name in functions}
+    for variable, names in re.findall(r"^\|\s*`([A-Z0-9_]+)`\s*\|\s*([^|]+)\|", docs_text, re.M):
+        readers = functions if names.strip() == "all" else {name.strip() for name in names.split(",")}
+        for name in readers:
+            wanted.setdefault(name, set()).add(variable)
+    return wanted
