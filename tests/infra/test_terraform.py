@@ -244,9 +244,29 @@ def test_terraform_fmt_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_readmes_document_every_variable_and_output():
-    for path in MODULE_DIRS:
-        readme = (path / "README.md").read_text()
-        current = module(path)
-        for name in [*current.variables, *current.outputs]:
-            assert f"`{name}`" in readme, f"{path.relative_to(ROOT)}/README.md does not document {name}"
+def readme_table(readme: str, heading: str) -> dict[str, list[str]]:
+    """The rows of the table under `## heading`: name => the other cells."""
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if cells and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = [cell.replace("\\|", "|") for cell in cells[1:]]
+    return rows
+
+
+@pytest.mark.parametrize("path", MODULE_DIRS, ids=ids(MODULE_DIRS))
+def test_readme_tables_are_the_variables_and_outputs(path):
+    """Each README's Inputs/Outputs tables list exactly the module's variables/outputs, with their descriptions."""
+    readme = (path / "README.md").read_text()
+    current = module(path)
+    for heading, declared in (("Inputs", current.variables), ("Outputs", current.outputs)):
+        table = readme_table(readme, heading)
+        where = f"{path.relative_to(ROOT)}/README.md {heading}"
+        assert list(table) == list(declared), f"{where}: rows differ from the .tf (order included)"
+        for name, body in declared.items():
+            described = tfcheck.unquote(body["description"]).replace('\\"', '"')
+            assert table[name][0] == described, f"{where}: {name} description differs"
+        if heading == "Inputs":
+            for name, body in declared.items():
+                assert table[name][3] == ("no" if "default" in body else "yes"), f"{where}: {name} required"
