@@ -28,7 +28,10 @@ MOTO_SERVER = ROOT / "localdev" / "moto_server.py"
 # What a scratch copy needs: the Terraform, the route table it reads, and what `make build` reads.
 COPIED = ("Makefile", "scripts", "layers", "functions", "terraform")
 # Every service our module's resources and data sources call (the provider's endpoint names).
-SERVICES = ("apigatewayv2", "cloudwatch", "events", "iam", "kms", "lambda", "logs", "s3", "sns", "ssm", "sts")
+SERVICES = (
+    *("apigatewayv2", "bedrock", "cloudwatch", "events", "iam", "kms"),
+    *("lambda", "logs", "s3", "scheduler", "sns", "ssm", "sts"),
+)
 ACCOUNT_ID = "123456789012"  # what moto's STS answers
 REGION = "us-east-1"
 

@@ -52,6 +52,9 @@ PREDICTION_PATH = re.compile(r"^/v1/predictions/(\w+)$")
 DELIVERY_PATH = re.compile(r"^/delivery/(\w+)/out-(\d+)\.png$")
 WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
 DEFAULT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
+# Replicate serves `POST /v1/models/{owner}/{name}/predictions` for its official models only; for a
+# community model (cartoonify is one) it answers 404 and the caller must send a `version`.
+OFFICIAL_MODELS = frozenset({"black-forest-labs/flux-schnell", "black-forest-labs/flux-dev"})
 
 
 def now_iso() -> str:
@@ -104,6 +107,7 @@ def render(source: bytes, n: int = 0, size: int = 64) -> bytes:
 class FakeReplicate(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # the default 5 resets connections under hundreds of concurrent submits
 
     def __init__(
         self,
@@ -337,6 +341,9 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.problem(404, "Not found", "The requested resource could not be found.")
             return
         if not self.authorized():
+            return
+        if model_route and f"{model_route.group(1)}/{model_route.group(2)}" not in OFFICIAL_MODELS:
+            self.problem(404, "Not found", "The requested resource could not be found.")
             return
         try:
             body = json.loads(body_bytes)

@@ -25,8 +25,19 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_webhook_secret_parameter_name, "/")}"
-  bedrock_model_arns                = [for id in var.generate_models.bedrock : "arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
-  sagemaker_endpoint_arn            = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
+  # A cross-region inference profile (us.…, eu.…) is invoked by its own ARN in this region, and the
+  # request is served by the foundation model in any region of the profile's geography: the role
+  # needs the profile and the model in each of those regions (AWS: "Prerequisites for inference profiles").
+  bedrock_profiles = { for id in var.generate_models.bedrock : id => split(".", id)[0] if contains(keys(var.bedrock_profile_regions), split(".", id)[0]) }
+  bedrock_model_arns = distinct(flatten([
+    for id in var.generate_models.bedrock : contains(keys(local.bedrock_profiles), id) ? concat(
+      ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${id}"],
+      [for region in var.bedrock_profile_regions[local.bedrock_profiles[id]] : "arn:${local.partition}:bedrock:${region}::foundation-model/${trimprefix(id, "${local.bedrock_profiles[id]}.")}"],
+    ) : ["arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
+  ]))
+  # The foundation model behind each configured id (what `aws bedrock get-foundation-model` knows).
+  bedrock_foundation_models = toset([for id in var.generate_models.bedrock : contains(keys(local.bedrock_profiles), id) ? trimprefix(id, "${local.bedrock_profiles[id]}.") : id])
+  sagemaker_endpoint_arn    = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
 
   objects = { for prefix in ["images", "uploads", "jobs"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
@@ -44,25 +55,33 @@ locals {
   # Python's level names as Lambda's JSON log levels.
   lambda_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
 
-  # Every function may list the bucket (a missing key is then a 404, not a 403) and use its KMS key through S3.
-  bucket_statements = [
-    {
-      sid        = "ListBucket"
-      actions    = ["s3:ListBucket"]
-      resources  = [module.bucket.arn]
-      conditions = []
-    },
-    {
-      sid       = "UseBucketKeyThroughS3"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [module.bucket.kms_key_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = ["s3.${local.region}.amazonaws.com"]
-      }]
-    },
-  ]
+  # Per function, from its own statements: s3:ListBucket for the prefixes it reads (so a missing key
+  # is a 404, not a 403; "IfExists" because that implicit check carries no s3:prefix), and the
+  # bucket's KMS key through S3: Decrypt to read, GenerateDataKey only for a function that writes.
+  bucket_statements = {
+    for name, function in local.functions : name => concat(
+      [{
+        sid       = "ListOwnPrefixes"
+        actions   = ["s3:ListBucket"]
+        resources = [module.bucket.arn]
+        conditions = [{
+          test     = "StringLikeIfExists"
+          variable = "s3:prefix"
+          values   = distinct([for arn in flatten([for statement in function.statements : statement.resources if contains(statement.actions, "s3:GetObject")]) : "${trimprefix(arn, "${module.bucket.arn}/")}" if startswith(arn, "${module.bucket.arn}/")])
+        }]
+      }],
+      [{
+        sid       = "UseBucketKeyThroughS3"
+        actions   = anytrue([for statement in function.statements : contains(statement.actions, "s3:PutObject")]) ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]
+        resources = [module.bucket.kms_key_arn]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "kms:ViaService"
+          values   = ["s3.${local.region}.amazonaws.com"]
+        }]
+      }],
+    )
+  }
 
   # Per function: layers, environment (exactly docs/configuration.md) and IAM statements. Keys = the functions of routes.json.
   functions = {
@@ -142,7 +161,7 @@ locals {
 
     replicate_webhook = {
       description = "Replicate webhook: verifies the signature, stores the outputs, marks the job done"
-      layers      = ["imagegen", "vendor"]
+      layers      = ["imagegen"]
       environment = {
         REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate_webhook_secret_parameter_name
         REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate_output_hosts)
@@ -187,6 +206,14 @@ locals {
     }
   }
 
+  unpinned_replicate_models = sort(distinct([
+    for ref in concat(
+      var.generate_models.replicate,
+      var.replicate_edit_models,
+      [var.replicate_edit_version == "" ? var.replicate_edit_model : "${var.replicate_edit_model}:${var.replicate_edit_version}"],
+    ) : ref if !strcontains(ref, ":") && !contains(var.replicate_official_models, ref)
+  ]))
+
   webhook_path = one([for key, route in local.routes : split(" ", key)[1] if route.function == "replicate_webhook"])
 }
 
@@ -205,6 +232,28 @@ check "generate_settings" {
     condition     = var.function_settings.generate.timeout > var.bedrock_read_timeout_seconds
     error_message = "The generate timeout must exceed bedrock_read_timeout_seconds, or a slow model call is cut off without an error response."
   }
+}
+
+# Replicate serves POST /v1/models/{owner}/{name}/predictions (no version) for its official models
+# only: a community model without a pinned version would 404 on every request, so refuse it at plan.
+resource "terraform_data" "replicate_models_pinned" {
+  input = local.unpinned_replicate_models
+
+  lifecycle {
+    precondition {
+      condition     = length(local.unpinned_replicate_models) == 0
+      error_message = "These Replicate models are not official and have no pinned version, so Replicate would answer 404: ${join(", ", local.unpinned_replicate_models)}. Pin each as owner/name:<64-hex version> (replicate_edit_version for replicate_edit_model), or add it to replicate_official_models if Replicate lists it as official."
+    }
+  }
+}
+
+# Warns (never fails) when a configured Bedrock model does not exist here or does not output
+# images; turned off with check_bedrock_models = false (an emulator has no Bedrock).
+module "bedrock_model_check" {
+  source   = "./modules/bedrock_model_check"
+  for_each = var.check_bedrock_models ? local.bedrock_foundation_models : toset([])
+
+  model_id = each.value
 }
 
 check "route_functions_configured" {
@@ -247,7 +296,7 @@ module "functions" {
   layers                         = [for layer in each.value.layers : module.layers[layer].arn]
   architecture                   = var.architecture
   environment                    = merge(local.common_environment, each.value.environment)
-  policy_statements              = concat(local.bucket_statements, each.value.statements)
+  policy_statements              = concat(local.bucket_statements[each.key], each.value.statements)
   timeout                        = var.function_settings[each.key].timeout
   memory_size                    = var.function_settings[each.key].memory_size
   reserved_concurrent_executions = var.function_settings[each.key].reserved_concurrency
@@ -267,6 +316,7 @@ module "http_api" {
   authorization        = var.auth
   cors_allowed_origins = var.cors_allowed_origins
   throttling           = var.throttling
+  route_throttling     = { for key, route in local.routes : key => var.webhook_throttling if route.function == "replicate_webhook" }
   log_retention_days   = var.log_retention_days
 }
 

@@ -219,9 +219,9 @@ variable "replicate_edit_model" {
 }
 
 variable "replicate_edit_version" {
-  description = "Version id (64 hex characters) of replicate_edit_model (REPLICATE_EDIT_VERSION); empty: the model's latest version."
+  description = "Version id (64 hex characters) of replicate_edit_model (REPLICATE_EDIT_VERSION); empty: the model's latest version, which Replicate serves only for official models (replicate_official_models). The default is the cartoonify version the source system used."
   type        = string
-  default     = ""
+  default     = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
 
   validation {
     condition     = can(regex("^([0-9a-f]{64})?$", var.replicate_edit_version))
@@ -237,6 +237,17 @@ variable "replicate_edit_models" {
   validation {
     condition     = alltrue([for model in var.replicate_edit_models : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
     error_message = "Each replicate_edit_models entry must be owner/name or owner/name:<64-hex version>."
+  }
+}
+
+variable "replicate_official_models" {
+  description = "Replicate models that Replicate lists as official: only these may be used without a pinned version (Replicate serves POST /v1/models/{owner}/{name}/predictions for official models only). Any other unpinned model in generate_models.replicate, replicate_edit_models or replicate_edit_model fails the plan."
+  type        = list(string)
+  default     = ["black-forest-labs/flux-schnell"]
+
+  validation {
+    condition     = alltrue([for model in var.replicate_official_models : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", model))])
+    error_message = "Each replicate_official_models entry must be owner/name, without a version."
   }
 }
 
@@ -287,20 +298,39 @@ variable "generate_default_provider" {
 variable "generate_models" {
   description = "Models a generation request may pick (GENERATE_MODELS, as JSON); the first of each list is that provider's default. bedrock: foundation-model ids (the role may invoke exactly these); replicate: owner/name[:version]."
   type = object({
-    bedrock   = optional(list(string), ["amazon.nova-canvas-v1:0"])
+    bedrock   = optional(list(string), ["us.stability.sd3-5-large-v1:0"])
     replicate = optional(list(string), ["black-forest-labs/flux-schnell"])
   })
   default = {}
 
   validation {
     condition     = alltrue([for id in var.generate_models.bedrock : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*$", id))])
-    error_message = "Each generate_models.bedrock entry must be a non-empty foundation-model id such as amazon.nova-canvas-v1:0."
+    error_message = "Each generate_models.bedrock entry must be a foundation-model id such as stability.sd3-5-large-v1:0 or an inference profile id such as us.stability.sd3-5-large-v1:0."
   }
 
   validation {
     condition     = alltrue([for model in var.generate_models.replicate : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
     error_message = "Each generate_models.replicate entry must be owner/name or owner/name:<64-hex version>."
   }
+}
+
+variable "bedrock_profile_regions" {
+  description = "Regions each cross-region inference profile geography routes requests to, by the prefix of the profile id (us.stability.sd3-5-large-v1:0 is the `us` profile): the generate role may invoke the profile and its foundation model in exactly these regions. Check the profile's regions with `aws bedrock get-inference-profile --inference-profile-identifier ID`."
+  type        = map(list(string))
+  default = {
+    us = ["us-east-1", "us-east-2", "us-west-2"]
+  }
+
+  validation {
+    condition     = alltrue([for prefix, regions in var.bedrock_profile_regions : can(regex("^[a-z]{2,6}(-[a-z]+)?$", prefix)) && length(regions) > 0 && alltrue([for region in regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", region))])])
+    error_message = "bedrock_profile_regions maps a profile prefix (us, eu, apac, ...) to a non-empty list of AWS regions."
+  }
+}
+
+variable "check_bedrock_models" {
+  description = "Look up each generate_models.bedrock model at plan time (aws_bedrock_foundation_model in a check block) and warn when it does not exist in the region or does not output images. Off by default: a check block's data source is read at every plan, so `plan -detailed-exitcode` always reports a change (exit 2) and drift detection breaks; turn it on for a one-off `terraform plan -var check_bedrock_models=true`."
+  type        = bool
+  default     = false
 }
 
 variable "sagemaker_endpoint_name" {
@@ -400,6 +430,20 @@ variable "throttling" {
   validation {
     condition     = var.throttling.burst_limit >= 0 && var.throttling.rate_limit >= 0 && floor(var.throttling.burst_limit) == var.throttling.burst_limit
     error_message = "throttling.burst_limit must be a whole number of at least 0 and throttling.rate_limit at least 0."
+  }
+}
+
+variable "webhook_throttling" {
+  description = "Route throttling of the Replicate webhook route alone, so a flood of client requests on the stage's default limits can never make API Gateway answer 429 to Replicate (which gives up after about a minute of retries and the result is lost)."
+  type = object({
+    burst_limit = optional(number, 100)
+    rate_limit  = optional(number, 50)
+  })
+  default = {}
+
+  validation {
+    condition     = var.webhook_throttling.burst_limit >= 1 && var.webhook_throttling.rate_limit >= 1 && floor(var.webhook_throttling.burst_limit) == var.webhook_throttling.burst_limit
+    error_message = "webhook_throttling.burst_limit must be a whole number of at least 1 and webhook_throttling.rate_limit at least 1."
   }
 }
 

@@ -25,6 +25,7 @@ import pytest
 import tfcheck
 
 from localdev.emulator import ACCOUNT_ID, REGION, Deployment
+from localdev.emulator import override as emulator_override
 
 pytestmark = pytest.mark.deploy
 
@@ -61,8 +62,18 @@ def variable_defaults() -> dict:
             text,
         )
     }
-    throttling = dict(re.findall(r"(burst_limit|rate_limit)\s*= optional\(number, (\d+)\)", text))
-    return {"function_settings": settings, "throttling": {k: int(v) for k, v in throttling.items()}}
+
+    def limits(variable: str) -> dict:
+        block = text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
+        return {k: int(v) for k, v in re.findall(r"(burst_limit|rate_limit)\s*= optional\(number, (\d+)\)", block)}
+
+    bedrock = re.search(r'bedrock\s*= optional\(list\(string\), \["([^"]+)"\]\)', text).group(1)
+    return {
+        "function_settings": settings,
+        "throttling": limits("throttling"),
+        "webhook_throttling": limits("webhook_throttling"),
+        "bedrock_models": [bedrock],
+    }
 
 
 class Expected:
@@ -79,6 +90,8 @@ class Expected:
         self.cors = inputs.get("cors_allowed_origins", ["*"])
         self.throttling = {**defaults["throttling"], **inputs.get("throttling", {})}
         self.sagemaker = inputs.get("sagemaker_endpoint_name", "")
+        self.webhook_throttling = {**defaults["webhook_throttling"], **inputs.get("webhook_throttling", {})}
+        self.bedrock_models = inputs.get("generate_models", {}).get("bedrock", defaults["bedrock_models"])
         self.expiry = {
             "images/": inputs.get("image_expiry_days", 30),
             "uploads/": inputs.get("upload_expiry_days", 1),
@@ -159,6 +172,13 @@ def test_routes_are_the_route_table(deployed):
     assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == expected.throttling["burst_limit"]
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == expected.throttling["rate_limit"]
+    # The webhook route has its own throttle: a flood of client requests cannot 429 Replicate's callbacks.
+    webhook_keys = [key for key, spec in ROUTES.items() if spec["function"] == "replicate_webhook"]
+    route_settings = stage.get("RouteSettings", {})
+    assert set(route_settings) == set(webhook_keys)
+    for key in webhook_keys:
+        assert route_settings[key]["ThrottlingBurstLimit"] == expected.webhook_throttling["burst_limit"]
+        assert route_settings[key]["ThrottlingRateLimit"] == expected.webhook_throttling["rate_limit"]
     access_log = stage["AccessLogSettings"]
     assert access_log["DestinationArn"].endswith(f":log-group:/aws/apigateway/{expected.name}")
     assert json.loads(access_log["Format"])["requestId"] == "$context.requestId"
@@ -220,6 +240,19 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def bedrock_arns(model_ids: list[str]) -> set[str]:
+    """What AWS's inference-profile prerequisites ask for: the profile here, the model in each routed region."""
+    arns = set()
+    for model_id in model_ids:
+        prefix, _, base = model_id.partition(".")
+        if prefix == "us":
+            arns.add(f"arn:aws:bedrock:{REGION}:{ACCOUNT_ID}:inference-profile/{model_id}")
+            arns |= {f"arn:aws:bedrock:{r}::foundation-model/{base}" for r in ("us-east-1", "us-east-2", "us-west-2")}
+        else:
+            arns.add(f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}")
+    return arns
+
+
 def test_policies_are_least_privilege(deployed):
     deployment, expected = deployed
     iam = client(deployment, "iam")
@@ -243,6 +276,20 @@ def test_policies_are_least_privilege(deployed):
             if any(action.startswith("kms:") for action in as_list(statement["Action"])):
                 via = statement["Condition"]["StringEquals"]["kms:ViaService"]
                 assert via == f"s3.{REGION}.amazonaws.com", where
+        actions = {action: [] for statement in statements for action in as_list(statement["Action"])}
+        for statement in statements:
+            for action in as_list(statement["Action"]):
+                actions[action] += as_list(statement["Resource"])
+        # s3:ListBucket only for the prefixes it reads (IfExists: the 404-not-403 check has no prefix)
+        (listing,) = [st for st in statements if "s3:ListBucket" in as_list(st["Action"])]
+        reads = sorted(arn.split(":::", 1)[1].split("/", 1)[1] for arn in actions.get("s3:GetObject", []))
+        assert sorted(as_list(listing["Condition"]["StringLikeIfExists"]["s3:prefix"])) == reads, function
+        # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
+        assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
+        if function == "generate":
+            assert set(actions["bedrock:InvokeModel"]) == bedrock_arns(expected.bedrock_models), function
+        else:
+            assert "bedrock:InvokeModel" not in actions, function
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires(deployed):
@@ -261,9 +308,13 @@ def test_bucket_is_private_encrypted_tls_only_and_expires(deployed):
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(as_list(deny["Resource"])) == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    expiring = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules if "Expiration" in r}
+    expiring = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules if "Days" in r.get("Expiration", {})}
     assert {p: d for p, d in expiring.items() if p in expected.expiry} == expected.expiry
     assert all(r["Status"] == "Enabled" for r in rules)
+    # every job update makes a version: old versions expire, then their delete markers
+    (cleanup,) = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert cleanup["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    assert cleanup["Expiration"] == {"ExpiredObjectDeleteMarker": True}
     versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
     assert versioning == ("Enabled" if expected.versioning else "Suspended")
 
@@ -284,6 +335,71 @@ def test_everything_taggable_is_tagged(deployed):
     assert wanted.items() <= bucket_tags.items()
     (api,) = [a for a in client(deployment, "apigatewayv2").get_apis()["Items"] if a["Name"] == expected.name]
     assert wanted.items() <= api.get("Tags", {}).items()
+
+
+@pytest.fixture(scope="module")
+def root_plan(deployments):
+    """`terraform plan` of terraform/ itself (fresh state) with -var arguments, on the minimal example's emulator."""
+    deployment = deployments["minimal"]
+    deployment.run(str(deployment.workdir / "scripts" / "tf-init.sh"), "terraform", cwd=deployment.workdir)
+
+    def plan(*var_args: str):
+        return deployment.run(
+            "terraform",
+            "plan",
+            "-input=false",
+            "-no-color",
+            *var_args,
+            check=False,
+            cwd=deployment.workdir / "terraform",
+        )
+
+    return plan
+
+
+def test_a_bucket_name_with_dots_plans(root_plan):
+    # A KMS alias may not contain dots: the alias is derived from the bucket name with them replaced.
+    result = root_plan("-var", "bucket_name=images.imagegen.example.com")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r'name\s+= "alias/images-imagegen-example-com"', result.stdout), result.stdout
+
+
+def test_an_unpinned_community_model_is_refused_at_plan(root_plan):
+    # cartoonify is a community model: unversioned, Replicate would answer 404 to every edit.
+    result = root_plan("-var", "replicate_edit_version=", "-var", 'replicate_edit_models=["acme/sketchify"]')
+    assert result.returncode == 1
+    assert "not official and have no pinned version" in result.stderr
+    assert "acme/sketchify, catacolabs/cartoonify" in result.stderr.replace("\n", " ")
+    pinned = root_plan("-var", 'replicate_edit_models=["acme/sketchify:' + "a" * 64 + '"]')
+    assert pinned.returncode == 0, pinned.stderr
+
+
+CHECK_MODULE = TERRAFORM / "modules" / "bedrock_model_check"
+
+
+def test_the_bedrock_model_check_warns_about_a_model_that_cannot_make_images(deployments, tmp_path):
+    # GIVEN the check module on a model that outputs images, one that outputs text, one that does not exist
+    deployment = deployments["minimal"]
+    (tmp_path / "main.tf").write_text(
+        "\n".join(
+            f'module "{name}" {{\n  source   = "{CHECK_MODULE}"\n  model_id = "{model}"\n}}'
+            for name, model in (
+                ("image", "stability.sd3-5-large-v1:0"),
+                ("text", "amazon.nova-pro-v1:0"),
+                ("missing", "acme.no-such-model-v1:0"),
+            )
+        )
+    )
+    (tmp_path / "provider.tf").write_text(f'provider "aws" {{\n  region = "{REGION}"\n}}\n')
+    (tmp_path / "emulator_override.tf").write_text(emulator_override(deployment.endpoint))
+    deployment.run(str(deployment.workdir / "scripts" / "tf-init.sh"), str(tmp_path), cwd=deployment.workdir)
+    # WHEN it is planned THEN the plan goes on, warning about the two unusable models only
+    result = deployment.run("terraform", "plan", "-input=false", "-no-color", check=False, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode in (0, 2), output
+    assert "amazon.nova-pro-v1:0 does not output images" in output
+    assert "acme.no-such-model-v1:0" in output and "Check block assertion known after apply" not in output
+    assert "stability.sd3-5-large-v1:0 does not output images" not in output
 
 
 def test_second_plan_has_no_drift_and_destroy_leaves_nothing(deployments):

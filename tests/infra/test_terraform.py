@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import hcl2
@@ -50,7 +51,14 @@ def ids(paths):
 
 
 def test_the_expected_modules_exist():
-    assert {p.name for p in MODULE_DIRS[1:]} == {"http_api", "function", "layer", "bucket", "monitoring"}
+    assert {p.name for p in MODULE_DIRS[1:]} == {
+        "http_api",
+        "function",
+        "layer",
+        "bucket",
+        "monitoring",
+        "bedrock_model_check",
+    }
     for directory in MODULE_DIRS:
         for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
             assert (directory / name).is_file(), f"{directory.relative_to(ROOT)}/{name} is missing"
@@ -100,14 +108,45 @@ def test_per_function_settings_cover_exactly_the_route_functions():
     assert set(re.findall(r"(\w+) = optional\(object", settings_type)) == route_functions()
 
 
-def test_layers_per_function():
+def third_party_imports(function: str) -> set[str]:
+    """Top-level packages a function's code can import (handler + every imagegen module it reaches,
+    function-level imports included), less the standard library, imagegen and the runtime's boto3."""
+    import ast
+    import sys
+
+    package = ROOT / "layers" / "imagegen"
+    seen, found, queue = set(), set(), [FUNCTIONS / function / "handler.py"]
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.split(".")[0] != "imagegen":
+                    found.add(name.split(".")[0])
+                    continue
+                module_path = package.joinpath(*name.split("."))
+                for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
+                    if candidate.exists():
+                        queue.append(candidate)
+    return found - set(sys.stdlib_module_names) - {"__future__", "boto3", "botocore"}
+
+
+def test_each_function_gets_exactly_the_layers_it_imports():
+    """A layer only on the functions that import it: vendor where replicate/httpx/multipart are used."""
     functions = root_local("functions")
-    layers = root_local("layers")
-    assert set(layers) == {"imagegen", "vendor"}
-    expected = {"get_job": ["imagegen"]}
+    vendor = {"replicate", "httpx", "multipart", "pydantic"}
     for name, settings in functions.items():
+        needed = third_party_imports(name)
+        assert needed <= vendor, f"{name} imports {needed - vendor}, which no layer provides"
         used = [tfcheck.unquote(layer) for layer in settings["layers"]]
-        assert used == expected.get(name, ["imagegen", "vendor"]), name
+        assert used == (["imagegen", "vendor"] if needed else ["imagegen"]), name
+    assert third_party_imports("get_job") == set() and third_party_imports("replicate_webhook") == set()
+    assert {"replicate", "multipart"} <= third_party_imports("edit")
 
 
 def documented_environment() -> dict[str, set[str]]:
@@ -244,29 +283,13 @@ def test_terraform_fmt_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def readme_table(readme: str, heading: str) -> dict[str, list[str]]:
-    """The rows of the table under `## heading`: name => the other cells."""
-    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-        if cells and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = [cell.replace("\\|", "|") for cell in cells[1:]]
-    return rows
-
-
 @pytest.mark.parametrize("path", MODULE_DIRS, ids=ids(MODULE_DIRS))
 def test_readme_tables_are_the_variables_and_outputs(path):
-    """Each README's Inputs/Outputs tables list exactly the module's variables/outputs, with their descriptions."""
+    """Each README's Inputs/Outputs tables are exactly what scripts/tf_docs.py makes of the .tf files."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import tf_docs
+
     readme = (path / "README.md").read_text()
-    current = module(path)
-    for heading, declared in (("Inputs", current.variables), ("Outputs", current.outputs)):
-        table = readme_table(readme, heading)
-        where = f"{path.relative_to(ROOT)}/README.md {heading}"
-        assert list(table) == list(declared), f"{where}: rows differ from the .tf (order included)"
-        for name, body in declared.items():
-            described = tfcheck.unquote(body["description"]).replace('\\"', '"')
-            assert table[name][0] == described, f"{where}: {name} description differs"
-        if heading == "Inputs":
-            for name, body in declared.items():
-                assert table[name][3] == ("no" if "default" in body else "yes"), f"{where}: {name} required"
+    assert tf_docs.render(readme, path) == readme, f"run python scripts/tf_docs.py: {path.name}/README.md is stale"
+    for name in [*module(path).variables, *module(path).outputs]:
+        assert f"| `{name}` |" in readme

@@ -180,7 +180,9 @@ class Module:
                 module.locals.update(dict(body_items(block)))
             for rtype, name, body in labelled(doc.get("resource"), 2):
                 module.resources[(rtype, name)] = body
-            for dtype, name, body in labelled(doc.get("data"), 2):
+            # A check block's scoped data source is checked like any other (referenced only inside it).
+            scoped = [data for _, check in labelled(doc.get("check"), 1) for data in check.get("data", [])]
+            for dtype, name, body in labelled([*doc.get("data", []), *scoped], 2):
                 module.data[(dtype, name)] = body
             for name, body in labelled(doc.get("module"), 1):
                 module.module_calls[name] = body

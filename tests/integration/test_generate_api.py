@@ -8,6 +8,7 @@ AWS_ENDPOINT_URL keeps pointing S3 at LocalStack.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import time
@@ -31,6 +32,8 @@ def models(api):
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
         "SAGEMAKER_ENDPOINT_NAME": ENDPOINT_NAME,
         "IMAGEGEN_MODELS_OFFLINE": "1",
+        # Nova Canvas first (these tests read its tEXt chunks and sizes), then the default model.
+        "GENERATE_MODELS": json.dumps({"bedrock": ["amazon.nova-canvas-v1:0", "us.stability.sd3-5-large-v1:0"]}),
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -80,6 +83,18 @@ def test_message_form_of_the_bedrock_seeds(api, models):
     response = requests.post(f"{api}/v1/images/generations", json=body, timeout=30)
     assert response.status_code == 201, response.text
     assert response.json()["prompt"] == "a red fox"
+
+
+def test_the_default_model_sd35_large_through_its_inference_profile(api, models):
+    # WHEN the default model (Active on Bedrock, unlike Nova Canvas) is picked by its profile id
+    body = {"prompt": "a lighthouse at dusk", "model": "us.stability.sd3-5-large-v1:0", "width": 1344, "height": 768}
+    response = requests.post(f"{api}/v1/images/generations", json=body, timeout=30)
+    # THEN Bedrock got SD3.5's own body (aspect ratio, no pixel sizes) at the profile id
+    assert response.status_code == 201, response.text
+    sent = models.requests[-1]
+    assert sent["model"] == "us.stability.sd3-5-large-v1:0", sent
+    assert sent["body"]["aspect_ratio"] == "16:9" and "width" not in sent["body"]
+    assert requests.get(response.json()["images"][0]["url"], timeout=10).content.startswith(b"\x89PNG")
 
 
 def test_get_prompt_form_of_the_sagemaker_seed(api, models):

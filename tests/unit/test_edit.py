@@ -12,6 +12,7 @@ import logging
 import boto3
 import pytest
 
+from imagegen import edits
 from imagegen.http import parse_event
 from localdev.fake_replicate import FakeReplicate, render
 from localdev.server import load_handler
@@ -66,11 +67,14 @@ def test_json_image_is_uploaded_and_submitted_with_a_webhook(fake, edit):
     # AND the source is in uploads/, the job record has the prediction id
     assert boto3.client("s3").get_object(Bucket=BUCKET, Key=f"uploads/{job['id']}/0.png")["Body"].read() == source
     record = s3_json(f"jobs/{job['id']}.json")
-    assert record["provider"] == "replicate" and record["model"] == "catacolabs/cartoonify"
+    assert (
+        record["provider"] == "replicate" and record["model"] == f"catacolabs/cartoonify:{edits.DEFAULT_EDIT_VERSION}"
+    )
     assert record["prediction_id"] in fake.predictions and "offline" not in record
-    # AND Replicate got the model's latest version, a presigned upload URL, the override and a completed-only webhook
+    # AND Replicate got the pinned version (a community model has no unversioned route), a presigned
+    # upload URL, the override and a completed-only webhook
     (body,) = fake.requests
-    assert "version" not in body
+    assert body["version"] == "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
     assert body["input"]["style"] == "comic"
     assert f"/uploads/{job['id']}/0.png?" in body["input"]["image"] and "X-Amz-Signature=" in body["input"]["image"]
     assert body["webhook"] == (
@@ -184,6 +188,31 @@ def test_one_rejected_image_fails_its_job_and_the_others_go_ahead(fake, edit, mo
     assert "image: unreadable" in jobs[1]["error"]
     assert s3_json(f"jobs/{jobs[1]['id']}.json")["status"] == "failed"
     assert len(fake.requests) == 2
+
+
+def test_an_unversioned_community_model_is_refused_as_replicate_refuses_it(fake, edit, monkeypatch):
+    # GIVEN cartoonify (a community model) configured without a version: Replicate then gets
+    # POST /v1/models/catacolabs/cartoonify/predictions, which it serves for official models only
+    monkeypatch.setenv("REPLICATE_EDIT_VERSION", "")
+
+    # WHEN an edit is posted
+    response = edit(load_event("edit_json"), FakeContext())
+
+    # THEN Replicate's 404 reaches the client as a refusal and the job is failed, not left queued
+    assert response["statusCode"] == 502, response["body"]
+    payload = json.loads(response["body"])
+    assert payload["error"]["code"] == "provider_rejected" and "404" in payload["error"]["message"]
+    assert s3_json(f"jobs/{payload['jobs'][0]['id']}.json")["status"] == "failed"
+    assert fake.requests == []  # nothing was created
+
+
+def test_the_default_edit_model_is_pinned(monkeypatch):
+    for name in ("REPLICATE_EDIT_MODEL", "REPLICATE_EDIT_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    assert (
+        edits.default_model()
+        == "catacolabs/cartoonify:f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
+    )
 
 
 def test_unreachable_replicate_is_503_and_the_job_is_failed(fake, edit, monkeypatch):

@@ -29,8 +29,11 @@ NOVA_IMAGES = [png(16, 16, (10, 20, 30), "one"), png(16, 16, (40, 50, 60), "two"
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch):
-    for name in ("GENERATE_MODELS", "GENERATE_DEFAULT_PROVIDER", "SAGEMAKER_ENDPOINT_NAME", "IMAGEGEN_MODELS_OFFLINE"):
+    for name in ("GENERATE_DEFAULT_PROVIDER", "SAGEMAKER_ENDPOINT_NAME", "IMAGEGEN_MODELS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
+    # These tests drive the Nova Canvas adapter (Legacy on Bedrock, still configurable); the default
+    # model has its own test below.
+    monkeypatch.setenv("GENERATE_MODELS", json.dumps({"bedrock": ["amazon.nova-canvas-v1:0"]}))
     generation.settings.cache_clear()
     yield
     generation.settings.cache_clear()
@@ -246,3 +249,13 @@ def test_replicate_without_the_async_module_is_a_503_not_a_500(aws, generate, mo
     monkeypatch.setattr(builtins, "__import__", no_predictions)
     status, body = call(generate, post({"prompt": "x", "provider": "replicate"}))
     assert (status, body["error"]["code"]) == (503, "provider_unavailable")
+
+
+def test_the_default_bedrock_model_is_an_active_one_through_its_inference_profile(monkeypatch):
+    # Nova Canvas (and Titan Image Generator v2) are Legacy on Bedrock: the default is SD3.5 Large,
+    # through the `us.` cross-region inference profile so it answers from the default us-east-1.
+    monkeypatch.delenv("GENERATE_MODELS")
+    generation.settings.cache_clear()
+    config = generation.settings()
+    assert config.default_provider == "bedrock"
+    assert config.allowed("bedrock") == ["us.stability.sd3-5-large-v1:0"]

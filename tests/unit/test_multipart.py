@@ -64,7 +64,7 @@ def test_files_urls_model_and_input_fields():
         (None, None, "https://example.com/c.jpg"),
         (None, None, "https://example.com/d.webp"),
     ]
-    assert order.model == "catacolabs/cartoonify"
+    assert order.model == f"catacolabs/cartoonify:{edits.DEFAULT_EDIT_VERSION}"  # the allowlisted entry, pinned
     assert order.overrides == {"style": "pixar"}
 
 

@@ -62,9 +62,16 @@ class EditOrder:
 # -- configuration ---------------------------------------------------------------------------
 
 
+# cartoonify is a community model: Replicate serves `POST /v1/models/{owner}/{name}/predictions`
+# only for its official models, so the default is pinned to the version the source system used.
+DEFAULT_EDIT_MODEL = "catacolabs/cartoonify"
+DEFAULT_EDIT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
+
+
 def default_model() -> str:
-    model = env("REPLICATE_EDIT_MODEL", "catacolabs/cartoonify")
-    version = os.environ.get("REPLICATE_EDIT_VERSION", "").strip()
+    model = env("REPLICATE_EDIT_MODEL", DEFAULT_EDIT_MODEL)
+    pinned = DEFAULT_EDIT_VERSION if model == DEFAULT_EDIT_MODEL else ""
+    version = os.environ.get("REPLICATE_EDIT_VERSION", pinned).strip()
     ref = f"{model}:{version}" if version else model
     try:
         predictions.parse_model_ref(ref)

@@ -36,7 +36,7 @@ from imagegen.invoke import Params, ProviderError, check_length, invalid
 log = logging.getLogger("imagegen")
 
 PROVIDERS = ("bedrock", "sagemaker", "replicate")
-DEFAULT_MODELS = {"bedrock": ["amazon.nova-canvas-v1:0"], "replicate": ["black-forest-labs/flux-schnell"]}
+DEFAULT_MODELS = {"bedrock": ["us.stability.sd3-5-large-v1:0"], "replicate": ["black-forest-labs/flux-schnell"]}
 MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
 MAX_N = 4
 INT_FIELDS = ("width", "height", "seed", "steps", "n")

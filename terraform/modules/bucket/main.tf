@@ -7,7 +7,8 @@ resource "aws_kms_key" "this" {
 }
 
 resource "aws_kms_alias" "this" {
-  name          = "alias/${var.bucket}"
+  # Alias names allow letters, digits, "/", "_" and "-": a bucket name may also hold dots.
+  name          = "alias/${replace(var.bucket, ".", "-")}"
   target_key_id = aws_kms_key.this.key_id
 }
 
@@ -73,6 +74,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    # Every job update makes a version; once the old ones expire, their delete markers go too.
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 

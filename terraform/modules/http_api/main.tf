@@ -57,6 +57,20 @@ resource "aws_apigatewayv2_stage" "this" {
     throttling_rate_limit    = var.throttling.rate_limit
     detailed_metrics_enabled = var.detailed_metrics_enabled
   }
+
+  dynamic "route_settings" {
+    for_each = var.route_throttling
+
+    content {
+      route_key                = route_settings.key
+      throttling_burst_limit   = route_settings.value.burst_limit
+      throttling_rate_limit    = route_settings.value.rate_limit
+      detailed_metrics_enabled = var.detailed_metrics_enabled
+    }
+  }
+
+  # Route settings name routes that must exist first.
+  depends_on = [aws_apigatewayv2_route.this]
 }
 
 resource "aws_apigatewayv2_authorizer" "this" {

@@ -121,3 +121,12 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "route_throttling" {
+  description = "Throttling of single routes, by route key (e.g. the webhook route), overriding the stage's default route settings."
+  type = map(object({
+    burst_limit = number
+    rate_limit  = number
+  }))
+  default = {}
+}
