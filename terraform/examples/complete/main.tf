@@ -21,6 +21,11 @@ module "imagegen" {
   throttling              = { burst_limit = 20, rate_limit = 10 }
   alarm_topic_arn         = "arn:aws:sns:us-east-1:123456789012:imagegen-alarms"
 
+  generate_models = {
+    bedrock = ["us.stability.sd3-5-large-v1:0", "stability.stable-image-ultra-v1:1"]
+  }
+  webhook_throttling = { burst_limit = 200, rate_limit = 100 }
+
   auth = {
     type     = "JWT"
     issuer   = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
