@@ -16,7 +16,7 @@ what they learn with bind(job_id=..., provider=..., model=...).
 
 Metrics (namespace METRICS_NAMESPACE, default "imagegen"; the Terraform monitoring module's
 alarms and dashboard read these names): ImagesStored, JobsFailed (reason), ProviderLatency (ms),
-ProviderThrottled, WebhookRejected (reason), EstimatedCost (USD per invocation) and
+ProviderThrottled, WebhookRejected (reason), EstimatedCost (USD per invocation, duration only) and
 SweeperActions (action: e.g. timed_out), which a sweeper emits as
 `logs.metric("SweeperActions", n, action="timed_out")`.
 """
@@ -27,6 +27,7 @@ import contextvars
 import json
 import logging
 import os
+import platform
 import re
 import sys
 import time
@@ -34,6 +35,8 @@ from typing import Any
 
 FIELDS = ("request_id", "route", "function", "job_id", "provider", "model", "outcome", "duration_ms")
 NAMESPACE_DEFAULT = "imagegen"
+# Lambda's price per GB-second for the architecture this process runs on (arm64: ~20% less).
+GB_SECOND_PRICE = 0.0000133334 if platform.machine() in ("aarch64", "arm64") else 0.0000166667
 
 _fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("imagegen_log_fields", default=None)
 # Lambda runs one request at a time per process; worker threads (edit's concurrent submits) do
@@ -87,9 +90,8 @@ def end(started: float, status: int, outcome: str) -> None:
     bind(outcome=outcome, duration_ms=duration_ms)
     logging.getLogger("imagegen").info("request finished: %s %s", status, outcome, extra={"status": status})
     memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0") or 0)
-    if memory_mb:
-        # What this invocation's duration costs (x86_64 list price; arm64 is ~20% less).
-        metric("EstimatedCost", duration_ms / 1000 * memory_mb / 1024 * 0.0000166667, "None")
+    if memory_mb:  # what this invocation's duration costs at list price (us-east-1, 2026-11-24)
+        metric("EstimatedCost", duration_ms / 1000 * memory_mb / 1024 * GB_SECOND_PRICE, "None")
     _fields.set(None)
     _process.clear()
 

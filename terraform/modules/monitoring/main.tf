@@ -184,7 +184,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 18, width = 12, height = 6
         properties = {
-          title   = "Estimated Lambda cost (USD, x86_64 list price)"
+          title   = "Estimated Lambda duration cost (USD, list price)"
           region  = var.region
           stat    = "Sum"
           period  = 3600
