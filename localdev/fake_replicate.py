@@ -49,6 +49,7 @@ log = logging.getLogger("imagegen.localdev.fake_replicate")
 
 MODEL_PATH = re.compile(r"^/v1/models/([\w.-]+)/([\w.-]+)/predictions$")
 PREDICTION_PATH = re.compile(r"^/v1/predictions/(\w+)$")
+CANCEL_PATH = re.compile(r"^/v1/predictions/(\w+)/cancel$")
 DELIVERY_PATH = re.compile(r"^/delivery/(\w+)/out-(\d+)\.png$")
 WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
 DEFAULT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
@@ -204,6 +205,8 @@ class FakeReplicate(ThreadingHTTPServer):
         started = time.monotonic()
         inputs = prediction["input"]
         behaviour = inputs.get("fake")
+        if behaviour == "hang":  # the model never finishes (until it is canceled)
+            return
         try:
             if behaviour == "fail":
                 raise RuntimeError("CUDA out of memory (fake failure)")
@@ -220,12 +223,20 @@ class FakeReplicate(ThreadingHTTPServer):
         except Exception as exc:
             result = {"status": "failed", "error": str(exc)}
             logs = f"Traceback (most recent call last):\n{type(exc).__name__}: {exc}\n"
+        if self.closed or prediction["status"] == "canceled":
+            return
         with self.lock:
             prediction.update(
                 result, logs=logs, completed_at=now_iso(), metrics={"predict_time": time.monotonic() - started}
             )
             payload = json.dumps(prediction)
-        if self.deliver and prediction.get("webhook") and "completed" in prediction["webhook_events_filter"]:
+        lost = behaviour == "no-webhook"  # the webhook never arrives (throttled, Replicate gave up)
+        if (
+            self.deliver
+            and not lost
+            and prediction.get("webhook")
+            and "completed" in prediction["webhook_events_filter"]
+        ):
             webhook_id = f"msg_{uuid.uuid4().hex}"
             copies = 2 if behaviour in ("duplicate-webhook", "concurrent-webhooks") else 1
             if behaviour == "concurrent-webhooks":
@@ -309,6 +320,18 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.problem(401, "Unauthenticated", "You did not pass a valid authentication token")
         return False
 
+    def cancel(self, prediction_id: str) -> None:
+        """Replicate's cancel: a prediction not yet finished becomes `canceled`; the answer is the prediction."""
+        with self.server.lock:
+            prediction = self.server.predictions.get(prediction_id)
+            if prediction is not None and prediction["status"] in ("starting", "processing"):
+                prediction.update(status="canceled", completed_at=now_iso())
+            snapshot = json.loads(json.dumps(prediction)) if prediction else None
+        if snapshot is None:
+            self.problem(404, "Not found", "The requested resource could not be found.")
+        else:
+            self.reply(200, snapshot)
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         found = DELIVERY_PATH.match(path)
@@ -336,6 +359,11 @@ class FakeHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body_bytes = self.rfile.read(int(self.headers.get("content-length") or 0))
+        cancel = CANCEL_PATH.match(path)
+        if cancel:
+            if self.authorized():
+                self.cancel(cancel.group(1))
+            return
         model_route = MODEL_PATH.match(path)
         if path != "/v1/predictions" and not model_route:
             self.problem(404, "Not found", "The requested resource could not be found.")

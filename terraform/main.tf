@@ -14,7 +14,9 @@ locals {
   # One route table for Terraform and the local HTTP API server: "METHOD /path" => {function, auth}.
   routes          = jsondecode(file("${path.module}/../functions/routes.json"))
   route_functions = toset([for route in values(local.routes) : route.function])
-  artifacts_dir   = coalesce(var.artifacts_dir, "${path.module}/../dist")
+  # Functions that run on a schedule rather than behind a route.
+  scheduled_functions = toset(["sweeper"])
+  artifacts_dir       = coalesce(var.artifacts_dir, "${path.module}/../dist")
 
   account_id = data.aws_caller_identity.current.account_id
   region     = var.region
@@ -39,7 +41,11 @@ locals {
   bedrock_foundation_models = toset([for id in var.generate_models.bedrock : contains(keys(local.bedrock_profiles), id) ? trimprefix(id, "${local.bedrock_profiles[id]}.") : id])
   sagemaker_endpoint_arn    = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
 
-  objects = { for prefix in ["images", "uploads", "jobs"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+  objects = { for prefix in ["images", "uploads", "jobs", "open"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+
+  # Every function that ends a job removes its open/ marker; the ones that create Replicate jobs write it.
+  close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+  open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
 
   layers = {
     imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
@@ -67,7 +73,10 @@ locals {
         conditions = [{
           test     = "StringLikeIfExists"
           variable = "s3:prefix"
-          values   = distinct([for arn in flatten([for statement in function.statements : statement.resources if contains(statement.actions, "s3:GetObject")]) : "${trimprefix(arn, "${module.bucket.arn}/")}" if startswith(arn, "${module.bucket.arn}/")])
+          values = distinct(concat(
+            [for arn in flatten([for statement in function.statements : statement.resources if contains(statement.actions, "s3:GetObject")]) : trimprefix(arn, "${module.bucket.arn}/") if startswith(arn, "${module.bucket.arn}/")],
+            try(function.lists, []),
+          ))
         }]
       }],
       [{
@@ -112,6 +121,7 @@ locals {
             resources  = [local.replicate_api_token_parameter_arn]
             conditions = []
           },
+          local.open_jobs,
         ],
         length(local.bedrock_model_arns) == 0 ? [] : [
           {
@@ -156,6 +166,7 @@ locals {
           resources  = [local.replicate_api_token_parameter_arn]
           conditions = []
         },
+        local.open_jobs,
       ]
     }
 
@@ -186,6 +197,73 @@ locals {
           resources  = [local.webhook_secret_parameter_arn]
           conditions = []
         },
+        local.close_open_jobs,
+      ]
+    }
+
+    cancel_job = {
+      description = "Cancels a job's Replicate prediction and marks the job canceled"
+      layers      = ["imagegen", "vendor"]
+      environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
+        REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate_base_url
+      }
+      statements = [
+        {
+          sid        = "ReadWriteJobs"
+          actions    = ["s3:GetObject", "s3:PutObject"]
+          resources  = [local.objects.jobs]
+          conditions = []
+        },
+        {
+          sid        = "ReadImages"
+          actions    = ["s3:GetObject"]
+          resources  = [local.objects.images]
+          conditions = []
+        },
+        {
+          sid        = "ReadReplicateApiToken"
+          actions    = ["ssm:GetParameter"]
+          resources  = [local.replicate_api_token_parameter_arn]
+          conditions = []
+        },
+        local.close_open_jobs,
+      ]
+    }
+
+    sweeper = {
+      description = "Scheduled: finishes or times out jobs whose webhook never came (asks Replicate)"
+      layers      = ["imagegen", "vendor"]
+      lists       = ["open/"] # the prefix it lists, exactly
+      environment = {
+        REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate_base_url
+        REPLICATE_OUTPUT_HOSTS    = join(",", var.replicate_output_hosts)
+        MAX_OUTPUT_BYTES          = tostring(var.max_output_bytes)
+        SWEEPER_AFTER_SECONDS     = tostring(var.sweeper.after_seconds)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
+      }
+      statements = [
+        {
+          sid        = "ReadWriteJobs"
+          actions    = ["s3:GetObject", "s3:PutObject"]
+          resources  = [local.objects.jobs]
+          conditions = []
+        },
+        {
+          sid        = "WriteImages"
+          actions    = ["s3:PutObject"]
+          resources  = [local.objects.images]
+          conditions = []
+        },
+        {
+          sid        = "ReadReplicateApiToken"
+          actions    = ["ssm:GetParameter"]
+          resources  = [local.replicate_api_token_parameter_arn]
+          conditions = []
+        },
+        local.close_open_jobs,
       ]
     }
 
@@ -258,9 +336,29 @@ module "bedrock_model_check" {
 
 check "route_functions_configured" {
   assert {
-    condition     = local.route_functions == toset(keys(local.functions))
-    error_message = "functions/routes.json and local.functions name different functions."
+    condition     = setunion(local.route_functions, local.scheduled_functions) == toset(keys(local.functions))
+    error_message = "local.functions must be the functions of functions/routes.json plus the scheduled ones."
   }
+}
+
+# The sweeper runs on a schedule, not behind a route.
+resource "aws_cloudwatch_event_rule" "sweeper" {
+  name                = "${var.name}-sweeper"
+  description         = "Runs the imagegen sweeper: finishes or times out jobs whose webhook never came"
+  schedule_expression = "rate(${var.sweeper.interval_minutes} ${var.sweeper.interval_minutes == 1 ? "minute" : "minutes"})"
+}
+
+resource "aws_cloudwatch_event_target" "sweeper" {
+  rule = aws_cloudwatch_event_rule.sweeper.name
+  arn  = module.functions["sweeper"].arn
+}
+
+resource "aws_lambda_permission" "sweeper" {
+  statement_id  = "AllowInvokeFromSweeperSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = module.functions["sweeper"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweeper.arn
 }
 
 module "bucket" {
@@ -312,7 +410,7 @@ module "http_api" {
   name                 = var.name
   description          = "imagegen: image generation API (${var.name})"
   routes               = { for key, route in local.routes : key => { function = route.function, authorized = route.auth } }
-  functions            = { for key, function in module.functions : key => { function_name = function.function_name, invoke_arn = function.invoke_arn } }
+  functions            = { for key, function in module.functions : key => { function_name = function.function_name, invoke_arn = function.invoke_arn } if contains(local.route_functions, key) }
   authorization        = var.auth
   cors_allowed_origins = var.cors_allowed_origins
   throttling           = var.throttling

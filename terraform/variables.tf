@@ -356,7 +356,7 @@ variable "bedrock_read_timeout_seconds" {
 }
 
 variable "function_settings" {
-  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), edit 30 s / 512 MB, replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB."
+  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), edit 30 s / 512 MB, replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs)."
   type = object({
     generate = optional(object({
       timeout              = optional(number, 60)
@@ -378,6 +378,16 @@ variable "function_settings" {
       memory_size          = optional(number, 256)
       reserved_concurrency = optional(number)
     }), {})
+    cancel_job = optional(object({
+      timeout              = optional(number, 15)
+      memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+    sweeper = optional(object({
+      timeout              = optional(number, 300)
+      memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
   })
   default = {}
 
@@ -394,6 +404,26 @@ variable "function_settings" {
   validation {
     condition     = alltrue([for settings in values(var.function_settings) : settings.reserved_concurrency == null ? true : settings.reserved_concurrency >= 0])
     error_message = "Each function_settings reserved_concurrency must be null or at least 0."
+  }
+}
+
+variable "sweeper" {
+  description = "The job sweeper: every interval_minutes (1-1440) it looks at the jobs open longer than after_seconds (60-86400), asks Replicate where their prediction is and finishes them; a job still running after job_timeout_seconds (300-604800) is canceled and failed as timed out."
+  type = object({
+    interval_minutes    = optional(number, 5)
+    after_seconds       = optional(number, 300)
+    job_timeout_seconds = optional(number, 3600)
+  })
+  default = {}
+
+  validation {
+    condition     = var.sweeper.interval_minutes >= 1 && var.sweeper.interval_minutes <= 1440 && floor(var.sweeper.interval_minutes) == var.sweeper.interval_minutes
+    error_message = "sweeper.interval_minutes must be a whole number between 1 and 1440."
+  }
+
+  validation {
+    condition     = var.sweeper.after_seconds >= 60 && var.sweeper.after_seconds <= 86400 && var.sweeper.job_timeout_seconds >= 300 && var.sweeper.job_timeout_seconds <= 604800
+    error_message = "sweeper.after_seconds must be 60-86400 and sweeper.job_timeout_seconds 300-604800."
   }
 }
 

@@ -39,6 +39,13 @@ def route_functions() -> set[str]:
     return {route["function"] for route in routes().values()}
 
 
+SCHEDULED_FUNCTIONS = {"sweeper"}  # run by an EventBridge schedule, behind no route
+
+
+def all_functions() -> set[str]:
+    return route_functions() | SCHEDULED_FUNCTIONS
+
+
 def root_local(name: str):
     return module(TERRAFORM).locals[name]
 
@@ -78,10 +85,12 @@ def test_every_route_function_has_a_handler():
     assert not missing, f"routes.json names functions without functions/<name>/handler.py: {missing}"
 
 
-def test_every_function_folder_has_a_route():
+def test_every_function_folder_has_a_route_or_a_schedule():
     folders = {p.name for p in FUNCTIONS.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    unused = sorted(folders - route_functions())
+    unused = sorted(folders - all_functions())
     assert not unused, f"function folders no route in routes.json uses: {unused}"
+    assert folders >= SCHEDULED_FUNCTIONS
+    assert 'module.functions["sweeper"].arn' in (TERRAFORM / "main.tf").read_text()
 
 
 def test_route_keys_are_method_and_path():
@@ -99,13 +108,13 @@ def test_terraform_builds_routes_from_the_route_table():
     assert "module.functions" in http_api["functions"]
 
 
-def test_per_function_settings_cover_exactly_the_route_functions():
+def test_per_function_settings_cover_exactly_the_functions():
     root = module(TERRAFORM)
     functions = root.locals["functions"]
-    assert set(functions) == route_functions()
+    assert set(functions) == all_functions()
     assert "local.functions" in root.module_calls["functions"]["for_each"]
     settings_type = root.variables["function_settings"]["type"]
-    assert set(re.findall(r"(\w+) = optional\(object", settings_type)) == route_functions()
+    assert set(re.findall(r"(\w+) = optional\(object", settings_type)) == all_functions()
 
 
 def third_party_imports(function: str) -> set[str]:
@@ -151,7 +160,7 @@ def test_each_function_gets_exactly_the_layers_it_imports():
 
 def documented_environment() -> dict[str, set[str]]:
     """docs/configuration.md: function => the env var names it reads."""
-    return tfcheck.documented_environment((ROOT / "docs" / "configuration.md").read_text(), route_functions())
+    return tfcheck.documented_environment((ROOT / "docs" / "configuration.md").read_text(), all_functions())
 
 
 def test_each_function_gets_exactly_the_documented_environment():
@@ -181,7 +190,10 @@ def test_policies_follow_least_privilege():
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    assert objects == '${{for prefix in ["images", "uploads", "jobs"] : prefix => "${module.bucket.arn}/${prefix}/*"}}'
+    assert (
+        objects
+        == '${{for prefix in ["images", "uploads", "jobs", "open"] : prefix => "${module.bucket.arn}/${prefix}/*"}}'
+    )
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     stars = re.findall(r'"[^"\n]*\*[^"\n]*"', uncommented)
     assert stars == ['"${module.bucket.arn}/${prefix}/*"'], "no other '*' in main.tf"

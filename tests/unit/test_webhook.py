@@ -243,7 +243,6 @@ def test_http_loopback_needs_both_the_flag_and_the_host_on_the_list(monkeypatch)
         ({"query": {"job_id": "f" * 32}}, "unknown_job"),
         ({"body": {"id": "another"}}, "prediction_mismatch"),
         ({"body": {"status": "exploded"}}, "invalid_status"),
-        ({"body": {"output": {"not": "a url"}}}, "invalid_output"),
         ({"raw": "[1, 2]"}, "invalid_json"),
     ],
 )
@@ -262,6 +261,25 @@ def test_webhooks_that_do_not_fit_a_job_are_400(fake, webhook, change, code):
     got = answer(webhook(event, FakeContext()))
     assert (got[0], got[1]["error"]["code"]) == (400, code)
     assert jobs.read(job["id"])[1] == etag
+
+
+@pytest.mark.parametrize(
+    ("output", "code"),
+    [
+        ({"not": "a url"}, "invalid_output"),
+        (None, "invalid_output"),
+        ([], "invalid_output"),
+        ("not a url", "output_url_not_allowed"),
+    ],
+)
+def test_a_succeeded_webhook_with_unusable_output_fails_the_job(fake, webhook, output, code):
+    # GIVEN a waiting job; WHEN Replicate says it succeeded with an output we can never store
+    job = new_job()
+    got = answer(webhook(event_for(fake, job["id"], output=output), FakeContext()))
+    # THEN the answer is the 400, and the job is failed with the reason (not left waiting for good)
+    assert (got[0], got[1]["error"]["code"]) == (400, code)
+    stored = jobs.get(job["id"])
+    assert stored["status"] == "failed" and stored["error"] == got[1]["error"]["message"]
 
 
 def test_a_forged_webhook_is_401_before_anything_is_read(fake, webhook, monkeypatch):

@@ -38,6 +38,11 @@ def job_key(job_id: str) -> str:
     return f"jobs/{job_id}.json"
 
 
+def open_key(job_id: str) -> str:
+    """An empty marker that exists while the job is open: the sweeper lists open/, never all of jobs/."""
+    return f"open/{job_id}"
+
+
 def can_move(current: str, new: str) -> bool:
     """True if a job may go from status `current` to `new` (forward only, terminal is final)."""
     return current not in TERMINAL and _RANK[new] >= _RANK[current]
@@ -67,6 +72,9 @@ def create(job: dict) -> dict:
         ContentType="application/json",
         IfNoneMatch="*",
     )
+    if job["status"] not in TERMINAL:
+        # Written after the record, so a marker always has a job; removed when the job ends.
+        aws.client("s3").put_object(Bucket=config.bucket_name(), Key=open_key(job["id"]), Body=b"")
     logs.bind(job_id=job["id"], provider=job.get("provider"), model=job.get("model"))
     record_outcome(None, job)
     return job
@@ -131,9 +139,28 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
             if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
                 continue
             raise
+        if changed["status"] in TERMINAL:
+            close(job_id)
         record_outcome(job["status"], changed)
         return changed
     raise RuntimeError(f"job {job_id}: gave up after {MAX_UPDATE_ATTEMPTS} concurrent updates")
+
+
+def close(job_id: str) -> None:
+    """Remove the job's open marker (idempotent: deleting a missing key succeeds)."""
+    aws.client("s3").delete_object(Bucket=config.bucket_name(), Key=open_key(job_id))
+
+
+def open_jobs() -> list[tuple[str, datetime]]:
+    """(job id, when it was opened) of every open job: one listing of open/, O(open jobs)."""
+    found = []
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=config.bucket_name(), Prefix="open/"):
+        for item in page.get("Contents", []):
+            job_id = item["Key"].removeprefix("open/")
+            if storage.is_job_id(job_id):
+                found.append((job_id, item["LastModified"]))
+    return found
 
 
 def public_view(job: dict) -> dict:

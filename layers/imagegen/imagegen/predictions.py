@@ -98,9 +98,23 @@ def create(model_ref: str, input: dict, webhook: str) -> dict:
         prediction = replicate_client.predictions.create(version=version, **options)
     else:
         prediction = replicate_client.models.predictions.create(model=model, **options)
-    # replicate's Resource is pydantic v1-style (`.dict()`) or v2 (`.model_dump()`), by installed pydantic.
+    return as_dict(prediction)
+
+
+def as_dict(prediction: Any) -> dict:
+    """A prediction as Replicate's JSON (the client's Resource is pydantic v1-style or v2, by installed pydantic)."""
     dump = getattr(prediction, "model_dump", None) or prediction.dict
     return json.loads(json.dumps(dump(), default=str))
+
+
+def get(prediction_id: str) -> dict:
+    """`GET /v1/predictions/{id}`: the prediction as Replicate has it now (the sweeper's question)."""
+    return as_dict(client().predictions.get(prediction_id))
+
+
+def cancel(prediction_id: str) -> dict:
+    """`POST /v1/predictions/{id}/cancel`: stop it (and its billing); Replicate answers with the prediction."""
+    return as_dict(client().predictions.cancel(prediction_id))
 
 
 def describe_error(exc: Exception) -> tuple[int, str, str]:

@@ -263,13 +263,25 @@ def handle(request: Request) -> dict:
     if not isinstance(prediction, dict):
         raise bad_request("invalid_json", "the webhook body must be a prediction object")
     job = load_job(request, prediction)
-    job_id, status = job["id"], prediction.get("status")
     if job["status"] in jobs.TERMINAL:
-        log.info("job %s: already %s, webhook ignored", job_id, job["status"])
-        return json_response(200, {"id": job_id, "status": job["status"], "duplicate": True})
+        log.info("job %s: already %s, webhook ignored", job["id"], job["status"])
+        return json_response(200, {"id": job["id"], "status": job["status"], "duplicate": True})
+    job = apply_prediction(job, prediction)
+    return json_response(200, {"id": job["id"], "status": job["status"]})
 
+
+def apply_prediction(job: dict, prediction: dict) -> dict:
+    """Move an open job to where Replicate's prediction is: the one path for the webhook and the sweeper.
+
+    `succeeded`: outputs stored, then the job; a permanent problem with the outputs fails the job
+    (and is raised as its 4xx); a transient one raises a 502 and leaves the job open for a retry.
+    """
+    job_id, status = job["id"], prediction.get("status")
     if status == "succeeded":
-        urls = output_urls(prediction.get("output"))
+        try:
+            urls = output_urls(prediction.get("output"))
+        except ApiError as err:
+            fail(job_id, err)
         if not urls:
             fail(job_id, bad_request("invalid_output", "the prediction succeeded with no output"))
         if not all(url_allowed(url) for url in urls):
@@ -281,12 +293,10 @@ def handle(request: Request) -> dict:
             raise ApiError(502, "output_unavailable", str(exc)) from None
         except ApiError as err:
             fail(job_id, err)
-        job = finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {})
-    elif status in ("failed", "canceled"):
+        return finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {})
+    if status in ("failed", "canceled"):
         error = prediction.get("error") or f"the prediction was {status}"
-        job = finish(job_id, status, error=str(error)[:2000])
-    elif status in ("starting", "processing"):
-        job = finish(job_id, "running")
-    else:
-        raise bad_request("invalid_status", f"unknown prediction status {str(status)[:50]!r}")
-    return json_response(200, {"id": job_id, "status": job["status"]})
+        return finish(job_id, status, error=str(error)[:2000])
+    if status in ("starting", "processing"):
+        return finish(job_id, "running")
+    raise bad_request("invalid_status", f"unknown prediction status {str(status)[:50]!r}")

@@ -1,0 +1,36 @@
+"""`POST /v1/jobs/{id}/cancel`: stop a Replicate job (and its billing) and mark it canceled.
+
+Idempotent: canceling a canceled job answers it again. A job that already succeeded or failed
+is a `409` (there is nothing to stop). The prediction is canceled at Replicate first, then the
+job record moves to `canceled` (forward-only, so a webhook that lands in between wins and the
+answer is the 409 of a finished job).
+"""
+
+from __future__ import annotations
+
+from imagegen import jobs, predictions
+from imagegen.http import ApiError
+
+
+class JobFinished(ApiError):
+    def __init__(self, job: dict):
+        super().__init__(409, "job_finished", f"the job is already {job['status']}; there is nothing to cancel")
+
+
+def cancel(job_id: str) -> dict:
+    """The job, canceled; JobNotFound (404) or JobFinished (409) otherwise."""
+    job = jobs.get(job_id)
+    if job["status"] == "canceled":
+        return job
+    if job["status"] in jobs.TERMINAL:
+        raise JobFinished(job)
+    if job.get("prediction_id"):
+        try:
+            predictions.cancel(job["prediction_id"])
+        except Exception as exc:
+            status, code, message = predictions.describe_error(exc)
+            raise ApiError(status, code, message) from None
+    job = jobs.update(job_id, lambda current: {**current, "status": "canceled", "error": "canceled by the client"})
+    if job["status"] != "canceled":
+        raise JobFinished(job)
+    return job
