@@ -36,7 +36,9 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from imagegen import images, jobs, secrets, storage
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagegen import aws, images, jobs, secrets, storage
 from imagegen.config import ConfigError, env_int, env_list
 from imagegen.http import ApiError, Request, bad_request, json_response
 
@@ -291,6 +293,9 @@ def apply_prediction(job: dict, prediction: dict) -> dict:
         except Transient as exc:
             log.warning("job %s: %s", job_id, exc)
             raise ApiError(502, "output_unavailable", str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:  # S3 failed us: answer 5xx so Replicate delivers again
+            log.warning("job %s: storing an output failed: %s", job_id, aws.error_code(exc) or type(exc).__name__)
+            raise ApiError(503, "storage_unavailable", "the result could not be stored right now; retry") from None
         except ApiError as err:
             fail(job_id, err)
         return finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {})
