@@ -376,3 +376,36 @@ def test_make_serve_with_a_token_uses_real_replicate(monkeypatch):
     banner = start_offline_replicate("127.0.0.1", 8080)
     assert ("REAL" in banner[0] and "PUBLIC_BASE_URL" not in banner[0]) or "not set" in banner[0]
     assert "REPLICATE_BASE_URL" not in __import__("os").environ
+
+
+def test_one_image_failing_to_upload_never_hides_the_jobs_already_submitted(fake, edit):
+    # GIVEN S3 throttling exactly one of the three uploads of a multipart edit
+    from botocore.exceptions import ClientError
+
+    from imagegen import aws
+
+    uploads: list[str] = []
+
+    def throttle_second_upload(params, **_):
+        if params.get("Key", "").startswith("uploads/"):
+            uploads.append(params["Key"])
+            if len(uploads) == 2:
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your request rate"}}, "PutObject")
+
+    events = aws.client("s3").meta.events
+    events.register("before-parameter-build.s3.PutObject", throttle_second_upload, unique_id="throttle")
+    try:
+        response = edit(load_event("edit_multipart"), FakeContext())
+    finally:
+        events.unregister("before-parameter-build.s3.PutObject", unique_id="throttle")
+
+    # THEN the request is still a 202 listing every job created (their predictions are billed),
+    # and the image that failed is named with its error instead of a job id
+    assert response["statusCode"] == 202, response["body"]
+    listed = json.loads(response["body"])["jobs"]
+    started = [job for job in listed if "id" in job]
+    (refused,) = [job for job in listed if "id" not in job]
+    assert len(started) == 2 and len(fake.requests) == 2
+    assert refused["status"] == "failed" and refused["source"].startswith("image[")
+    for job in started:
+        assert s3_json(f"jobs/{job['id']}.json")["prediction_id"] in fake.predictions

@@ -6,6 +6,7 @@ Output files are served over loopback HTTP by the fake Replicate's file host.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 import boto3
@@ -304,3 +305,27 @@ def test_a_running_update_moves_the_job_forward_only(fake, webhook):
 
     # THEN the finished status stays
     assert late[0] == 200 and jobs.get(job["id"])["status"] == "failed"
+
+
+class ShortContext(FakeContext):
+    """A Lambda invocation with `ms` milliseconds left."""
+
+    def __init__(self, ms: int):
+        self.ms = ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.ms
+
+
+def test_the_webhook_answers_5xx_before_its_lambda_would_be_killed(fake, webhook):
+    # GIVEN a 2 MB output served at 256 KB/s (8 s) to an invocation with 4.5 s left
+    job = new_job()
+    url = serve(fake, render(b"slow") + b"\0" * (2 * 1024 * 1024))
+    fake.bandwidth = 256 * 1024
+    started = time.monotonic()
+    # WHEN the webhook arrives
+    got = answer(webhook(event_for(fake, job["id"], output=url), ShortContext(4500)))
+    # THEN it stops in time (3 s of safety) with a 502 Replicate retries, storing nothing, job still open
+    assert time.monotonic() - started < 3.0
+    assert (got[0], got[1]["error"]["code"]) == (502, "output_unavailable")
+    assert image_keys(job["id"]) == [] and jobs.get(job["id"])["status"] == "queued"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from imagegen import images, jobs, predictions, storage
+from imagegen import aws, images, jobs, predictions, storage
 from imagegen.config import ConfigError, env, env_list
 from imagegen.http import ApiError, Request, bad_request, json_response
 
@@ -250,28 +250,47 @@ def parse(request: Request) -> EditOrder:
 
 
 def start_job(order: EditOrder, source: Source, webhook: str) -> dict:
-    """Upload the source, create the job record and submit its prediction; the job as stored."""
+    """Upload the source, create the job record and submit its prediction; the job as stored.
+
+    Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
+    provider error) cannot hide the jobs of the others, whose predictions are already billed.
+    """
     job_id = storage.new_job_id()
-    extra: dict[str, Any] = {"source": source.field}
-    if source.data is not None:
-        key = storage.upload_key(job_id, 0, source.content_type)
-        storage.put_new(key, source.data, source.content_type)
-        image = storage.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
-        extra["upload_key"] = key
-    else:
-        image = source.url
-        extra["image_url"] = source.url
-    if predictions.offline():
-        extra["offline"] = True
-    jobs.create(jobs.new_job(job_id, provider="replicate", model=order.model, **extra))
+    created = False
     try:
+        extra: dict[str, Any] = {"source": source.field}
+        if source.data is not None:
+            key = storage.upload_key(job_id, 0, source.content_type)
+            storage.put_new(key, source.data, source.content_type)
+            image = storage.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+            extra["upload_key"] = key
+        else:
+            image = source.url
+            extra["image_url"] = source.url
+        if predictions.offline():
+            extra["offline"] = True
+        jobs.create(jobs.new_job(job_id, provider="replicate", model=order.model, **extra))
+        created = True
         predictions.submit_prediction(order.model, {**order.overrides, image_input_name(): image}, job_id, webhook)
+        return jobs.get(job_id)
     except predictions.SubmitFailed as exc:
         return {**(exc.job or jobs.get(job_id)), "_failure": exc}
-    return jobs.get(job_id)
+    except Exception as exc:
+        log.exception("edit: %s could not be started", source.field)
+        failure = ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")
+        if not created:  # nothing was recorded: the entry names the image instead of a job
+            return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
+        try:
+            job = jobs.update(job_id, lambda current: {**current, "status": "failed", "error": failure.message})
+        except Exception:  # S3 is failing us: the job stays open and the sweeper fails it
+            log.warning("edit: job %s could not be marked failed (%s)", job_id, type(exc).__name__)
+            job = {"id": job_id, "status": "failed", "error": failure.message}
+        return {**job, "_failure": failure}
 
 
 def summary(job: dict) -> dict:
+    if "id" not in job:  # an image whose job could not even be recorded
+        return {"source": job["source"], "status": job["status"], "error": job["error"]}
     view = {"id": job["id"], "status": job["status"], "links": {"self": f"/v1/jobs/{job['id']}"}}
     if job.get("error"):
         view["error"] = job["error"]
@@ -282,6 +301,7 @@ def submit(request: Request, order: EditOrder) -> dict:
     """Start one job per image, all at once; 202 with the jobs (or the error if none was accepted)."""
     webhook = predictions.webhook_url(request)
     predictions.client()  # the token is read (or the config error raised) before anything is written
+    aws.client("s3")  # made here, once: boto3's default session is not thread-safe for client creation
     if len(order.sources) == 1:
         started = [start_job(order, order.sources[0], webhook)]
     else:

@@ -12,6 +12,7 @@ import binascii
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,8 @@ class Request:
     stage: str = "$default"
     request_id: str = ""
     raw_event: dict = field(default_factory=dict, repr=False)
+    # time.monotonic() by which Lambda ends this invocation (None off Lambda): long work answers before it.
+    deadline: float | None = None
 
     @property
     def content_type(self) -> str:
@@ -136,7 +139,11 @@ def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
         started = logs.begin(request_id, event.get("routeKey", ""))
         status, outcome = 500, "internal_error"
         try:
-            response = func(parse_event(event))
+            request = parse_event(event)
+            remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+            if callable(remaining_ms):
+                request.deadline = time.monotonic() + remaining_ms() / 1000
+            response = func(request)
             status = response.get("statusCode", 200)
             outcome = "ok" if status < 400 else error_code_of(response)
             return response

@@ -49,6 +49,10 @@ DEFAULT_OUTPUT_HOSTS = "replicate.delivery,*.replicate.delivery"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CHUNK_BYTES = 64 * 1024
 DOWNLOAD_TIMEOUT = 20
+# Stop this long before the invocation's end: answer a 5xx (Replicate delivers again) rather than
+# be killed mid-write. Without a Lambda context (the sweeper's own loop), each job gets DEFAULT_BUDGET.
+SAFETY_SECONDS = 3.0
+DEFAULT_BUDGET_SECONDS = 25.0
 # A response Content-Type we accept before checking the bytes themselves.
 OUTPUT_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
@@ -168,15 +172,24 @@ class AllowlistRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def download(url: str, target: IO[bytes], limit: int) -> str:
-    """Stream `url` into `target` (at most `limit` bytes); the image's sniffed media type."""
+def seconds_left(deadline: float) -> float:
+    """Time left before we must answer; Transient (a 5xx, so Replicate delivers again) when it is up."""
+    left = deadline - SAFETY_SECONDS - time.monotonic()
+    if left <= 0:
+        raise Transient("out of time storing the outputs; deliver again")
+    return left
+
+
+def download(url: str, target: IO[bytes], limit: int, deadline: float | None = None) -> str:
+    """Stream `url` into `target` (at most `limit` bytes) before `deadline`; the image's sniffed media type."""
+    deadline = deadline or time.monotonic() + DEFAULT_BUDGET_SECONDS
     if not url_allowed(url):
         raise ApiError(400, "output_url_not_allowed", "an output URL is not https on an allowed host")
     opener = urllib.request.build_opener(AllowlistRedirects)
     # No Authorization header: the API token goes to Replicate's API only, never to file hosts.
     request = urllib.request.Request(url, headers={"user-agent": "imagegen-webhook"})  # noqa: S310 (url_allowed)
     try:
-        response = opener.open(request, timeout=DOWNLOAD_TIMEOUT)
+        response = opener.open(request, timeout=min(DOWNLOAD_TIMEOUT, seconds_left(deadline)))
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
             raise ApiError(400, "output_not_found", f"an output file answered {exc.code}") from None
@@ -193,6 +206,7 @@ def download(url: str, target: IO[bytes], limit: int) -> str:
         size, head = 0, b""
         try:
             while chunk := response.read(CHUNK_BYTES):
+                seconds_left(deadline)
                 size += len(chunk)
                 if size > limit:
                     raise ApiError(413, "output_too_large", f"an output file is over the {limit} byte limit")
@@ -207,14 +221,16 @@ def download(url: str, target: IO[bytes], limit: int) -> str:
     return media_type
 
 
-def store_outputs(job: dict, urls: list[str]) -> list[dict]:
-    """Fetch and store each output; returns the image entries for the job record."""
+def store_outputs(job: dict, urls: list[str], deadline: float | None = None) -> list[dict]:
+    """Fetch and store each output before `deadline`; returns the image entries for the job record."""
+    deadline = deadline or time.monotonic() + DEFAULT_BUDGET_SECONDS
     when = datetime.fromisoformat(job["created_at"])
     limit = max_output_bytes()
     stored = []
     for n, url in enumerate(urls):
         with tempfile.TemporaryFile() as spool:
-            content_type = download(url, spool, limit)
+            content_type = download(url, spool, limit, deadline)
+            seconds_left(deadline)  # the write must fit too
             size = spool.tell()
             spool.seek(0)
             key = storage.image_key(job["id"], n, content_type, when)
@@ -268,11 +284,11 @@ def handle(request: Request) -> dict:
     if job["status"] in jobs.TERMINAL:
         log.info("job %s: already %s, webhook ignored", job["id"], job["status"])
         return json_response(200, {"id": job["id"], "status": job["status"], "duplicate": True})
-    job = apply_prediction(job, prediction)
+    job = apply_prediction(job, prediction, request.deadline)
     return json_response(200, {"id": job["id"], "status": job["status"]})
 
 
-def apply_prediction(job: dict, prediction: dict) -> dict:
+def apply_prediction(job: dict, prediction: dict, deadline: float | None = None) -> dict:
     """Move an open job to where Replicate's prediction is: the one path for the webhook and the sweeper.
 
     `succeeded`: outputs stored, then the job; a permanent problem with the outputs fails the job
@@ -289,7 +305,7 @@ def apply_prediction(job: dict, prediction: dict) -> dict:
         if not all(url_allowed(url) for url in urls):
             fail(job_id, bad_request("output_url_not_allowed", "an output URL is not https on an allowed host"))
         try:
-            stored = store_outputs(job, urls)
+            stored = store_outputs(job, urls, deadline)
         except Transient as exc:
             log.warning("job %s: %s", job_id, exc)
             raise ApiError(502, "output_unavailable", str(exc)) from None
