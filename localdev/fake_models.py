@@ -37,10 +37,11 @@ import re
 import struct
 import threading
 import time
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from localdev import pictures
 
 log = logging.getLogger("imagegen.localdev")
 
@@ -69,21 +70,8 @@ def colour(*parts: object) -> tuple[int, int, int]:
 
 def png(width: int, height: int, rgb: tuple[int, int, int], text: str = "") -> bytes:
     """An 8-bit RGB PNG: a vertical gradient from `rgb`, with `text` in a tEXt chunk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     r, g, b = rgb
-    rows = b"".join(b"\x00" + bytes((r, g, (b + y) & 0xFF)) * width for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    meta = chunk(b"tEXt", b"Comment\x00" + text.encode("latin-1", "replace")) if text else b""
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + meta
-        + chunk(b"IDAT", zlib.compress(rows, 1))
-        + chunk(b"IEND", b"")
-    )
+    return pictures.png(width, height, lambda x, y: (r, g, (b + y) & 0xFF), text)
 
 
 def jpeg(width: int, height: int, rgb: tuple[int, int, int], text: str = "") -> bytes:

@@ -33,17 +33,17 @@ import logging
 import os
 import re
 import secrets
-import struct
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-import zlib
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from localdev import pictures
 
 log = logging.getLogger("imagegen.localdev.fake_replicate")
 
@@ -88,14 +88,8 @@ def signed_headers(secret: str, body: str | bytes, webhook_id: str | None = None
 
 
 def png(width: int, height: int, pixel) -> bytes:
-    """A real RGB PNG (stdlib zlib/struct); `pixel(x, y)` returns (r, g, b)."""
-    rows = b"".join(b"\x00" + bytes(c for x in range(width) for c in pixel(x, y)) for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    """A real RGB PNG; `pixel(x, y)` returns (r, g, b)."""
+    return pictures.png(width, height, pixel)
 
 
 def render(source: bytes, n: int = 0, size: int = 64) -> bytes:
@@ -443,6 +437,8 @@ def start_offline_replicate(host: str, port: int) -> list[str]:
             "REPLICATE_OUTPUT_HOSTS": fake.netloc,
             "REPLICATE_ALLOW_HTTP_LOOPBACK": "1",
             "IMAGEGEN_REPLICATE_OFFLINE": "1",
+            # the fake's own switch (`"input": {"fake": "fail"}` ...) is an input clients may set here
+            "REPLICATE_EDIT_INPUTS": json.dumps({"catacolabs/cartoonify": ["fake"]}),
         }
     )
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")

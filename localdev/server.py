@@ -29,13 +29,13 @@ FUNCTIONS_DIR = ROOT / "functions"
 ROUTES_FILE = FUNCTIONS_DIR / "routes.json"
 SHARED_LAYER = ROOT / "layers" / "imagegen"
 
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
-CORS_HEADERS = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-headers": "authorization,content-type,x-amz-date,x-amz-security-token",
-    "access-control-allow-methods": "GET,POST,OPTIONS",
-}
+DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read and dropped up to this, so the client sees the 413
+
+# The shared package is a layer (/opt/python on Lambda): here it is the repository's layers/imagegen.
+if str(SHARED_LAYER) not in sys.path:
+    sys.path.insert(0, str(SHARED_LAYER))
+from imagegen.http import CORS_HEADERS, MAX_BODY_BYTES  # noqa: E402 (needs the path above)
 
 log = logging.getLogger("imagegen.localdev")
 
@@ -204,10 +204,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def read_body(self) -> bytes | None:
-        """The request body, or None if it is over the limit (the rest is not read)."""
+        """The request body, or None if it is over the limit.
+
+        An oversized body is read and dropped (up to DRAIN_LIMIT) before the 413 is written: clients
+        that send the whole body before reading (requests, urllib) would otherwise get a broken pipe
+        instead of the answer. Past DRAIN_LIMIT the connection is simply closed.
+        """
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
+            left = min(length, DRAIN_LIMIT)
+            while left > 0 and (chunk := self.rfile.read(min(left, 1024 * 1024))):
+                left -= len(chunk)
             return None
         return self.rfile.read(length) if length else b""
 

@@ -151,6 +151,7 @@ locals {
         REPLICATE_EDIT_MODEL      = var.replicate_edit_model
         REPLICATE_EDIT_VERSION    = var.replicate_edit_version
         REPLICATE_EDIT_MODELS     = join(",", var.replicate_edit_models)
+        REPLICATE_EDIT_INPUTS     = jsonencode(var.replicate_edit_inputs)
         PUBLIC_BASE_URL           = var.public_base_url
       }
       statements = [

@@ -240,6 +240,17 @@ variable "replicate_edit_models" {
   }
 }
 
+variable "replicate_edit_inputs" {
+  description = "Model inputs a client may set in an edit's `input` object, per model owner/name (REPLICATE_EDIT_INPUTS, as JSON), e.g. { \"acme/sketchify\" = [\"style\"] }. Every other input is a 400, so clients cannot turn off a safety checker, raise num_outputs or hand Replicate URLs to fetch. Default: none."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for model, inputs in var.replicate_edit_inputs : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", model)) && alltrue([for name in inputs : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", name))])])
+    error_message = "replicate_edit_inputs maps owner/name to a list of input names (letters, digits, underscores)."
+  }
+}
+
 variable "replicate_official_models" {
   description = "Replicate models that Replicate lists as official: only these may be used without a pinned version (Replicate serves POST /v1/models/{owner}/{name}/predictions for official models only). Any other unpinned model in generate_models.replicate, replicate_edit_models or replicate_edit_model fails the plan."
   type        = list(string)

@@ -6,6 +6,7 @@ tests ERROR rather than skip, so CI can never pass without having run them.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
@@ -65,6 +66,7 @@ REPLICATE_ENV = (
     "REPLICATE_BASE_URL",
     "REPLICATE_OUTPUT_HOSTS",
     "REPLICATE_ALLOW_HTTP_LOOPBACK",
+    "REPLICATE_EDIT_INPUTS",
 )
 
 
@@ -93,6 +95,7 @@ def fake_replicate(bucket):
             "REPLICATE_BASE_URL": fake.url,
             "REPLICATE_OUTPUT_HOSTS": fake.netloc,
             "REPLICATE_ALLOW_HTTP_LOOPBACK": "1",
+            "REPLICATE_EDIT_INPUTS": json.dumps({"catacolabs/cartoonify": ["style", "fake"]}),
         }
     )
     yield fake

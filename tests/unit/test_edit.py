@@ -27,6 +27,7 @@ def fake(aws, monkeypatch):
     boto3.client("ssm").put_parameter(Name="/t/replicate-token", Value=server.token, Type="SecureString")
     monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/replicate-token")
     monkeypatch.setenv("REPLICATE_BASE_URL", server.url)
+    monkeypatch.setenv("REPLICATE_EDIT_INPUTS", '{"catacolabs/cartoonify": ["style"], "acme/sketchify": ["style"]}')
     for name in ("PUBLIC_BASE_URL", "REPLICATE_EDIT_MODELS", "REPLICATE_EDIT_VERSION", "IMAGEGEN_REPLICATE_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     yield server

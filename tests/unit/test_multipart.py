@@ -40,6 +40,7 @@ def refused(req) -> tuple[int, str]:
 def _settings(monkeypatch):
     for name in ("REPLICATE_EDIT_MODELS", "REPLICATE_EDIT_VERSION", "REPLICATE_EDIT_MODEL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REPLICATE_EDIT_INPUTS", '{"catacolabs/cartoonify": ["style"]}')
 
 
 def test_files_urls_model_and_input_fields():

@@ -46,3 +46,12 @@ def bucket_name() -> str:
 @cache
 def url_expiry_seconds() -> int:
     return env_int("URL_EXPIRY_SECONDS", 900, 60, 604800)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def http_loopback_allowed(scheme: str, host: str | None) -> bool:
+    """Local-only: `http://` to a loopback host (the fake Replicate, LocalStack), with
+    REPLICATE_ALLOW_HTTP_LOOPBACK=1 (tests, make serve offline). Production never sets it."""
+    return scheme == "http" and host in LOOPBACK_HOSTS and os.environ.get("REPLICATE_ALLOW_HTTP_LOOPBACK") == "1"

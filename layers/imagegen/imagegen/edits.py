@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from imagegen import aws, images, jobs, predictions, storage
+from imagegen import aws, config, http, images, jobs, predictions, storage
 from imagegen.config import ConfigError, env, env_list
 from imagegen.http import ApiError, Request, bad_request, json_response
 
@@ -37,7 +37,6 @@ MAX_URL_LENGTH = 2048
 MAX_INPUT_BYTES = 16 * 1024
 # Replicate may queue a prediction for a while before it fetches the input.
 UPLOAD_URL_EXPIRY_SECONDS = 3600
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 JSON_FIELDS = frozenset({"image", "image_url", "model", "input"})
 FORM_FIELDS = frozenset({"image", "image_url", "url", "model", "input"})
 
@@ -96,11 +95,6 @@ def image_input_name() -> str:
     return env("REPLICATE_EDIT_IMAGE_INPUT", "image")
 
 
-def allow_http_loopback() -> bool:
-    """Local-only: http:// URLs to loopback hosts (the fake Replicate, LocalStack). Off in AWS."""
-    return os.environ.get("REPLICATE_ALLOW_HTTP_LOOPBACK", "") == "1"
-
-
 def choose_model(requested: object) -> str:
     if requested is None or requested == "":
         return default_model()
@@ -131,8 +125,7 @@ def check_url(value: object, field: str) -> str:
         host = parts.hostname
     except ValueError:
         raise bad_request("invalid_image_url", f"{field} is not a valid URL") from None
-    loopback_http = parts.scheme == "http" and host in LOOPBACK_HOSTS and allow_http_loopback()
-    if parts.scheme != "https" and not loopback_http:
+    if parts.scheme != "https" and not config.http_loopback_allowed(parts.scheme, host):
         raise bad_request("invalid_image_url", f"{field} must be an https:// URL")
     if not host or parts.username or parts.password:
         raise bad_request("invalid_image_url", f"{field} must be an https:// URL with a host and no credentials")
@@ -145,18 +138,40 @@ def as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def parse_overrides(value: object) -> dict[str, Any]:
+def allowed_inputs(model_ref: str) -> frozenset[str]:
+    """The model inputs a client may set for `model_ref` (REPLICATE_EDIT_INPUTS: JSON {"owner/name": [...]});
+    none by default, so a client cannot turn off a safety checker, raise num_outputs or hand
+    Replicate URLs to fetch."""
+    raw = env("REPLICATE_EDIT_INPUTS", "{}")
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        raise ConfigError("REPLICATE_EDIT_INPUTS is not a JSON object") from None
+    if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):
+        raise ConfigError('REPLICATE_EDIT_INPUTS must be {"owner/name": ["input", ...]}')
+    return frozenset(str(name) for name in table.get(model_ref.partition(":")[0], []))
+
+
+def parse_overrides(value: object, model_ref: str) -> dict[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = http.parse_json(value, "input", "input")
+        except ApiError as err:
+            if err.code != "invalid_json":
+                raise  # a non-finite number: its own 400, naming it
             raise bad_request("invalid_input", "input must be a JSON object of model inputs") from None
     if not isinstance(value, dict):
         raise bad_request("invalid_input", "input must be a JSON object of model inputs")
     if image_input_name() in value:
         raise bad_request("invalid_input", f"input.{image_input_name()} is set from image/image_url; remove it")
+    refused = sorted(set(value) - allowed_inputs(model_ref))
+    if refused:
+        allowed = ", ".join(sorted(allowed_inputs(model_ref))) or "none"
+        model = model_ref.partition(":")[0]
+        message = f"input.{refused[0][:100]}: clients may not set this input of {model} here (allowed: {allowed})"
+        raise bad_request("input_not_allowed", message)
     if len(json.dumps(value)) > MAX_INPUT_BYTES:
         raise bad_request("invalid_input", f"input is over {MAX_INPUT_BYTES} bytes of JSON")
     return value
@@ -184,7 +199,8 @@ def parse_json(request: Request) -> EditOrder:
     for i, value in enumerate(urls):
         field = "image_url" if len(urls) == 1 else f"image_url[{i}]"
         sources.append(Source(field, url=check_url(value, field)))
-    return EditOrder(sources, choose_model(body.get("model")), parse_overrides(body.get("input")))
+    model = choose_model(body.get("model"))
+    return EditOrder(sources, model, parse_overrides(body.get("input"), model))
 
 
 def parse_multipart(request: Request) -> EditOrder:
@@ -225,14 +241,23 @@ def parse_multipart(request: Request) -> EditOrder:
         data = part.raw
         sources.append(Source(field, data, images.check_image(data, field)))
     for i, part in enumerate(urls):
-        sources.append(Source(f"{part.name}[{i}]", url=check_url(part.value, f"{part.name}[{i}]")))
+        field = f"{part.name}[{i}]"
+        sources.append(Source(field, url=check_url(form_text(part, field), field)))
     model = parser.get("model")
     overrides = parser.get("input")
-    return EditOrder(
-        sources,
-        choose_model(model.value.strip() if model else None),
-        parse_overrides(overrides.value if overrides else None),
-    )
+    chosen = choose_model(form_text(model, "model").strip() if model else None)
+    return EditOrder(sources, chosen, parse_overrides(form_text(overrides, "input") if overrides else None, chosen))
+
+
+def form_text(part: Any, field: str) -> str:
+    """A text part's value: UTF-8 only (what browsers and SDKs send), decoded strictly; else a 400 naming it."""
+    charset = (getattr(part, "charset", None) or "utf-8").strip().lower()
+    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
+        raise bad_request("invalid_multipart", f"{field}: charset {charset[:40]!r} is not supported; send UTF-8")
+    try:
+        return part.raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("invalid_multipart", f"{field}: the text is not valid UTF-8") from None
 
 
 def parse(request: Request) -> EditOrder:

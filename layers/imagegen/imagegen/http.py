@@ -12,6 +12,7 @@ import binascii
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,44 @@ def bad_request(code: str, message: str) -> ApiError:
     return ApiError(400, code, message)
 
 
+class _NotFinite(str):
+    """Where the JSON had NaN, Infinity or a number too large for a float (found, then named, below)."""
+
+
+def _finite_float(text: str) -> float | _NotFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NotFinite(text[:40])
+
+
+def _first_not_finite(value: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(value, _NotFinite):
+        return path, str(value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _first_not_finite(
+            item, f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
+        )
+        if found:
+            return found
+    return None
+
+
+def parse_json(data: bytes | str, what: str, field: str = "") -> Any:
+    """Strict JSON: NaN, Infinity and numbers that overflow a float (Python's json takes them all) are
+    a 400 naming the field they are in; so is nesting deep enough to exhaust the stack."""
+    try:
+        value = json.loads(data, parse_constant=_NotFinite, parse_float=_finite_float)
+        found = _first_not_finite(value, field)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request("invalid_json", f"{what} is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise bad_request("invalid_json", f"{what} is nested too deeply") from None
+    if found:
+        name, token = found
+        raise ApiError(400, "invalid_parameter", f"{name or what}: {token} is not a finite number")
+    return value
+
+
 @dataclass
 class Request:
     method: str
@@ -73,10 +112,7 @@ class Request:
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
         if not self.body:
             raise bad_request("invalid_json", "the request body is empty; send a JSON object")
-        try:
-            value = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad_request("invalid_json", f"the body is not valid JSON: {exc}") from None
+        value = parse_json(self.body, "the body")
         if not isinstance(value, dict):
             raise bad_request("invalid_json", "the body must be a JSON object")
         return value

@@ -25,9 +25,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
-import os
 import tempfile
 import time
 import urllib.error
@@ -38,15 +36,14 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagegen import aws, images, jobs, secrets, storage
+from imagegen import aws, config, images, jobs, secrets, storage
 from imagegen.config import ConfigError, env_int, env_list
-from imagegen.http import ApiError, Request, bad_request, json_response
+from imagegen.http import ApiError, Request, bad_request, json_response, parse_json
 
 log = logging.getLogger("imagegen")
 
 TOLERANCE_SECONDS = 300
 DEFAULT_OUTPUT_HOSTS = "replicate.delivery,*.replicate.delivery"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CHUNK_BYTES = 64 * 1024
 DOWNLOAD_TIMEOUT = 20
 # Stop this long before the invocation's end: answer a 5xx (Replicate delivers again) rather than
@@ -139,9 +136,7 @@ def url_allowed(url: str, hosts: list[str] | None = None) -> bool:
         return False
     if not host or parts.username or parts.password:
         return False
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and host in LOOPBACK_HOSTS and os.environ.get("REPLICATE_ALLOW_HTTP_LOOPBACK") == "1"
-    ):
+    if parts.scheme != "https" and not config.http_loopback_allowed(parts.scheme, host):
         return False
     for entry in output_hosts() if hosts is None else hosts:
         name, _, entry_port = entry.partition(":")
@@ -274,10 +269,7 @@ def load_job(request: Request, prediction: dict) -> dict:
 
 def handle(request: Request) -> dict:
     verify_signature(request.headers, request.body, secrets.parameter("REPLICATE_WEBHOOK_SECRET_PARAM"))
-    try:
-        prediction = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("invalid_json", "the webhook body is not JSON") from None
+    prediction = parse_json(request.body, "the webhook body")
     if not isinstance(prediction, dict):
         raise bad_request("invalid_json", "the webhook body must be a prediction object")
     job = load_job(request, prediction)
