@@ -49,6 +49,13 @@ log = logging.getLogger("imagegen.localdev.fake_replicate")
 
 MODEL_PATH = re.compile(r"^/v1/models/([\w.-]+)/([\w.-]+)/predictions$")
 PREDICTION_PATH = re.compile(r"^/v1/predictions/(\w+)$")
+# Replicate's problem-details answers (RFC 7807 bodies: title, detail, status), by `"fake"` input.
+HTTP_FAILURES = {
+    "http-401": (401, "Unauthenticated", "You did not pass a valid authentication token"),
+    "http-402": (402, "Insufficient credit", "You have insufficient credit to run this model."),
+    "http-429": (429, "Request was throttled.", "Request was throttled. Expected available in 1 second."),
+    "http-500": (500, "Internal server error", "Something went wrong."),
+}
 CANCEL_PATH = re.compile(r"^/v1/predictions/(\w+)/cancel$")
 DELIVERY_PATH = re.compile(r"^/delivery/(\w+)/out-(\d+)\.png$")
 WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
@@ -375,6 +382,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         errors = validate_create(body, needs_version=not model_route)
         if errors:
             self.reply(422, {"title": "Input validation failed", "detail": "; ".join(errors), "status": 422})
+            return
+        status = HTTP_FAILURES.get(str(body["input"].get("fake")))
+        if status:  # `"fake": "http-429"` ...: Replicate's own error answers
+            self.reply(status[0], {"title": status[1], "detail": status[2], "status": status[0]})
             return
         if body["input"].get("fake") == "reject":
             self.reply(422, {"title": "Input validation failed", "detail": "image: fake rejection", "status": 422})

@@ -104,3 +104,25 @@ def test_every_error_is_the_json_shape(api, fake_replicate):
         response = post(api, "/v1/images/generations", body, "application/json")
         assert 400 <= response.status_code < 500, (body, response.text)
         assert set(response.json()["error"]) >= {"code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        ("http-401", 503, "provider_unavailable"),  # our token: the operator's problem, not the client's
+        ("http-402", 503, "provider_unavailable"),  # our billing
+        ("http-429", 429, "throttled"),
+        ("http-500", 502, "provider_error"),
+        ("reject", 422, "provider_rejected"),  # Replicate's 422: the input
+    ],
+)
+def test_replicate_errors_are_mapped_by_what_they_mean(api, fake_replicate, failure, status, code):
+    body = {"image": PNG, "input": {"fake": failure}}
+    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=60)
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert payload["error"]["code"] == code
+    assert payload["jobs"][0]["status"] == "failed"  # recorded, never left queued
+    if status == 429:
+        assert int(response.headers["retry-after"]) > 0
+    assert fake_replicate.token not in response.text

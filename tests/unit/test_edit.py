@@ -410,3 +410,21 @@ def test_one_image_failing_to_upload_never_hides_the_jobs_already_submitted(fake
     assert refused["status"] == "failed" and refused["source"].startswith("image[")
     for job in started:
         assert s3_json(f"jobs/{job['id']}.json")["prediction_id"] in fake.predictions
+
+
+def test_replicate_not_answering_in_time_is_a_504_and_a_failed_job(fake, edit, monkeypatch):
+    # GIVEN Replicate taking longer than our read timeout to create the prediction
+    from imagegen import predictions
+
+    monkeypatch.setattr(predictions, "READ_TIMEOUT", 0.3)
+    predictions._client.cache_clear()
+    fake.create_delay = 2.0
+    try:
+        response = edit(load_event("edit_json"), FakeContext())
+    finally:
+        predictions._client.cache_clear()
+    # THEN a 504 provider_timeout, and the job is recorded failed
+    assert response["statusCode"] == 504, response["body"]
+    payload = json.loads(response["body"])
+    assert payload["error"]["code"] == "provider_timeout"
+    assert s3_json(f"jobs/{payload['jobs'][0]['id']}.json")["status"] == "failed"

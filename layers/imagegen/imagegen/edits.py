@@ -339,7 +339,7 @@ def submit(request: Request, order: EditOrder) -> dict:
     if failures and len(failures) == len(started):
         first = failures[0]
         body["error"] = {"code": first.code, "message": first.message}
-        return json_response(first.status, body)
+        return json_response(first.status, body, first.headers)
     return json_response(202, body)
 
 

@@ -36,11 +36,18 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 class ApiError(Exception):
     """An error the client can act on: becomes a 4xx (or 5xx for upstream) JSON error."""
 
+    # How long a throttled client should wait before retrying (a 429 always says so).
+    RETRY_AFTER_SECONDS = 10
+
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.RETRY_AFTER_SECONDS)} if self.status == 429 else {}
 
 
 def bad_request(code: str, message: str) -> ApiError:
@@ -162,8 +169,8 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     }
 
 
-def error_response(status: int, code: str, message: str) -> dict:
-    return json_response(status, {"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict:
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
 
 def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
@@ -190,7 +197,7 @@ def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
                 logs.metric("WebhookRejected", 1, reason=err.code)
             if err.code == "throttled":
                 logs.metric("ProviderThrottled", 1)
-            return error_response(err.status, err.code, err.message)
+            return error_response(err.status, err.code, err.message, err.headers)
         except ConfigError as err:
             status, outcome = 503, "not_configured"
             log.error("configuration error: %s", err)

@@ -86,7 +86,17 @@ def _client(token: str, base_url: str) -> Any:
     import replicate
 
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
-    return replicate.Client(api_token=token, base_url=base_url, timeout=timeout)
+
+    class TimeoutTransport(httpx.HTTPTransport):
+        """Our timeout on every request: replicate's predictions.create sends `timeout=None` per
+        request (unless it is asked to wait), which disables the client's timeout, so a Replicate
+        that hangs would hold the Lambda until API Gateway gives up with the job left queued."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            request.extensions["timeout"] = timeout.as_dict()
+            return super().handle_request(request)
+
+    return replicate.Client(api_token=token, base_url=base_url, timeout=timeout, transport=TimeoutTransport())
 
 
 def create(model_ref: str, input: dict, webhook: str) -> dict:
@@ -118,16 +128,30 @@ def cancel(prediction_id: str) -> dict:
 
 
 def describe_error(exc: Exception) -> tuple[int, str, str]:
-    """(status, code, message) for an exception from the replicate client, without secrets."""
+    """(status, code, message) for an exception from the replicate client, by what it means; no secrets.
+
+    Replicate's 422 (the input) is the client's to fix: 422 with Replicate's detail. Its 429 is a 429
+    (with retry-after). 401/402/403 are our token or our billing: 503, and an error in the log for
+    the operator. Replicate's 5xx is a 502, a timeout a 504, no connection at all a 503.
+    """
     from replicate.exceptions import ReplicateError
 
     if isinstance(exc, ReplicateError):
-        detail = exc.detail or exc.title or "no detail"
-        return 502, "provider_rejected", f"replicate refused the prediction ({exc.status}): {detail}"[:500]
+        detail = (exc.detail or exc.title or "no detail")[:400]
+        if exc.status == 422:
+            return 422, "provider_rejected", f"replicate refused the input: {detail}"
+        if exc.status == 429:
+            return 429, "throttled", "replicate is throttling our requests; retry after a short wait"
+        if exc.status in (401, 402, 403):
+            log.error("replicate answered %s (%s): check the API token and the account's billing", exc.status, detail)
+            return 503, "provider_unavailable", "replicate is not available to this deployment right now"
+        if exc.status and exc.status >= 500:
+            return 502, "provider_error", f"replicate failed ({exc.status})"
+        return 502, "provider_rejected", f"replicate refused the prediction ({exc.status}): {detail}"
     import httpx
 
     if isinstance(exc, httpx.TimeoutException):
-        return 503, "provider_unavailable", "replicate did not answer in time"
+        return 504, "provider_timeout", "replicate did not answer in time"
     if isinstance(exc, httpx.HTTPError):
         return 503, "provider_unavailable", f"replicate is unreachable ({type(exc).__name__})"
     if isinstance(exc, ValueError):  # the client's own checks (model reference, response shape)
