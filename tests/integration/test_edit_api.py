@@ -171,7 +171,7 @@ def test_a_failed_prediction_ends_failed_with_its_error(api, fake_replicate, s3,
     assert [key for key in keys(s3, bucket, "images/") if f"/{job_id}/" in key] == []
 
 
-def test_a_rejected_prediction_is_a_failed_job_and_a_502(api, fake_replicate, s3, bucket):
+def test_a_rejected_prediction_is_a_failed_job_and_replicates_422(api, fake_replicate, s3, bucket):
     # GIVEN an input Replicate refuses (422 at create)
     body = {"image": base64.b64encode(render(b"reject")).decode(), "input": {"fake": "reject"}}
 
@@ -179,7 +179,7 @@ def test_a_rejected_prediction_is_a_failed_job_and_a_502(api, fake_replicate, s3
     response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
 
     # THEN the answer says so, and the job is recorded failed with the reason
-    assert response.status_code == 502, response.text
+    assert response.status_code == 422, response.text  # Replicate's 422: the input is the client's to fix
     payload = response.json()
     assert payload["error"]["code"] == "provider_rejected"
     (job,) = payload["jobs"]
