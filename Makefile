@@ -29,7 +29,7 @@ FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
 LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip
 SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
 
-.PHONY: help install build test test-unit test-integration test-infra test-deploy lint localstack-up localstack-down \
+.PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
         serve tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
@@ -80,6 +80,9 @@ test-integration: install localstack-up ## Integration tests over HTTP against t
 
 test-infra: install ## Terraform tests: static checks and the real apply of both examples to a moto server
 	$(PY) -m pytest tests/infra
+
+fuzz: install localstack-up ## Fuzz every route through the local server: 10,000 random/hostile requests each, counts per status
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} FUZZ_CHECK_S3=0 FUZZ_RANDOM=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_fuzz.py
 
 test-deploy: install ## Only the real apply -> no-drift plan -> destroy of both examples (moto server, ~2 min)
 	$(PY) -m pytest -m deploy tests/infra
