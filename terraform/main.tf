@@ -43,9 +43,15 @@ locals {
 
   objects = { for prefix in ["images", "uploads", "jobs", "open"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
-  # Every function that ends a job removes its open/ marker; the ones that create Replicate jobs write it.
-  close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
-  open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+  # IAM statements several functions need, written once.
+  statements = {
+    read_replicate_token = { sid = "ReadReplicateApiToken", actions = ["ssm:GetParameter"], resources = [local.replicate_api_token_parameter_arn], conditions = [] }
+    read_write_jobs      = { sid = "ReadWriteJobs", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.jobs], conditions = [] }
+    write_images         = { sid = "WriteImages", actions = ["s3:PutObject"], resources = [local.objects.images], conditions = [] }
+    # Every function that ends a job removes its open/ marker; the ones that create Replicate jobs write it.
+    close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+    open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+  }
 
   layers = {
     imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
@@ -115,13 +121,8 @@ locals {
             resources  = [local.objects.images, local.objects.jobs]
             conditions = []
           },
-          {
-            sid        = "ReadReplicateApiToken"
-            actions    = ["ssm:GetParameter"]
-            resources  = [local.replicate_api_token_parameter_arn]
-            conditions = []
-          },
-          local.open_jobs,
+          local.statements.read_replicate_token,
+          local.statements.open_jobs,
         ],
         length(local.bedrock_model_arns) == 0 ? [] : [
           {
@@ -161,13 +162,8 @@ locals {
           resources  = [local.objects.uploads, local.objects.jobs]
           conditions = []
         },
-        {
-          sid        = "ReadReplicateApiToken"
-          actions    = ["ssm:GetParameter"]
-          resources  = [local.replicate_api_token_parameter_arn]
-          conditions = []
-        },
-        local.open_jobs,
+        local.statements.read_replicate_token,
+        local.statements.open_jobs,
       ]
     }
 
@@ -180,25 +176,15 @@ locals {
         MAX_OUTPUT_BYTES               = tostring(var.max_output_bytes)
       }
       statements = [
-        {
-          sid        = "ReadWriteJobs"
-          actions    = ["s3:GetObject", "s3:PutObject"]
-          resources  = [local.objects.jobs]
-          conditions = []
-        },
-        {
-          sid        = "WriteImages"
-          actions    = ["s3:PutObject"]
-          resources  = [local.objects.images]
-          conditions = []
-        },
+        local.statements.read_write_jobs,
+        local.statements.write_images,
         {
           sid        = "ReadWebhookSecret"
           actions    = ["ssm:GetParameter"]
           resources  = [local.webhook_secret_parameter_arn]
           conditions = []
         },
-        local.close_open_jobs,
+        local.statements.close_open_jobs,
       ]
     }
 
@@ -211,25 +197,15 @@ locals {
         REPLICATE_BASE_URL        = var.replicate_base_url
       }
       statements = [
-        {
-          sid        = "ReadWriteJobs"
-          actions    = ["s3:GetObject", "s3:PutObject"]
-          resources  = [local.objects.jobs]
-          conditions = []
-        },
+        local.statements.read_write_jobs,
         {
           sid        = "ReadImages"
           actions    = ["s3:GetObject"]
           resources  = [local.objects.images]
           conditions = []
         },
-        {
-          sid        = "ReadReplicateApiToken"
-          actions    = ["ssm:GetParameter"]
-          resources  = [local.replicate_api_token_parameter_arn]
-          conditions = []
-        },
-        local.close_open_jobs,
+        local.statements.read_replicate_token,
+        local.statements.close_open_jobs,
       ]
     }
 
@@ -246,25 +222,10 @@ locals {
         JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
       }
       statements = [
-        {
-          sid        = "ReadWriteJobs"
-          actions    = ["s3:GetObject", "s3:PutObject"]
-          resources  = [local.objects.jobs]
-          conditions = []
-        },
-        {
-          sid        = "WriteImages"
-          actions    = ["s3:PutObject"]
-          resources  = [local.objects.images]
-          conditions = []
-        },
-        {
-          sid        = "ReadReplicateApiToken"
-          actions    = ["ssm:GetParameter"]
-          resources  = [local.replicate_api_token_parameter_arn]
-          conditions = []
-        },
-        local.close_open_jobs,
+        local.statements.read_write_jobs,
+        local.statements.write_images,
+        local.statements.read_replicate_token,
+        local.statements.close_open_jobs,
       ]
     }
 

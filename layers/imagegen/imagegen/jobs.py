@@ -34,6 +34,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def require_id(job_id: str) -> str:
+    """A path's job id, or the 404 of a job that cannot exist (never a key built from junk)."""
+    if not storage.is_job_id(job_id):
+        raise JobNotFound(job_id)
+    return job_id
+
+
 def job_key(job_id: str) -> str:
     return f"jobs/{job_id}.json"
 
