@@ -90,6 +90,7 @@ class Expected:
         self.cors = inputs.get("cors_allowed_origins", ["*"])
         self.throttling = {**defaults["throttling"], **inputs.get("throttling", {})}
         self.sagemaker = inputs.get("sagemaker_endpoint_name", "")
+        self.alarm_topic = inputs.get("alarm_topic_arn")
         self.webhook_throttling = {**defaults["webhook_throttling"], **inputs.get("webhook_throttling", {})}
         self.bedrock_models = inputs.get("generate_models", {}).get("bedrock", defaults["bedrock_models"])
         self.expiry = {
@@ -401,6 +402,26 @@ def test_the_bedrock_model_check_warns_about_a_model_that_cannot_make_images(dep
     assert "amazon.nova-pro-v1:0 does not output images" in output
     assert "acme.no-such-model-v1:0" in output and "Check block assertion known after apply" not in output
     assert "stability.sd3-5-large-v1:0 does not output images" not in output
+
+
+def test_logs_metrics_alarms_and_the_dashboard_are_deployed(deployed):
+    deployment, expected = deployed
+    cloudwatch, lam = client(deployment, "cloudwatch"), client(deployment, "lambda")
+    dashboard = outputs(deployment)["dashboard_name"]
+    assert dashboard in [d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]]
+    assert json.loads(cloudwatch.get_dashboard(DashboardName=dashboard)["DashboardBody"])["widgets"]
+    alarms = {alarm["AlarmName"]: alarm for alarm in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert set(alarms) == set(outputs(deployment)["alarm_names"])
+    if expected.alarm_topic:  # every function's errors and throttles, the API's 5xx, our own metrics
+        names = outputs(deployment)["function_names"].values()
+        watched = {d["Value"] for a in alarms.values() for d in a.get("Dimensions", []) if d["Name"] == "FunctionName"}
+        assert set(names) <= watched
+        assert all(alarm["AlarmActions"] == [expected.alarm_topic] for alarm in alarms.values())
+    else:
+        assert alarms == {}
+    for function, name in outputs(deployment)["function_names"].items():
+        logging_config = lam.get_function(FunctionName=name)["Configuration"]["LoggingConfig"]
+        assert logging_config["LogFormat"] == "JSON", function
 
 
 def test_second_plan_has_no_drift_and_destroy_leaves_nothing(deployments):
