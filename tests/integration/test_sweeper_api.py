@@ -13,7 +13,10 @@ from imagegen import jobs, sweeper
 from localdev.fake_replicate import render
 from tests.integration.test_edit_api import wait_for_job
 
-LATER = datetime.now(timezone.utc) + timedelta(minutes=10)
+
+def later() -> datetime:
+    """Ten minutes from now: past SWEEPER_AFTER_SECONDS (300 s) for the jobs a test just made."""
+    return datetime.now(timezone.utc) + timedelta(minutes=10)
 
 
 def submit(api: str, behaviour: str) -> str:
@@ -61,7 +64,7 @@ def test_the_sweeper_finishes_a_job_whose_webhook_never_came(api, fake_replicate
     prediction = wait_for_prediction(fake_replicate, job_id, "succeeded")
     assert jobs.get(job_id)["status"] == "queued"
     # WHEN the sweeper runs ten minutes later
-    actions = sweeper.sweep(LATER)
+    actions = sweeper.sweep(later())
     # THEN the job succeeded with Replicate's output stored in S3, and downloads
     assert actions.get("finished_succeeded", 0) >= 1, actions
     job = wait_for_job(api, job_id)
@@ -74,6 +77,6 @@ def test_the_sweeper_records_a_failed_prediction_whose_webhook_never_came(api, f
     job_id = submit(api, "no-webhook")
     prediction = wait_for_prediction(fake_replicate, job_id, "succeeded")
     prediction.update(status="failed", output=None, error="NSFW content detected")  # as Replicate reports it
-    sweeper.sweep(LATER)
+    sweeper.sweep(later())
     job = wait_for_job(api, job_id)
     assert (job["status"], job["error"]) == ("failed", "NSFW content detected")
