@@ -181,7 +181,7 @@ def test_throttled_bedrock_is_a_429(aws, generate):
         ({"prompt": "x", "height": True}, 400, "invalid_parameter", "height"),
         ({"prompt": "x", "seed": -1}, 400, "invalid_parameter", "seed"),
         ({"prompt": "x", "cfg_scale": "high"}, 400, "invalid_parameter", "cfg_scale"),
-        ({"prompt": "x", "size": "1024x1024"}, 400, "invalid_parameter", "size"),
+        ({"prompt": "x", "size": "big"}, 400, "invalid_parameter", "size"),  # OpenAI's size, malformed
         ({"prompt": "x", "message": "y"}, 400, "invalid_parameter", "message"),
     ],
 )

@@ -89,7 +89,9 @@ def test_api_error_becomes_json_error_with_cors():
     assert response["statusCode"] == 409
     assert response["headers"]["content-type"] == "application/json"
     assert response["headers"]["access-control-allow-origin"] == "*"
-    assert json.loads(response["body"]) == {"error": {"code": "conflict", "message": "already there"}}
+    # our code and message, with OpenAI's type and param beside them (the openai SDKs read those)
+    error = {"code": "conflict", "message": "already there", "type": "invalid_request_error", "param": None}
+    assert json.loads(response["body"]) == {"error": error}
 
 
 def test_unexpected_exception_is_a_500_without_details(caplog):

@@ -19,10 +19,13 @@ anything outside them is a 400 whose message starts with the field's name.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import os
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -40,7 +43,15 @@ DEFAULT_MODELS = {"bedrock": ["us.stability.sd3-5-large-v1:0"], "replicate": ["b
 MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
 MAX_N = 4
 INT_FIELDS = ("width", "height", "seed", "steps", "n")
-FIELDS = frozenset({"prompt", "message", "negative_prompt", "provider", "model", "cfg_scale", *INT_FIELDS})
+# OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
+# never dropped (quality, style, output_format, background: only their defaults are accepted).
+OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
+OPENAI_DEFAULTS = {"quality": ("auto", "standard"), "style": (), "output_format": ("png",), "background": ("auto",)}
+FIELDS = frozenset(
+    {"prompt", "message", "negative_prompt", "provider", "model", "cfg_scale", *INT_FIELDS, *OPENAI_FIELDS}
+)
+# Lambda answers at most 6 MB; base64 images must leave room for the rest of the answer.
+MAX_B64_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class Order:
     provider: str
     model: str
     params: Params
+    response_format: str = "url"
+    user: str | None = None
 
 
 def read_fields(request: Request) -> tuple[dict[str, Any], bool]:
@@ -131,6 +144,16 @@ def parse(request: Request) -> Order:
     negative = fields.get("negative_prompt")
     if negative is not None and not isinstance(negative, str):
         raise invalid("negative_prompt", "must be a string")
+    fields = {**fields, **size_fields(fields)}
+    for name, accepted in OPENAI_DEFAULTS.items():
+        if fields.get(name) not in (None, *accepted):
+            raise invalid(name, f"{str(fields[name])[:40]!r} cannot be honoured by the models here; leave it out")
+    response_format = fields.get("response_format") or "url"
+    if response_format not in ("url", "b64_json"):
+        raise invalid("response_format", "must be url or b64_json")
+    user = fields.get("user")
+    if user is not None and (not isinstance(user, str) or len(user) > 256):
+        raise invalid("user", "must be a string of at most 256 characters")
     numbers = {name: whole_number(name, fields.get(name), from_query) for name in INT_FIELDS}
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:
@@ -151,7 +174,20 @@ def parse(request: Request) -> Order:
         cfg_scale=number("cfg_scale", fields.get("cfg_scale"), from_query),
         n=n,
     )
-    return Order(provider, model, params)
+    return Order(provider, model, params, response_format, user)
+
+
+def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `size` ("WxH" or "auto") as our width and height; both forms at once is a 400."""
+    size = fields.get("size")
+    if size is None or size == "auto":
+        return {}
+    if fields.get("width") is not None or fields.get("height") is not None:
+        raise invalid("size", "send size or width/height, not both")
+    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size) if isinstance(size, str) else None
+    if not match:
+        raise invalid("size", f"{str(size)[:40]!r} is not WIDTHxHEIGHT (e.g. 1024x1024) or auto")
+    return {"width": int(match.group(1)), "height": int(match.group(2))}
 
 
 def whole_number(name: str, value: object, from_query: bool) -> int | None:
@@ -222,6 +258,16 @@ def generate(request: Request) -> dict:
         body["offline"] = True
     body["images"] = [storage.presign(i["key"]) | {"content_type": i["content_type"]} for i in job["images"]]
     body["links"] = {"self": f"/v1/jobs/{job['id']}"}
+    # OpenAI's answer shape next to ours: the clients people already have read `created` and `data`.
+    body["created"] = int(time.time())
+    if order.response_format == "b64_json":
+        if sum(len(data) for data in produced) * 4 // 3 > MAX_B64_BYTES:
+            raise ApiError(
+                413, "response_too_large", "these images are too large to return inline; use response_format url"
+            )
+        body["data"] = [{"b64_json": base64.b64encode(data).decode()} for data in produced]
+    else:
+        body["data"] = [{"url": image["url"]} for image in body["images"]]
     return json_response(201, body, {"location": body["links"]["self"]})
 
 
@@ -248,6 +294,7 @@ def store(order: Order, produced: list[bytes]) -> dict:
         prompt=p.prompt,
         parameters={k: v for k, v in vars(p).items() if k != "prompt" and v is not None},
         images=stored,
+        **({"user": order.user} if order.user else {}),
         **extra,
     )
     return jobs.create(job)

@@ -39,11 +39,12 @@ class ApiError(Exception):
     # How long a throttled client should wait before retrying (a 429 always says so).
     RETRY_AFTER_SECONDS = 10
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.param = param  # the request field at fault, when there is one (OpenAI's `param`)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -169,8 +170,17 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict:
-    return json_response(status, {"error": {"code": code, "message": message}}, headers)
+def error_type(status: int) -> str:
+    """OpenAI's error `type` for a status, so the openai SDKs raise the exception their users catch."""
+    types = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+    return types.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, param: str | None = None
+) -> dict:
+    error = {"code": code, "message": message, "type": error_type(status), "param": param}
+    return json_response(status, {"error": error}, headers)
 
 
 def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
@@ -197,7 +207,7 @@ def api_handler(func: Callable[[Request], dict]) -> Callable[[dict, Any], dict]:
                 logs.metric("WebhookRejected", 1, reason=err.code)
             if err.code == "throttled":
                 logs.metric("ProviderThrottled", 1)
-            return error_response(err.status, err.code, err.message, err.headers)
+            return error_response(err.status, err.code, err.message, err.headers, err.param)
         except ConfigError as err:
             status, outcome = 503, "not_configured"
             log.error("configuration error: %s", err)

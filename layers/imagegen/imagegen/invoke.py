@@ -148,7 +148,7 @@ class Params:
 
 def invalid(field: str, message: str) -> ApiError:
     """A 400 whose message starts with the offending field's name."""
-    return ApiError(400, "invalid_parameter", f"{field}: {message}")
+    return ApiError(400, "invalid_parameter", f"{field}: {message}", param=field)
 
 
 def check_range(field: str, value: float | None, low: float, high: float, model: str) -> None:
