@@ -1,4 +1,4 @@
-"""POST /v1/images/edits: one Replicate prediction per image, submitted with a webhook; 202 with the jobs."""
+"""POST /v1/images/edits and /v1/images/variations: Bedrock edits now (201), Replicate jobs (202)."""
 
 from imagegen import edits
 from imagegen.http import Request, api_handler
@@ -6,4 +6,4 @@ from imagegen.http import Request, api_handler
 
 @api_handler
 def handler(request: Request) -> dict:
-    return edits.submit(request, edits.parse(request))
+    return edits.handle(request)

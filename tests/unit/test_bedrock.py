@@ -253,8 +253,8 @@ def test_a_response_that_is_not_an_image_list_is_a_502():
         ("amazon.titan-image-generator-v2:0", "Nova Canvas"),
         ("us.amazon.nova-canvas-v1:0", "Nova Canvas"),
         (SDXL, "Stability SDXL"),
-        (SD35, "Stability SD3.5/Stable Image"),
-        ("us.stability.stable-image-ultra-v1:1", "Stability SD3.5/Stable Image"),
+        (SD35, "Stability SD3.5 Large"),
+        ("us.stability.stable-image-ultra-v1:1", "Stability SD3/Stable Image"),
     ],
 )
 def test_family_is_chosen_by_model_id_prefix(model, family):

@@ -100,7 +100,7 @@ def test_post_stores_each_image_and_answers_201_with_presigned_urls(aws, generat
     record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"jobs/{body['id']}.json")["Body"].read())
     assert record["status"] == "succeeded" and "offline" not in record
     assert record["parameters"] == {"negative_prompt": "blurry", "width": 1024, "height": 1024, "seed": 42,
-                                    "cfg_scale": 7.5, "n": 2}  # fmt: skip
+                                    "cfg_scale": 7.5, "n": 2, "task": "generate"}  # fmt: skip
     job = load_handler("get_job")(load_event("get_job", pathParameters={"id": body["id"]}), FakeContext())
     view = json.loads(job["body"])
     assert job["statusCode"] == 200 and [i["key"] for i in view["images"]] == [i["key"] for i in body["images"]]

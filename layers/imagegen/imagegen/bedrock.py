@@ -14,9 +14,17 @@ family is a configuration error (see `adapter_for`).
   `negative_prompt`, `seed`, `aspect_ratio`, `output_format`, `mode`; answers `images[]`,
   `seeds[]`, `finish_reasons[]` (null = ok, "Filter reason: ..." = filtered).
 
+- Edits: SD3.5 Large's `mode: image-to-image` (`image`, `strength`; also serves variations, with
+  an empty prompt, which AWS documents as allowed: prompt 0..10,000 characters), and Stability
+  Image Services Inpaint (`stability.stable-image-inpaint`: `image`, `mask`, `prompt`; white mask
+  pixels are repainted, black kept), answering like SD3.5. Nova Canvas also had IMAGE_VARIATION
+  and INPAINTING, but it reached end of life on 2026-09-30 (Bedrock model lifecycle), so those
+  tasks are not built; its text-to-image format stays for deployments that still have access.
+
 SDXL and the SD3.5/Stable Image models return one image per call on Bedrock, so they accept
 `n: 1` only (a 400 otherwise): calling them n times would multiply a latency that is
 already close to API Gateway's 30 s limit and trip their low per-minute quotas.
+Each adapter states the tasks it can do; any other task is a 400 naming the model.
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from imagegen import invoke
+from imagegen import images, invoke
 from imagegen.config import ConfigError
 from imagegen.invoke import ContentFiltered, Params, ProviderError, check_length, check_range, invalid, refuse
 
@@ -41,17 +49,31 @@ def decode_images(values: object) -> list[bytes]:
         raise ProviderError("bedrock returned an image that is not base64") from None
 
 
+# What each task needs from the client, for the messages of a request a model cannot do.
+TASK_NAMES = {"generate": "text-to-image", "edit": "image edits", "variation": "variations"}
+# OpenAI's `quality` values that mean "the model's usual quality" for every model here.
+DEFAULT_QUALITY = (None, "auto", "standard")
+
+
 @dataclass(frozen=True)
 class Adapter:
     name: str
     prefixes: tuple[str, ...]
     max_prompt: int
     max_n: int
+    tasks: tuple[str, ...] = ("generate",)
 
     def validate(self, p: Params) -> None:
+        if p.task not in self.tasks:
+            can = ", ".join(TASK_NAMES[t] for t in self.tasks)
+            raise invalid("model", f"{self.name} cannot do {TASK_NAMES[p.task]} (it does {can})")
         check_length("prompt", p.prompt, self.max_prompt, self.name)
         check_length("negative_prompt", p.negative_prompt, self.max_prompt, self.name)
         check_range("n", p.n, 1, self.max_n, self.name)
+        if p.quality not in DEFAULT_QUALITY:
+            raise invalid("quality", f"{p.quality!r} cannot be honoured by {self.name}; leave it out")
+        if p.task == "generate":
+            refuse("strength", p.strength, self.name)
 
     def body(self, p: Params) -> dict:
         raise NotImplementedError
@@ -114,11 +136,18 @@ class Sdxl(Adapter):
         return decode_images([a.get("base64") for a in artifacts])
 
 
+# OpenAI's quality values as Nova Canvas's two tiers.
+NOVA_QUALITY = {"low": "standard", "medium": "standard", "standard": "standard", "hd": "premium", "high": "premium"}
+
+
 class NovaCanvas(Adapter):
-    """Amazon Nova Canvas; Titan Image Generator v1/v2 used the same format."""
+    """Amazon Nova Canvas; Titan Image Generator v1/v2 used the same format. `quality` maps to its
+    standard/premium tiers (OpenAI's hd/high -> premium; low/medium/standard -> standard)."""
 
     def validate(self, p: Params) -> None:
-        super().validate(p)
+        if p.quality is not None and p.quality != "auto" and p.quality not in NOVA_QUALITY:
+            raise invalid("quality", f"{p.quality!r}: use one of {', '.join(NOVA_QUALITY)} or auto")
+        super().validate(replace(p, quality=None))
         width, height = p.width or 1024, p.height or 1024
         for field, value in (("width", width), ("height", height)):
             if not 320 <= value <= 4096 or value % 16:
@@ -140,6 +169,8 @@ class NovaCanvas(Adapter):
             config["cfgScale"] = p.cfg_scale
         if p.seed is not None:
             config["seed"] = p.seed
+        if p.quality in NOVA_QUALITY:
+            config["quality"] = NOVA_QUALITY[p.quality]
         return {"taskType": "TEXT_IMAGE", "textToImageParams": params, "imageGenerationConfig": config}
 
     def parse(self, payload: dict) -> list[bytes]:
@@ -187,6 +218,9 @@ class StableImage(Adapter):
 
     def validate(self, p: Params) -> None:
         super().validate(p)
+        if p.task != "generate":
+            self.validate_source(p)
+            return
         width, height = p.width or 1024, p.height or 1024
         if width < 1 or height < 1 or aspect_ratio(width, height) is None:
             raise invalid(
@@ -196,14 +230,29 @@ class StableImage(Adapter):
         refuse("steps", p.steps, self.name)
         refuse("cfg_scale", p.cfg_scale, self.name)
 
+    def validate_source(self, p: Params) -> None:
+        """An edit or variation: the output takes the input image's shape, so no size; a mask only
+        where the model takes one."""
+        if p.image is None:
+            raise invalid("image", f"{self.name} needs an image")
+        if images.sniff(p.image) not in SOURCE_TYPES:
+            raise invalid("image", f"{self.name} takes PNG, JPEG or WebP images")
+        if p.width is not None or p.height is not None:
+            raise invalid("size", f"{self.name} keeps the input image's size; leave size out (or auto)")
+        refuse("steps", p.steps, self.name)
+        refuse("cfg_scale", p.cfg_scale, self.name)
+        check_range("seed", p.seed, 0, 4294967294, self.name)
+        check_range("strength", p.strength, 0, 1, self.name)
+        if p.mask is not None:
+            raise invalid("mask", f"{self.name} takes no mask; use an inpainting model for masked edits")
+
     def body(self, p: Params) -> dict:
-        body = {
-            "prompt": p.prompt,
-            "mode": "text-to-image",
-            "aspect_ratio": aspect_ratio(p.width or 1024, p.height or 1024),
-            "output_format": "png",
-            "seed": p.seed if p.seed is not None else 0,
-        }
+        body = {"prompt": p.prompt, "output_format": "png", "seed": p.seed if p.seed is not None else 0}
+        if p.task == "generate":
+            body |= {"mode": "text-to-image", "aspect_ratio": aspect_ratio(p.width or 1024, p.height or 1024)}
+        else:
+            strength = p.strength if p.strength is not None else DEFAULT_STRENGTH[p.task]
+            body |= {"mode": "image-to-image", "image": base64.b64encode(p.image).decode(), "strength": strength}
         if p.negative_prompt:
             body["negative_prompt"] = p.negative_prompt
         return body
@@ -218,10 +267,42 @@ class StableImage(Adapter):
         return decode_images(payload.get("images"))
 
 
+class StableInpaint(StableImage):
+    """Stability AI Image Services Inpaint: the image, a mask (white = repaint) and a prompt."""
+
+    def validate(self, p: Params) -> None:
+        Adapter.validate(self, p)
+        if not p.prompt.strip():
+            raise invalid("prompt", f"{self.name} needs a prompt describing the repainted area")
+        if p.mask is None:
+            raise invalid("mask", f"{self.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
+        self.validate_source(replace(p, mask=None))
+
+    def body(self, p: Params) -> dict:
+        body = {
+            "prompt": p.prompt,
+            "image": base64.b64encode(p.image).decode(),
+            "mask": base64.b64encode(p.mask).decode(),
+            "output_format": "png",
+        }
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if p.negative_prompt:
+            body["negative_prompt"] = p.negative_prompt
+        return body
+
+
+SOURCE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# How far image-to-image may move from the input (0 = unchanged, 1 = ignore it), per task.
+DEFAULT_STRENGTH = {"edit": 0.7, "variation": 0.5}
+
+# Order matters: the first adapter whose prefix matches wins (sd3-5 before sd3).
 ADAPTERS: tuple[Adapter, ...] = (
     Sdxl("Stability SDXL", ("stability.stable-diffusion-xl",), max_prompt=2000, max_n=1),
     NovaCanvas("Nova Canvas", ("amazon.nova-canvas", "amazon.titan-image-generator"), max_prompt=1024, max_n=4),
-    StableImage("Stability SD3.5/Stable Image", ("stability.sd3", "stability.stable-image"), 10000, 1),
+    StableImage("Stability SD3.5 Large", ("stability.sd3-5",), 10000, 1, ("generate", "edit", "variation")),
+    StableInpaint("Stability Inpaint", ("stability.stable-image-inpaint",), 10000, 1, ("edit",)),
+    StableImage("Stability SD3/Stable Image", ("stability.sd3", "stability.stable-image"), 10000, 1),
 )
 
 

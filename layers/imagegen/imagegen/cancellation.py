@@ -17,9 +17,9 @@ class JobFinished(ApiError):
         super().__init__(409, "job_finished", f"the job is already {job['status']}; there is nothing to cancel")
 
 
-def cancel(job_id: str) -> dict:
-    """The job, canceled; JobNotFound (404) or JobFinished (409) otherwise."""
-    job = jobs.get(job_id)
+def cancel(job_id: str, owner: str | None = None) -> dict:
+    """The job, canceled; JobNotFound (404, also for another key's job) or JobFinished (409) otherwise."""
+    job = jobs.get_for(job_id, owner)
     if job["status"] == "canceled":
         return job
     if job["status"] in jobs.TERMINAL:

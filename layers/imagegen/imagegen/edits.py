@@ -1,44 +1,63 @@
-"""Image-to-image on Replicate (`POST /v1/images/edits`): one job per image, submitted concurrently.
+"""Edits and variations (`POST /v1/images/edits`, `POST /v1/images/variations`): parse, then edit.
 
-The request is JSON or `multipart/form-data`:
+The request is JSON or `multipart/form-data` (OpenAI's form, which the `openai` SDK sends):
 
-- JSON: `{"image": "<base64>" | [...], "image_url": "https://..." | [...], "model"?, "input"?}`
-- multipart: file parts named `image` (one or more), text fields `image_url` (or `url`, the
-  IA Flash name), `model`, and `input` (a JSON object as text). API Gateway hands the body to
-  Lambda base64-encoded; http.parse_event has already decoded it.
+- JSON: `{"image": "<base64>" | [...], "image_url": "https://..." | [...], "prompt"?, "mask"?
+  (base64 PNG), "model"?, "n"?, "size"?, "response_format"?, "user"?, "strength"?, "input"?}`
+- multipart: file parts `image` or `image[]` (the SDK sends a list, even of one, as repeated
+  `image[]`), `mask`; text fields `prompt`, `model`, `n`, `size`, `response_format`, `user`,
+  `strength`, `image_url` (or `url`, the IA Flash name) and `input` (a JSON object as text).
+  API Gateway hands the body to Lambda base64-encoded; http.parse_event has already decoded it.
+- Variations take the same forms without `prompt` and `mask`.
 
-Up to MAX_IMAGES images in all. Every image is checked (base64, magic bytes, size, https URL)
-before anything is written, so a bad request stores nothing. Then, for each image at the same
-time: the bytes go to `uploads/{job_id}/0.{ext}`, a job record is created, and the prediction
-is submitted with a presigned GET URL of the upload as the model's image input (an `image_url`
-is passed to Replicate as it is: Replicate downloads it, we never do). The answer is `202` with
-every job; a job Replicate refused or could not take is in the list as `failed` with its error,
-and if every one failed the answer is that error (502/503) with the jobs.
+Up to MAX_IMAGES images. Everything is checked (base64, magic bytes, sizes, the mask, URLs, what the
+chosen model can do) before anything is written, so a bad request stores nothing. Then:
+
+- a Bedrock model (editmodels) edits each uploaded image synchronously: `201` with the images;
+- a Replicate model gets one job per image, submitted at the same time: each upload goes to
+  `uploads/{job_id}/0.{ext}` and the model gets a presigned GET URL of it (an `image_url` is passed
+  as it is: Replicate downloads it, we never do). The answer is `202` with every job; with
+  `Prefer: wait[=N]` it is `201` with the images if they all finish in time (imagegen.waiting).
+  A job Replicate refused is in the list as `failed` with its error; if every one failed the
+  answer is that error (502/503) with the jobs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import math
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from imagegen import aws, config, http, images, jobs, predictions, storage
-from imagegen.config import ConfigError, env, env_list
+from imagegen import aws, bedrock, config, editmodels, http, images, jobs, masks, predictions, results, storage, waiting
+from imagegen.config import ConfigError, env
+from imagegen.editmodels import Choice
 from imagegen.http import ApiError, Request, bad_request, json_response
+from imagegen.invoke import Params, check_length, invalid
 
 log = logging.getLogger("imagegen")
 
 MAX_IMAGES = 8
+MAX_N = 4
+MAX_PROMPT = 10000
 MAX_URL_LENGTH = 2048
 MAX_INPUT_BYTES = 16 * 1024
 # Replicate may queue a prediction for a while before it fetches the input.
 UPLOAD_URL_EXPIRY_SECONDS = 3600
-JSON_FIELDS = frozenset({"image", "image_url", "model", "input"})
-FORM_FIELDS = frozenset({"image", "image_url", "url", "model", "input"})
+# The scalar fields both forms share (OpenAI's, plus ours: strength, input).
+OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"})
+JSON_FIELDS = OPTIONS | {"image", "image_url", "mask"}
+FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
+NOT_FOR_VARIATIONS = ("prompt", "mask")
+# Kept for the tests and docs that name the default: editmodels owns it now.
+DEFAULT_EDIT_MODEL = editmodels.DEFAULT_EDIT_MODEL
+DEFAULT_EDIT_VERSION = editmodels.DEFAULT_EDIT_VERSION
+default_model = editmodels.default_replicate_model
 
 
 @dataclass(frozen=True)
@@ -53,61 +72,23 @@ class Source:
 
 @dataclass(frozen=True)
 class EditOrder:
+    task: str  # edit | variation
     sources: list[Source]
-    model: str  # owner/name[:version], from the allowlist
-    overrides: dict[str, Any]
+    choice: Choice
+    overrides: dict[str, Any]  # Replicate model inputs the client set (REPLICATE_EDIT_INPUTS)
+    prompt: str | None = None
+    mask: bytes | None = field(default=None, repr=False)  # white = repaint (imagegen.masks)
+    n: int = 1
+    width: int | None = None
+    height: int | None = None
+    strength: float | None = None
+    response_format: str = "url"
+    user: str | None = None
+    owner: str | None = None
 
-
-# -- configuration ---------------------------------------------------------------------------
-
-
-# cartoonify is a community model: Replicate serves `POST /v1/models/{owner}/{name}/predictions`
-# only for its official models, so the default is pinned to the version the source system used.
-DEFAULT_EDIT_MODEL = "catacolabs/cartoonify"
-DEFAULT_EDIT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
-
-
-def default_model() -> str:
-    model = env("REPLICATE_EDIT_MODEL", DEFAULT_EDIT_MODEL)
-    pinned = DEFAULT_EDIT_VERSION if model == DEFAULT_EDIT_MODEL else ""
-    version = os.environ.get("REPLICATE_EDIT_VERSION", pinned).strip()
-    ref = f"{model}:{version}" if version else model
-    try:
-        predictions.parse_model_ref(ref)
-    except ValueError as exc:
-        raise ConfigError(f"REPLICATE_EDIT_MODEL/REPLICATE_EDIT_VERSION: {exc}") from None
-    return ref
-
-
-def allowed_models() -> tuple[str, ...]:
-    """The models a request may pick: REPLICATE_EDIT_MODELS, and always the default."""
-    refs = [default_model(), *env_list("REPLICATE_EDIT_MODELS", default_model())]
-    for ref in refs:
-        try:
-            predictions.parse_model_ref(ref)
-        except ValueError as exc:
-            raise ConfigError(f"REPLICATE_EDIT_MODELS: {exc}") from None
-    return tuple(dict.fromkeys(refs))
-
-
-def image_input_name() -> str:
-    """The model input that takes the image (cartoonify's is `image`)."""
-    return env("REPLICATE_EDIT_IMAGE_INPUT", "image")
-
-
-def choose_model(requested: object) -> str:
-    if requested is None or requested == "":
-        return default_model()
-    if not isinstance(requested, str):
-        raise bad_request("invalid_model", "model must be a string owner/name[:version]")
-    allowed = allowed_models()
-    if requested in allowed:
-        return requested
-    for ref in allowed:  # `owner/name` picks the allowlisted entry (and its pinned version)
-        if ref.partition(":")[0] == requested:
-            return ref
-    names = ", ".join(allowed)
-    raise bad_request("model_not_allowed", f"model {requested[:200]!r} is not allowed here; use one of {names}")
+    @property
+    def model(self) -> str:
+        return self.choice.model
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -152,7 +133,7 @@ def allowed_inputs(model_ref: str) -> frozenset[str]:
     return frozenset(str(name) for name in table.get(model_ref.partition(":")[0], []))
 
 
-def parse_overrides(value: object, model_ref: str) -> dict[str, Any]:
+def parse_overrides(value: object, choice: Choice) -> dict[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
@@ -164,8 +145,12 @@ def parse_overrides(value: object, model_ref: str) -> dict[str, Any]:
             raise bad_request("invalid_input", "input must be a JSON object of model inputs") from None
     if not isinstance(value, dict):
         raise bad_request("invalid_input", "input must be a JSON object of model inputs")
-    if image_input_name() in value:
-        raise bad_request("invalid_input", f"input.{image_input_name()} is set from image/image_url; remove it")
+    if choice.provider != "replicate":
+        raise invalid("input", f"{choice.model} is a Bedrock model: input sets Replicate model inputs only")
+    model_ref = choice.model
+    taken = sorted(editmodels.form(model_ref).inputs() & set(value))
+    if taken:
+        raise bad_request("invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it")
     refused = sorted(set(value) - allowed_inputs(model_ref))
     if refused:
         allowed = ", ".join(sorted(allowed_inputs(model_ref))) or "none"
@@ -184,26 +169,30 @@ def check_count(count: int) -> None:
         raise bad_request("too_many_images", f"{count} images; at most {MAX_IMAGES} per request")
 
 
-def parse_json(request: Request) -> EditOrder:
+def uploaded(data: bytes, field: str) -> Source:
+    return Source(field, data, images.check_image(data, field))
+
+
+def parse_json(request: Request, task: str) -> EditOrder:
     body = request.json()
-    unknown = set(body) - JSON_FIELDS
+    unknown = sorted(set(body) - JSON_FIELDS)
     if unknown:
-        raise bad_request("unknown_field", f"unknown field(s) {sorted(unknown)}; use {sorted(JSON_FIELDS)}")
+        message = f"{unknown[0][:100]}: unknown field; use {', '.join(sorted(JSON_FIELDS))}"
+        raise ApiError(400, "unknown_field", message, unknown[0][:100])
     encoded, urls = as_list(body.get("image")), as_list(body.get("image_url"))
     check_count(len(encoded) + len(urls))
     sources = []
     for i, value in enumerate(encoded):
-        field = "image" if len(encoded) == 1 else f"image[{i}]"
-        data = images.decode_base64(value, field)
-        sources.append(Source(field, data, images.check_image(data, field)))
+        name = "image" if len(encoded) == 1 else f"image[{i}]"
+        sources.append(uploaded(images.decode_base64(value, name), name))
     for i, value in enumerate(urls):
-        field = "image_url" if len(urls) == 1 else f"image_url[{i}]"
-        sources.append(Source(field, url=check_url(value, field)))
-    model = choose_model(body.get("model"))
-    return EditOrder(sources, model, parse_overrides(body.get("input"), model))
+        name = "image_url" if len(urls) == 1 else f"image_url[{i}]"
+        sources.append(Source(name, url=check_url(value, name)))
+    mask = images.decode_base64(body["mask"], "mask") if body.get("mask") is not None else None
+    return build_order(request, task, sources, mask, body, from_form=False)
 
 
-def parse_multipart(request: Request) -> EditOrder:
+def parse_multipart(request: Request, task: str) -> EditOrder:
     import io
 
     import multipart
@@ -229,24 +218,31 @@ def parse_multipart(request: Request) -> EditOrder:
         raise bad_request("invalid_multipart", f"the multipart body is malformed: {exc}") from None
     if not parts:
         raise bad_request("invalid_multipart", "the multipart body has no parts")
-    unknown = {part.name for part in parts} - FORM_FIELDS
+    unknown = sorted({part.name for part in parts} - FORM_FIELDS)
     if unknown:
-        raise bad_request("unknown_field", f"unknown part(s) {sorted(unknown)}; use {sorted(FORM_FIELDS)}")
-    files = [part for part in parts if part.name == "image"]
+        message = f"{unknown[0][:100]}: unknown part; use {', '.join(sorted(FORM_FIELDS))}"
+        raise ApiError(400, "unknown_field", message, unknown[0][:100])
+    files = [part for part in parts if part.name in ("image", "image[]")]
     urls = [part for part in parts if part.name in ("image_url", "url")]
     check_count(len(files) + len(urls))
     sources = []
     for i, part in enumerate(files):
-        field = f"image[{i}]" + (f" ({part.filename[:100]})" if part.filename else "")
-        data = part.raw
-        sources.append(Source(field, data, images.check_image(data, field)))
+        sources.append(uploaded(part.raw, f"image[{i}]" + (f" ({part.filename[:100]})" if part.filename else "")))
     for i, part in enumerate(urls):
-        field = f"{part.name}[{i}]"
-        sources.append(Source(field, url=check_url(form_text(part, field), field)))
-    model = parser.get("model")
-    overrides = parser.get("input")
-    chosen = choose_model(form_text(model, "model").strip() if model else None)
-    return EditOrder(sources, chosen, parse_overrides(form_text(overrides, "input") if overrides else None, chosen))
+        name = f"{part.name}[{i}]"
+        sources.append(Source(name, url=check_url(form_text(part, name), name)))
+    fields: dict[str, Any] = {}
+    for name in OPTIONS:
+        found = [part for part in parts if part.name == name]
+        if len(found) > 1:
+            raise invalid(name, "sent more than once")
+        if found:
+            fields[name] = form_text(found[0], name)
+    masks_sent = [part for part in parts if part.name == "mask"]
+    if len(masks_sent) > 1:
+        raise invalid("mask", "sent more than once")
+    mask = masks_sent[0].raw if masks_sent else None
+    return build_order(request, task, sources, mask, fields, from_form=True)
 
 
 def form_text(part: Any, field: str) -> str:
@@ -260,22 +256,179 @@ def form_text(part: Any, field: str) -> str:
         raise bad_request("invalid_multipart", f"{field}: the text is not valid UTF-8") from None
 
 
+def whole(name: str, value: object, from_form: bool) -> int | None:
+    if value is None or value == "":
+        return None
+    if from_form and isinstance(value, str) and re.fullmatch(r"\d{1,3}", value.strip()):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(name, f"{str(value)[:40]!r} is not a whole number")
+    return value
+
+
+def fraction(name: str, value: object, from_form: bool) -> float | None:
+    if value is None or value == "":
+        return None
+    if from_form and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise invalid(name, f"{value[:40]!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise invalid(name, f"{str(value)[:40]!r} is not a number")
+    return float(value)
+
+
+def size(value: object) -> tuple[int | None, int | None]:
+    """OpenAI's `size`: "WxH", or "auto"/absent (the model's choice)."""
+    if value in (None, "", "auto"):
+        return None, None
+    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", value) if isinstance(value, str) else None
+    if not match:
+        raise invalid("size", f"{str(value)[:40]!r} is not WIDTHxHEIGHT (e.g. 1024x1024) or auto")
+    return int(match.group(1)), int(match.group(2))
+
+
+def text(name: str, value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, "must be a string")
+    check_length(name, value, limit, "this route")
+    return value
+
+
+def build_order(
+    request: Request, task: str, sources: list[Source], mask: bytes | None, fields: dict, from_form: bool
+) -> EditOrder:
+    """Check the options against the task and the chosen model; the mask becomes white-means-edit."""
+    if task == "variation":
+        for name in NOT_FOR_VARIATIONS:
+            if fields.get(name) is not None or (name == "mask" and mask is not None):
+                raise invalid(name, "variations take no " + name + "; use /v1/images/edits")
+    prompt = text("prompt", fields.get("prompt"), MAX_PROMPT)
+    n = whole("n", fields.get("n"), from_form) or 1
+    if not 1 <= n <= MAX_N:
+        raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    width, height = size(fields.get("size"))
+    response_format = fields.get("response_format") or "url"
+    if response_format not in results.RESPONSE_FORMATS:
+        raise invalid("response_format", "must be url or b64_json")
+    user = text("user", fields.get("user"), 256)
+    strength = fraction("strength", fields.get("strength"), from_form)
+    choice = editmodels.choose(fields.get("model"), task)
+    overrides = fields.get("input")
+    order = EditOrder(
+        task=task,
+        sources=sources,
+        choice=choice,
+        overrides=parse_overrides(overrides, choice),
+        prompt=prompt,
+        n=n,
+        width=width,
+        height=height,
+        strength=strength,
+        response_format=response_format,
+        user=user,
+        owner=request.owner,
+    )
+    if mask is not None:
+        if len(sources) != 1 or sources[0].data is None:
+            raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
+        images.check_image(mask, "mask")
+        edit_area = masks.white_means_edit(mask, masks.image_size(sources[0].data, sources[0].field))
+        order = EditOrder(**{**vars(order), "mask": edit_area})
+    check_model_can(order)
+    return order
+
+
+def check_model_can(order: EditOrder) -> None:
+    """What the chosen model cannot honour is a 400 naming the field, never silently dropped."""
+    if order.choice.provider == "bedrock":
+        for source in order.sources:
+            if source.data is None:
+                raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
+            bedrock.validate(order.model, params_for(order, source))
+        return
+    form = editmodels.form(order.model)
+    name = order.model.partition(":")[0]
+    if order.prompt is not None and form.prompt is None:
+        raise invalid("prompt", f"{name} takes no prompt; leave it out or pick a model that does")
+    if form.prompt_required and not (order.prompt or "").strip():
+        raise invalid("prompt", f"{name} needs a prompt")
+    if order.mask is not None and form.mask is None:
+        raise invalid("mask", f"{name} takes no mask; pick an inpainting model")
+    if form.mask_required and order.mask is None:
+        raise invalid("mask", f"{name} needs a mask: a PNG whose transparent pixels mark the area to edit")
+    if order.n != 1:
+        raise invalid("n", f"{name} makes one image per input image; send more images instead")
+    if order.width is not None:
+        raise invalid("size", f"{name} keeps the input image's size here; leave size out (or auto)")
+    if order.strength is not None:
+        raise invalid("strength", f"{name} has no strength setting here; leave it out")
+
+
+def params_for(order: EditOrder, source: Source) -> Params:
+    return Params(
+        prompt=order.prompt or "",
+        width=order.width,
+        height=order.height,
+        n=order.n,
+        task=order.task,
+        image=source.data,
+        mask=order.mask,
+        strength=order.strength,
+    )
+
+
 def parse(request: Request) -> EditOrder:
     """The edit request as an order, or a 4xx naming what is wrong. Writes nothing."""
+    task = "variation" if request.route_key.endswith("/variations") else "edit"
     if request.content_type == "multipart/form-data":
-        return parse_multipart(request)
+        return parse_multipart(request, task)
     if request.content_type in ("application/json", ""):
-        return parse_json(request)
+        return parse_json(request, task)
     raise ApiError(
         415, "unsupported_media_type", "send application/json or multipart/form-data, not " + request.content_type
     )
 
 
-# -- submitting ------------------------------------------------------------------------------
+# -- Bedrock: synchronous ----------------------------------------------------------------------
+
+
+def edit_now(order: EditOrder) -> dict:
+    """Each uploaded image through the Bedrock model, at the same time; one job with every image: 201."""
+    from imagegen import generation
+
+    def one(source: Source) -> list[bytes]:
+        return bedrock.generate(order.model, params_for(order, source))
+
+    if len(order.sources) == 1:
+        produced = one(order.sources[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(order.sources), thread_name_prefix="edit") as pool:
+            produced = [image for batch in pool.map(one, order.sources) for image in batch]
+    params = params_for(order, order.sources[0])
+    recorded = generation.Order("bedrock", order.model, params, order.response_format, order.user, order.owner)
+    job = generation.store(recorded, produced, task=order.task, sources=[s.field for s in order.sources])
+    return generation.created(job, order.response_format, produced)
+
+
+# -- Replicate: asynchronous -------------------------------------------------------------------
+
+
+def model_input(order: EditOrder, image: str, mask_url: str | None) -> dict[str, Any]:
+    form = editmodels.form(order.model)
+    payload = {**order.overrides, form.image: image}
+    if order.prompt is not None and form.prompt:
+        payload[form.prompt] = order.prompt
+    if mask_url and form.mask:
+        payload[form.mask] = mask_url
+    return payload
 
 
 def start_job(order: EditOrder, source: Source, webhook: str) -> dict:
-    """Upload the source, create the job record and submit its prediction; the job as stored.
+    """Upload the source (and mask), create the job record and submit its prediction; the job as stored.
 
     Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
     provider error) cannot hide the jobs of the others, whose predictions are already billed.
@@ -283,7 +436,7 @@ def start_job(order: EditOrder, source: Source, webhook: str) -> dict:
     job_id = storage.new_job_id()
     created = False
     try:
-        extra: dict[str, Any] = {"source": source.field}
+        extra: dict[str, Any] = {"source": source.field, "task": order.task}
         if source.data is not None:
             key = storage.upload_key(job_id, 0, source.content_type)
             storage.put_new(key, source.data, source.content_type)
@@ -292,11 +445,21 @@ def start_job(order: EditOrder, source: Source, webhook: str) -> dict:
         else:
             image = source.url
             extra["image_url"] = source.url
+        mask_url = None
+        if order.mask is not None:
+            mask_key = f"uploads/{job_id}/mask.png"
+            storage.put_new(mask_key, order.mask, "image/png")
+            mask_url = storage.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+        if order.prompt is not None:
+            extra["prompt"] = order.prompt
+        for name in ("user", "owner"):
+            if getattr(order, name):
+                extra[name] = getattr(order, name)
         if predictions.offline():
             extra["offline"] = True
         jobs.create(jobs.new_job(job_id, provider="replicate", model=order.model, **extra))
         created = True
-        predictions.submit_prediction(order.model, {**order.overrides, image_input_name(): image}, job_id, webhook)
+        predictions.submit_prediction(order.model, model_input(order, image, mask_url), job_id, webhook)
         return jobs.get(job_id)
     except predictions.SubmitFailed as exc:
         return {**(exc.job or jobs.get(job_id)), "_failure": exc}
@@ -323,7 +486,8 @@ def summary(job: dict) -> dict:
 
 
 def submit(request: Request, order: EditOrder) -> dict:
-    """Start one job per image, all at once; 202 with the jobs (or the error if none was accepted)."""
+    """Start one job per image, all at once; 202 with the jobs (or the error if none was accepted).
+    With `Prefer: wait`, 201 with the images when every accepted job succeeded in time."""
     webhook = predictions.webhook_url(request)
     predictions.client()  # the token is read (or the config error raised) before anything is written
     aws.client("s3")  # made here, once: boto3's default session is not thread-safe for client creation
@@ -332,16 +496,34 @@ def submit(request: Request, order: EditOrder) -> dict:
     else:
         with ThreadPoolExecutor(max_workers=len(order.sources), thread_name_prefix="edit") as pool:
             started = list(pool.map(lambda source: start_job(order, source, webhook), order.sources))
-    body: dict[str, Any] = {"jobs": [summary(job) for job in started]}
+    failures = [job["_failure"] for job in started if "_failure" in job]
+    wait = waiting.requested(request)
+    headers = waiting.applied(wait) if wait is not None else {}
+    if wait and not failures:
+        started = waiting.wait_for([job["id"] for job in started], wait, request.deadline)
+        if all(job["status"] == "succeeded" for job in started):
+            return finished(started, order, headers)
+    # OpenAI's fields too: a client that reads `data` finds it empty until the jobs finish.
+    body: dict[str, Any] = {"jobs": [summary(job) for job in started], "created": int(time.time()), "data": []}
     if predictions.offline():
         body["offline"] = True
-    failures = [job["_failure"] for job in started if "_failure" in job]
     if failures and len(failures) == len(started):
         first = failures[0]
         body["error"] = {"code": first.code, "message": first.message}
-        return json_response(first.status, body, first.headers)
-    return json_response(202, body)
+        return json_response(first.status, body, {**first.headers, **headers})
+    return json_response(202, body, headers)
+
+
+def finished(done: list[dict], order: EditOrder, headers: dict[str, str]) -> dict:
+    """201 for jobs that all succeeded while the client waited: every image, in request order."""
+    stored = [image for job in done for image in job.get("images", [])]
+    body: dict[str, Any] = {"jobs": [summary(job) for job in done]}
+    body |= results.image_fields(stored, order.response_format)
+    return json_response(201, body, headers)
 
 
 def handle(request: Request) -> dict:
-    return submit(request, parse(request))
+    order = parse(request)
+    if order.choice.provider == "bedrock":
+        return edit_now(order)
+    return submit(request, order)

@@ -19,7 +19,6 @@ anything outside them is a 400 whose message starts with the field's name.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -31,7 +30,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from imagegen import bedrock, images, jobs, logs, sagemaker, storage
+from imagegen import bedrock, images, jobs, logs, models, results, sagemaker, storage, waiting
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
 from imagegen.invoke import Params, ProviderError, check_length, invalid
@@ -44,14 +43,13 @@ MAX_PROMPT = 10000  # the longest any provider takes; each model then applies it
 MAX_N = 4
 INT_FIELDS = ("width", "height", "seed", "steps", "n")
 # OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
-# never dropped (quality, style, output_format, background: only their defaults are accepted).
+# never dropped (style, output_format, background: only their defaults are accepted; quality is
+# each model's to map, e.g. Nova Canvas standard/premium, or refuse).
 OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
-OPENAI_DEFAULTS = {"quality": ("auto", "standard"), "style": (), "output_format": ("png",), "background": ("auto",)}
+OPENAI_DEFAULTS = {"style": (), "output_format": ("png",), "background": ("auto",)}
 FIELDS = frozenset(
     {"prompt", "message", "negative_prompt", "provider", "model", "cfg_scale", *INT_FIELDS, *OPENAI_FIELDS}
 )
-# Lambda answers at most 6 MB; base64 images must leave room for the rest of the answer.
-MAX_B64_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,7 @@ class Order:
     params: Params
     response_format: str = "url"
     user: str | None = None
+    owner: str | None = None  # the API key id of the caller, when keys are on
 
 
 def read_fields(request: Request) -> tuple[dict[str, Any], bool]:
@@ -149,8 +148,11 @@ def parse(request: Request) -> Order:
         if fields.get(name) not in (None, *accepted):
             raise invalid(name, f"{str(fields[name])[:40]!r} cannot be honoured by the models here; leave it out")
     response_format = fields.get("response_format") or "url"
-    if response_format not in ("url", "b64_json"):
+    if response_format not in results.RESPONSE_FORMATS:
         raise invalid("response_format", "must be url or b64_json")
+    quality = fields.get("quality")
+    if quality is not None and not isinstance(quality, str):
+        raise invalid("quality", "must be a string")
     user = fields.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > 256):
         raise invalid("user", "must be a string of at most 256 characters")
@@ -173,8 +175,11 @@ def parse(request: Request) -> Order:
         steps=numbers["steps"],
         cfg_scale=number("cfg_scale", fields.get("cfg_scale"), from_query),
         n=n,
+        quality=None if quality == "auto" else quality,
     )
-    return Order(provider, model, params, response_format, user)
+    if provider != "bedrock" and params.quality not in (None, "standard"):
+        raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {provider} models here; leave it out")
+    return Order(provider, model, params, response_format, user, request.owner)
 
 
 def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -217,7 +222,11 @@ def number(name: str, value: object, from_query: bool) -> float | None:
 
 
 def pick_model(provider: object, model: object) -> tuple[str, str]:
+    """(provider, model id): a model (or its alias) picks its own provider when none is named."""
     config = settings()
+    model = models.resolve(model)
+    if provider in (None, "") and model not in (None, ""):
+        provider = next((p for p in config.enabled() if model in config.allowed(p)), None)
     provider = config.default_provider if provider in (None, "") else provider
     if provider not in PROVIDERS:
         raise ApiError(400, "unknown_provider", f"provider: {provider!r} is not one of {', '.join(PROVIDERS)}")
@@ -252,26 +261,22 @@ def generate(request: Request) -> dict:
     else:
         sagemaker.validate(order.params)
         produced = sagemaker.generate(order.model, order.params)
-    job = store(order, produced)
-    body = {k: job[k] for k in ("id", "status", "provider", "model", "prompt")}
+    return created(store(order, produced), order.response_format, produced)
+
+
+def created(job: dict, response_format: str, produced: list[bytes] | None = None, headers: dict | None = None) -> dict:
+    """201 with a finished job: our fields and, for the clients people already have, OpenAI's."""
+    if sum(len(data) for data in produced or []) * 4 // 3 > results.MAX_B64_BYTES and response_format == "b64_json":
+        raise results.too_large()  # before anything is presigned
+    body = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt")}
     if job.get("offline"):
         body["offline"] = True
-    body["images"] = [storage.presign(i["key"]) | {"content_type": i["content_type"]} for i in job["images"]]
+    body |= results.image_fields(job["images"], response_format, produced)
     body["links"] = {"self": f"/v1/jobs/{job['id']}"}
-    # OpenAI's answer shape next to ours: the clients people already have read `created` and `data`.
-    body["created"] = int(time.time())
-    if order.response_format == "b64_json":
-        if sum(len(data) for data in produced) * 4 // 3 > MAX_B64_BYTES:
-            raise ApiError(
-                413, "response_too_large", "these images are too large to return inline; use response_format url"
-            )
-        body["data"] = [{"b64_json": base64.b64encode(data).decode()} for data in produced]
-    else:
-        body["data"] = [{"url": image["url"]} for image in body["images"]]
-    return json_response(201, body, {"location": body["links"]["self"]})
+    return json_response(201, body, {"location": body["links"]["self"], **(headers or {})})
 
 
-def store(order: Order, produced: list[bytes]) -> dict:
+def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
     """Put each image under a fresh key and write the job record `succeeded`."""
     job_id = storage.new_job_id()
     when = datetime.now(timezone.utc)
@@ -285,16 +290,18 @@ def store(order: Order, produced: list[bytes]) -> dict:
             raise RuntimeError(f"image key {key} already exists")  # a fresh uuid4 job id: never
         stored.append({"key": key, "content_type": content_type, "bytes": len(data)})
     p = order.params
-    extra = {"offline": True} if models_offline() else {}
+    if models_offline():
+        extra["offline"] = True
     job = jobs.new_job(
         job_id,
         provider=order.provider,
         model=order.model,
         status="succeeded",
         prompt=p.prompt,
-        parameters={k: v for k, v in vars(p).items() if k != "prompt" and v is not None},
+        parameters=p.recorded(),
         images=stored,
         **({"user": order.user} if order.user else {}),
+        **({"owner": order.owner} if order.owner else {}),
         **extra,
     )
     return jobs.create(job)
@@ -325,10 +332,18 @@ def submit_replicate(request: Request, order: Order) -> dict:
         raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
 
     job_id = storage.new_job_id()
-    job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt)
+    owner = {"owner": order.owner} if order.owner else {}
+    job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt, **owner)
     jobs.create(job)
     predictions.submit_prediction(order.model, replicate_input(order.params), job_id, predictions.webhook_url(request))
-    job = jobs.get(job_id)
+    wait = waiting.requested(request)
+    applied = waiting.applied(wait) if wait is not None else {}
+    job = waiting.wait_for([job_id], wait, request.deadline)[0] if wait else jobs.get(job_id)
+    if job["status"] == "succeeded":
+        return created(job, order.response_format, headers=applied)
+    if job["status"] in jobs.TERMINAL:
+        raise ApiError(502, "generation_failed", f"the job {job['status']}: {job.get('error') or 'no detail'}")
     body = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt")}
     body["links"] = {"self": f"/v1/jobs/{job_id}"}
-    return json_response(202, body, {"location": body["links"]["self"]})
+    body |= {"created": int(time.time()), "data": []}
+    return json_response(202, body, {"location": body["links"]["self"], **applied})

@@ -108,6 +108,8 @@ class Request:
     raw_event: dict = field(default_factory=dict, repr=False)
     # time.monotonic() by which Lambda ends this invocation (None off Lambda): long work answers before it.
     deadline: float | None = None
+    # The API key id the Lambda authorizer let through (None when auth is not api_key): jobs' owner.
+    owner: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -158,6 +160,7 @@ def parse_event(event: dict) -> Request:
         stage=ctx.get("stage", "$default"),
         request_id=ctx.get("requestId", ""),
         raw_event=event,
+        owner=((ctx.get("authorizer") or {}).get("lambda") or {}).get("key_id") or None,
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import (
@@ -132,9 +132,17 @@ def map_client_error(provider: str, code: str, message: str) -> ApiError:
 # --- what every sync provider validates against -----------------------------------------
 
 
+TASKS = ("generate", "edit", "variation")
+
+
 @dataclass(frozen=True)
 class Params:
-    """A text-to-image request after type checks; None means 'the model's default'."""
+    """The one normalised request every sync provider takes, after type checks; None = the model's default.
+
+    task: generate (text only), edit (image + prompt, optionally mask) or variation (image only).
+    mask is already in the form providers take: a grayscale PNG the size of `image`, white where
+    the image may change (imagegen.masks makes it from OpenAI's transparent-pixel mask).
+    """
 
     prompt: str
     negative_prompt: str | None = None
@@ -144,6 +152,16 @@ class Params:
     steps: int | None = None
     cfg_scale: float | None = None
     n: int = 1
+    task: str = "generate"
+    image: bytes | None = field(default=None, repr=False)
+    mask: bytes | None = field(default=None, repr=False)
+    strength: float | None = None
+    quality: str | None = None
+
+    def recorded(self) -> dict:
+        """What a job record keeps of the request: the settings, never the image bytes."""
+        skip = {"prompt", "image", "mask"}
+        return {k: v for k, v in vars(self).items() if k not in skip and v is not None}
 
 
 def invalid(field: str, message: str) -> ApiError:

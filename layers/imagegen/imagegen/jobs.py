@@ -104,6 +104,15 @@ def get(job_id: str) -> dict:
     return job
 
 
+def get_for(job_id: str, owner: str | None) -> dict:
+    """The job, if `owner` (the caller's API key id; None when keys are off) may see it: another
+    key's job is a 404, exactly like a job that does not exist, so ids reveal nothing."""
+    job = get(job_id)
+    if owner is not None and job.get("owner") != owner:
+        raise JobNotFound(job_id)
+    return job
+
+
 def record_outcome(before: str | None, job: dict) -> None:
     """Metrics for a job that just finished: images stored, or why it failed; the model's time."""
     if job["status"] == before or job["status"] not in TERMINAL:

@@ -54,3 +54,7 @@ def presign(key: str, expires_in: int | None = None) -> dict:
     )
     expires_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
     return {"key": key, "url": url, "expires_at": expires_at.isoformat(timespec="seconds")}
+
+
+def read(key: str) -> bytes:
+    return aws.client("s3").get_object(Bucket=config.bucket_name(), Key=key)["Body"].read()
