@@ -30,7 +30,7 @@ LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip
 SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
 
 .PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
-        serve tf-check deploy deploy-local bench ci clean
+        serve api-key tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -97,8 +97,13 @@ localstack-up: ## Start LocalStack (Docker if it runs, else a host process); ide
 localstack-down: ## Stop the LocalStack this project started
 	@scripts/localstack.sh down
 
-serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials)
-	$(PY) -m localdev.serve --host $(HOST) --port $(PORT)
+AUTH ?= none
+serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials; AUTH=api_key for keys)
+	$(PY) -m localdev.serve --host $(HOST) --port $(PORT) --auth $(AUTH)
+
+api-key: install localstack-up ## Mint an API key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90]; printed once
+	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=<expiry>]"; exit 2; }
+	@$(PY) scripts/api_key.py mint --name "$(NAME)" $(if $(DAYS),--expires-days $(DAYS))
 
 tf-check: ## terraform fmt, init (registry or offline mirror), validate (root + examples), checkov
 	@scripts/tf-check.sh

@@ -6,7 +6,8 @@ code path is unchanged: the same signed requests, the same response JSON, real C
 
 - `POST /model/{modelId}/invoke` (model id URL-encoded): answers each family's documented
   JSON (SDXL `artifacts`, Nova Canvas/Titan `images`, SD3.5/Stable Image `images` + `seeds` +
-  `finish_reasons`) with real PNG images of the requested size.
+  `finish_reasons`) with real PNG images of the requested size; SD3.5's image-to-image and
+  Stability Inpaint (`image`, `mask`) answer an image the size of the input.
 - `POST /endpoints/{EndpointName}/invocations`: the SageMaker Stable Diffusion container's
   `{"generated_images": [<base64 JPEG>], "prompt"}` for `Accept: application/json;jpeg`.
 - Errors are AWS JSON errors: an `x-amzn-ErrorType` header and `{"message": ...}`, with the
@@ -158,6 +159,7 @@ def family(model_id: str) -> str:
     if len(parts) > 2 and parts[1] in ("amazon", "stability"):
         base = ".".join(parts[1:])  # cross-region inference profile: us.amazon.nova-canvas-v1:0
     for prefix, name in (
+        ("stability.stable-image-inpaint", "inpaint"),
         ("stability.stable-diffusion-xl", "sdxl"),
         ("amazon.nova-canvas", "nova"),
         ("amazon.titan-image-generator", "nova"),
@@ -243,23 +245,74 @@ def invoke_nova(model_id: str, body: dict) -> dict:
     return {"images": encode(images), "error": None}
 
 
-def invoke_sd3(model_id: str, body: dict) -> dict:
-    prompt = need(body, "prompt", str)
-    if body.get("mode", "text-to-image") != "text-to-image":
-        raise validation("#/mode: this fake knows text-to-image only")
-    ratio = body.get("aspect_ratio", "1:1")
-    if ratio not in SD3_SIZES:
-        raise validation(f"#/aspect_ratio: {ratio} is not a valid enum value")
+def source_image(body: dict, name: str) -> tuple[int, int]:
+    """A base64 input image (PNG, JPEG or WebP, at least 64 px a side: Stability's limits); its size."""
+    try:
+        data = base64.b64decode(need(body, name, str), validate=True)
+    except ValueError:
+        raise validation(f"#/{name}: not valid base64") from None
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        width, height = struct.unpack(">II", data[16:24])
+    elif data.startswith(b"\xff\xd8\xff") or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        width = height = 1024  # the fake reads PNG sizes only
+    else:
+        raise validation(f"#/{name}: must be a PNG, JPEG or WebP image")
+    if width < 64 or height < 64:
+        raise validation(f"#/{name}: images must be at least 64 pixels on each side")
+    return width, height
+
+
+def stability_answer(prompt: str, seed: int, width: int, height: int, fmt: str, *parts: object) -> dict:
+    triggers(prompt, "bedrock")
+    if "[filtered]" in prompt.lower():
+        return {"seeds": [seed], "finish_reasons": ["Filter reason: prompt"], "images": []}
+    make = png if fmt == "png" else jpeg
+    image = make(width, height, colour(prompt, seed, *parts))
+    return {"seeds": [seed], "finish_reasons": [None], "images": encode([image])}
+
+
+def output_format(body: dict) -> str:
     fmt = body.get("output_format", "png")
     if fmt not in ("png", "jpeg"):
         raise validation(f"#/output_format: {fmt} is not a valid enum value")
-    triggers(prompt, "bedrock")
+    return fmt
+
+
+def invoke_sd3(model_id: str, body: dict) -> dict:
+    """SD3.5 / Stable Image: text-to-image (aspect_ratio), or image-to-image (image, strength) on SD3.5."""
+    prompt = need(body, "prompt", str)
     seed = need(body, "seed", int, False) or 0
-    if "[filtered]" in prompt.lower():
-        return {"seeds": [seed], "finish_reasons": ["Filter reason: prompt"], "images": []}
-    width, height = SD3_SIZES[ratio]
-    make = png if fmt == "png" else jpeg
-    return {"seeds": [seed], "finish_reasons": [None], "images": encode([make(width, height, colour(prompt, seed))])}
+    mode = body.get("mode", "text-to-image")
+    if mode == "image-to-image":
+        if "sd3-5" not in model_id:
+            raise validation("#/mode: image-to-image is not supported by this model")
+        if "aspect_ratio" in body:
+            raise validation("#/aspect_ratio: only valid for text-to-image requests")
+        strength = need(body, "strength", (int, float))
+        if not 0 <= strength <= 1:
+            raise validation("#/strength: must be between 0 and 1")
+        width, height = source_image(body, "image")
+        return stability_answer(prompt, seed, width, height, output_format(body), "i2i", strength)
+    if mode != "text-to-image":
+        raise validation(f"#/mode: {mode} is not a valid enum value")
+    if not prompt:
+        raise validation("#/prompt: expected minLength: 1")
+    ratio = body.get("aspect_ratio", "1:1")
+    if ratio not in SD3_SIZES:
+        raise validation(f"#/aspect_ratio: {ratio} is not a valid enum value")
+    return stability_answer(prompt, seed, *SD3_SIZES[ratio], output_format(body))
+
+
+def invoke_inpaint(model_id: str, body: dict) -> dict:
+    """Stability Image Services Inpaint: image, mask (white = repaint) and prompt; the image's size out."""
+    prompt = need(body, "prompt", str)
+    if not prompt:
+        raise validation("#/prompt: expected minLength: 1")
+    width, height = source_image(body, "image")
+    mask_size = source_image(body, "mask")
+    if body["image"].startswith("iVBOR") and mask_size != (width, height):  # both PNGs: sizes known
+        raise validation("#/mask: must be the size of the image")
+    return stability_answer(prompt, need(body, "seed", int, False) or 0, width, height, output_format(body), "inpaint")
 
 
 def invoke_endpoint(endpoint: str, body: dict, accept: str) -> dict:
@@ -342,7 +395,9 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.server.record(
                     {"service": "bedrock", "model": model_id, "body": body, "headers": dict(self.headers)}
                 )
-                handler = {"sdxl": invoke_sdxl, "nova": invoke_nova, "sd3": invoke_sd3}[family(model_id)]
+                handler = {"sdxl": invoke_sdxl, "nova": invoke_nova, "sd3": invoke_sd3, "inpaint": invoke_inpaint}[
+                    family(model_id)
+                ]
                 self.reply(200, handler(model_id, body), {"x-amzn-bedrock-invocation-latency": "1"})
             elif endpoint:
                 name = unquote(endpoint.group(1))

@@ -62,7 +62,14 @@ WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
 DEFAULT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
 # Replicate serves `POST /v1/models/{owner}/{name}/predictions` for its official models only; for a
 # community model (cartoonify is one) it answers 404 and the caller must send a `version`.
-OFFICIAL_MODELS = frozenset({"black-forest-labs/flux-schnell", "black-forest-labs/flux-dev"})
+OFFICIAL_MODELS = frozenset(
+    {
+        "black-forest-labs/flux-schnell",
+        "black-forest-labs/flux-dev",
+        "black-forest-labs/flux-kontext-pro",
+        "black-forest-labs/flux-fill-pro",
+    }
+)
 
 
 def now_iso() -> str:

@@ -54,11 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--auth",
+        choices=("none", "api_key"),
+        default=os.environ.get("AUTH", "none") or "none",
+        help="api_key: routes need `Authorization: Bearer <key>` (mint one with `make api-key`), as deployed",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     banner = configure_environment(args.host, args.port)
-    server = LocalApi((args.host, args.port))
+    server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth)
     print(f"imagegen local HTTP API at {server.url}", flush=True)
+    if server.auth:
+        banner.append("auth        API keys: Authorization: Bearer <key> (make api-key NAME=me mints one)")
+    else:
+        banner.append("auth        OPEN: no API key needed (keep it on loopback; make serve AUTH=api_key for keys)")
     for line in banner:
         print(f"  {line}", flush=True)
     for route in server.routes:

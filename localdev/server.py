@@ -4,6 +4,12 @@ LocalStack's free edition has no apigatewayv2 and runs Lambda code only inside
 Docker, so this server turns real HTTP requests into payload-2.0 events, calls the
 handlers in-process and writes their responses back the way API Gateway does.
 Routes come from functions/routes.json, the same table Terraform reads.
+
+With `auth="api_key"` (make serve AUTH=api_key) the routes marked `"auth": true` go through the
+same Lambda authorizer as in AWS (functions/authorizer), called in-process, and answer what
+API Gateway answers: 401 `{"message":"Unauthorized"}` without an Authorization header, 403
+`{"message":"Forbidden"}` when the authorizer says no, and otherwise the route's function with
+the key's id in requestContext.authorizer.lambda. Without it the routes are open (loopback only).
 """
 
 from __future__ import annotations
@@ -40,12 +46,19 @@ from imagegen.http import CORS_HEADERS, MAX_BODY_BYTES  # noqa: E402 (needs the 
 log = logging.getLogger("imagegen.localdev")
 
 
+AUTHORIZER = "authorizer"
+# What API Gateway itself answers when a Lambda authorizer refuses (or was never asked).
+UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
+FORBIDDEN = (403, b'{"message":"Forbidden"}')
+
+
 @dataclass(frozen=True)
 class Route:
     key: str  # "POST /v1/jobs/{id}"
     method: str
     pattern: re.Pattern
     function: str
+    auth: bool = True
 
 
 def load_routes(routes_file: Path = ROUTES_FILE) -> list[Route]:
@@ -55,7 +68,7 @@ def load_routes(routes_file: Path = ROUTES_FILE) -> list[Route]:
         method, path = key.split(" ", 1)
         regex = re.sub(r"\\{(\w+)\\\+\\}", r"(?P<\1>.+)", re.escape(path))
         regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", regex)
-        routes.append(Route(key, method, re.compile(f"^{regex}$"), spec["function"]))
+        routes.append(Route(key, method, re.compile(f"^{regex}$"), spec["function"], bool(spec.get("auth", True))))
     return routes
 
 
@@ -158,11 +171,18 @@ class LocalApi(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], routes: list[Route] | None = None, functions_dir: Path = FUNCTIONS_DIR
+        self,
+        address: tuple[str, int],
+        routes: list[Route] | None = None,
+        functions_dir: Path = FUNCTIONS_DIR,
+        auth: str | None = None,
     ):
+        if auth not in (None, "api_key"):
+            raise ValueError("auth must be None (open) or 'api_key'")
         super().__init__(address, RequestHandler)
         self.routes = routes if routes is not None else load_routes()
         self.functions_dir = functions_dir
+        self.auth = auth
         self._handlers: dict[str, Callable] = {}
         self._lock = threading.Lock()
 
@@ -245,6 +265,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             route, match, self.command, self.path, dict(self.headers.items()), body, self.client_address[0], host
         )
         event["headers"].setdefault("x-forwarded-proto", "http")
+        if self.server.auth == "api_key" and route.auth:
+            refused = self.authorize(event)
+            if refused:
+                self.send(refused[0], {"content-type": "application/json"}, refused[1])
+                return
         try:
             result = self.server.handler_for(route.function)(event, LocalContext(route.function))
             status, headers, payload = to_http(result)
@@ -252,6 +277,35 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("handler %s raised", route.function)
             status, headers, payload = 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         self.send(status, headers, payload)
+
+    def authorize(self, event: dict) -> tuple[int, bytes] | None:
+        """Run the Lambda authorizer as API Gateway does; None if the request may go on."""
+        header = event["headers"].get("authorization")
+        if not header:  # the identity source is missing: API Gateway answers without asking
+            return UNAUTHORIZED
+        context = event["requestContext"]
+        authorizer_event = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": f"arn:aws:execute-api:us-east-1:{context['accountId']}:local/$default/{event['routeKey']}",
+            "identitySource": [header],
+            "routeKey": event["routeKey"],
+            "rawPath": event["rawPath"],
+            "rawQueryString": event["rawQueryString"],
+            "headers": event["headers"],
+            "queryStringParameters": event.get("queryStringParameters"),
+            "pathParameters": event.get("pathParameters"),
+            "requestContext": context,
+        }
+        try:
+            answer = self.server.handler_for(AUTHORIZER)(authorizer_event, LocalContext(AUTHORIZER))
+        except Exception:
+            log.exception("authorizer raised")
+            return 500, b'{"message":"Internal Server Error"}'
+        if not isinstance(answer, dict) or answer.get("isAuthorized") is not True:
+            return FORBIDDEN
+        context["authorizer"] = {"lambda": answer.get("context") or {}}
+        return None
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = dispatch
 

@@ -33,6 +33,4 @@ def image_fields(stored: list[dict], response_format: str, produced: list[bytes]
 
 
 def too_large() -> ApiError:
-    return ApiError(
-        413, "response_too_large", "these images are too large to return inline; use response_format url"
-    )
+    return ApiError(413, "response_too_large", "these images are too large to return inline; use response_format url")
