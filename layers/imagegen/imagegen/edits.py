@@ -34,7 +34,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from imagegen import aws, bedrock, config, editmodels, http, images, jobs, masks, predictions, results, storage, waiting
+from imagegen import (
+    aws,
+    bedrock,
+    config,
+    editmodels,
+    forms,
+    http,
+    images,
+    jobs,
+    masks,
+    predictions,
+    results,
+    storage,
+    waiting,
+)
 from imagegen.config import ConfigError, env
 from imagegen.editmodels import Choice
 from imagegen.http import ApiError, Request, bad_request, json_response
@@ -42,7 +56,7 @@ from imagegen.invoke import Params, check_length, invalid
 
 log = logging.getLogger("imagegen")
 
-MAX_IMAGES = 8
+MAX_IMAGES = forms.MAX_IMAGES
 MAX_N = 4
 MAX_PROMPT = 10000
 MAX_URL_LENGTH = 2048
@@ -60,14 +74,7 @@ DEFAULT_EDIT_VERSION = editmodels.DEFAULT_EDIT_VERSION
 default_model = editmodels.default_replicate_model
 
 
-@dataclass(frozen=True)
-class Source:
-    """One image to edit: uploaded bytes (with their sniffed type) or a URL Replicate fetches."""
-
-    field: str
-    data: bytes | None = None
-    content_type: str | None = None
-    url: str | None = None
+Source = forms.Source
 
 
 @dataclass(frozen=True)
@@ -113,12 +120,6 @@ def check_url(value: object, field: str) -> str:
     return value
 
 
-def as_list(value: object) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def allowed_inputs(model_ref: str) -> frozenset[str]:
     """The model inputs a client may set for `model_ref` (REPLICATE_EDIT_INPUTS: JSON {"owner/name": [...]});
     none by default, so a client cannot turn off a safety checker, raise num_outputs or hand
@@ -162,15 +163,9 @@ def parse_overrides(value: object, choice: Choice) -> dict[str, Any]:
     return value
 
 
-def check_count(count: int) -> None:
-    if count == 0:
-        raise bad_request("missing_image", "send an image: `image` (base64 or a file part) or `image_url`")
-    if count > MAX_IMAGES:
-        raise bad_request("too_many_images", f"{count} images; at most {MAX_IMAGES} per request")
-
-
-def uploaded(data: bytes, field: str) -> Source:
-    return Source(field, data, images.check_image(data, field))
+def checked(sources: list[forms.Source]) -> list[forms.Source]:
+    """Edits are all or nothing: the first unusable image refuses the request; URLs must be https."""
+    return [forms.Source(s.field, url=check_url(s.url, s.field)) if s.url is not None else s.require() for s in sources]
 
 
 def parse_json(request: Request, task: str) -> EditOrder:
@@ -179,81 +174,24 @@ def parse_json(request: Request, task: str) -> EditOrder:
     if unknown:
         message = f"{unknown[0][:100]}: unknown field; use {', '.join(sorted(JSON_FIELDS))}"
         raise ApiError(400, "unknown_field", message, unknown[0][:100])
-    encoded, urls = as_list(body.get("image")), as_list(body.get("image_url"))
-    check_count(len(encoded) + len(urls))
-    sources = []
-    for i, value in enumerate(encoded):
-        name = "image" if len(encoded) == 1 else f"image[{i}]"
-        sources.append(uploaded(images.decode_base64(value, name), name))
-    for i, value in enumerate(urls):
-        name = "image_url" if len(urls) == 1 else f"image_url[{i}]"
-        sources.append(Source(name, url=check_url(value, name)))
+    sources = checked(forms.collect_json(body))
     mask = images.decode_base64(body["mask"], "mask") if body.get("mask") is not None else None
     return build_order(request, task, sources, mask, body, from_form=False)
 
 
 def parse_multipart(request: Request, task: str) -> EditOrder:
-    import io
-
-    import multipart
-
-    _, options = multipart.parse_options_header(request.headers.get("content-type", ""))
-    boundary = options.get("boundary")
-    if not boundary:
-        raise bad_request("invalid_multipart", "multipart/form-data needs a boundary parameter")
-    limit = len(request.body) + 1
-    parser = multipart.MultipartParser(
-        io.BytesIO(request.body),
-        boundary,
-        content_length=len(request.body),
-        strict=True,
-        part_limit=64,
-        spool_limit=limit,
-        memory_limit=limit,
-        disk_limit=0,
-    )
-    try:
-        parts = parser.parts()
-    except multipart.MultipartError as exc:
-        raise bad_request("invalid_multipart", f"the multipart body is malformed: {exc}") from None
-    if not parts:
-        raise bad_request("invalid_multipart", "the multipart body has no parts")
+    parts = forms.multipart_parts(request)
     unknown = sorted({part.name for part in parts} - FORM_FIELDS)
     if unknown:
         message = f"{unknown[0][:100]}: unknown part; use {', '.join(sorted(FORM_FIELDS))}"
         raise ApiError(400, "unknown_field", message, unknown[0][:100])
-    files = [part for part in parts if part.name in ("image", "image[]")]
-    urls = [part for part in parts if part.name in ("image_url", "url")]
-    check_count(len(files) + len(urls))
-    sources = []
-    for i, part in enumerate(files):
-        sources.append(uploaded(part.raw, f"image[{i}]" + (f" ({part.filename[:100]})" if part.filename else "")))
-    for i, part in enumerate(urls):
-        name = f"{part.name}[{i}]"
-        sources.append(Source(name, url=check_url(form_text(part, name), name)))
-    fields: dict[str, Any] = {}
-    for name in OPTIONS:
-        found = [part for part in parts if part.name == name]
-        if len(found) > 1:
-            raise invalid(name, "sent more than once")
-        if found:
-            fields[name] = form_text(found[0], name)
+    sources = checked(forms.collect_form(parts))
+    fields = forms.text_fields(parts, OPTIONS)
     masks_sent = [part for part in parts if part.name == "mask"]
     if len(masks_sent) > 1:
         raise invalid("mask", "sent more than once")
     mask = masks_sent[0].raw if masks_sent else None
     return build_order(request, task, sources, mask, fields, from_form=True)
-
-
-def form_text(part: Any, field: str) -> str:
-    """A text part's value: UTF-8 only (what browsers and SDKs send), decoded strictly; else a 400 naming it."""
-    charset = (getattr(part, "charset", None) or "utf-8").strip().lower()
-    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
-        raise bad_request("invalid_multipart", f"{field}: charset {charset[:40]!r} is not supported; send UTF-8")
-    try:
-        return part.raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad_request("invalid_multipart", f"{field}: the text is not valid UTF-8") from None
 
 
 def whole(name: str, value: object, from_form: bool) -> int | None:

@@ -1,0 +1,185 @@
+"""Units of the OpenAI-compatible API: API keys, Prefer: wait, masks, edit model choice, aliases."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from imagegen import apikeys, bedrock, editmodels, masks, models, waiting
+from imagegen.http import ApiError, Request
+from imagegen.invoke import Params
+
+
+def request(**headers: str) -> Request:
+    return Request("POST", "/v1/images/edits", "POST /v1/images/edits", headers, {}, {}, b"")
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+def test_a_minted_key_verifies_and_only_its_hash_is_stored(aws):
+    key, record = apikeys.mint("alice", expires_in_days=30)
+    assert apikeys.KEY_PATTERN.fullmatch(key) and key not in str(apikeys.read(record["id"]))
+    assert apikeys.read(record["id"])["sha256"] == apikeys.digest(key)
+    verdict = apikeys.verify(f"Bearer {key}")
+    assert verdict.allowed and verdict.key_id == record["id"] and verdict.name == "alice"
+    assert apikeys.verify(f"bearer   {key}").allowed  # the scheme is case-insensitive
+
+
+@pytest.mark.parametrize(
+    "header, reason",
+    [
+        (None, "missing_bearer_token"),
+        ("Basic dXNlcjpwYXNz", "missing_bearer_token"),
+        ("Bearer ", "missing_bearer_token"),
+        ("Bearer sk-something-else", "malformed_key"),
+        ("Bearer igk_0123456789abcdef_" + "a" * 43, "unknown_key"),
+    ],
+)
+def test_what_is_not_a_valid_key_is_refused_with_its_reason(aws, header, reason):
+    assert apikeys.verify(header) == apikeys.Verdict(False, reason)
+
+
+def test_a_wrong_secret_for_a_real_id_a_revoked_and_an_expired_key_are_refused(aws):
+    key, record = apikeys.mint("bob")
+    assert apikeys.verify("Bearer " + key[:-3] + "xyz").reason == "unknown_key"
+    apikeys.revoke(record["id"])
+    assert apikeys.verify(f"Bearer {key}").reason == "revoked_key"
+    assert apikeys.revoke(record["id"])["revoked_at"]  # idempotent
+    with pytest.raises(KeyError):
+        apikeys.revoke("0" * 16)
+    listed = {r["id"]: r for r in apikeys.list_keys()}
+    assert "sha256" not in listed[record["id"]] and listed[record["id"]]["revoked_at"]
+
+
+def test_names_are_required_and_short(aws):
+    for name in ("", "   ", "x" * 101):
+        with pytest.raises(ValueError):
+            apikeys.mint(name)
+
+
+# -- Prefer: wait ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header, seconds",
+    [
+        ("wait", 20),
+        ("wait=5", 5),
+        ("respond-async, wait=7", 7),
+        ('wait="3"', 3),
+        ("WAIT=60", 20),  # capped
+        ("wait=soon", None),  # not a preference we can honour: ignored (RFC 7240)
+        ("return=minimal", None),
+        ("", None),
+    ],
+)
+def test_prefer_wait_is_read_and_capped(monkeypatch, header, seconds):
+    monkeypatch.delenv("PREFER_WAIT_MAX_SECONDS", raising=False)
+    assert waiting.requested(request(prefer=header)) == seconds
+
+
+def test_the_wait_cap_is_configurable(monkeypatch):
+    monkeypatch.setenv("PREFER_WAIT_MAX_SECONDS", "4")
+    assert waiting.requested(request(prefer="wait=10")) == 4
+
+
+# -- masks ----------------------------------------------------------------------------------------
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def test_transparent_pixels_become_white_and_the_rest_black():
+    mask = Image.new("RGBA", (8, 4), (255, 255, 255, 255))
+    mask.putpixel((1, 2), (0, 0, 0, 0))
+    mask.putpixel((5, 1), (9, 9, 9, 10))  # partly transparent: kept, as OpenAI's "fully transparent" rule
+    converted = Image.open(io.BytesIO(masks.white_means_edit(png(mask), (8, 4))))
+    assert converted.mode == "L"
+    assert [(x, y) for y in range(4) for x in range(8) if converted.getpixel((x, y)) == 255] == [(1, 2)]
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (png(Image.new("RGB", (8, 4))), "no alpha channel"),
+        (png(Image.new("RGBA", (8, 4), (0, 0, 0, 255))), "no fully transparent pixel"),
+        (png(Image.new("RGBA", (4, 4), (0, 0, 0, 0))), "is 4x4 but the image is 8x4"),
+        (png(Image.new("RGB", (8, 4)), "JPEG"), "must be a PNG"),
+        (b"\x89PNG\r\n\x1a\n broken", "could not be read"),
+    ],
+)
+def test_a_mask_that_cannot_be_used_is_a_400_that_says_why(mask, message):
+    with pytest.raises(ApiError) as refused:
+        masks.white_means_edit(mask, (8, 4))
+    assert refused.value.status == 400 and message in refused.value.message
+
+
+# -- which model edits, and what it can do --------------------------------------------------------
+
+
+@pytest.fixture
+def edit_env(monkeypatch):
+    monkeypatch.setenv("EDIT_BEDROCK_MODELS", "us.stability.sd3-5-large-v1:0,us.stability.stable-image-inpaint-v1:0")
+    monkeypatch.setenv("REPLICATE_EDIT_MODELS", "black-forest-labs/flux-kontext-pro")
+    monkeypatch.delenv("EDIT_DEFAULT_MODEL", raising=False)
+
+
+def test_models_are_chosen_by_id_or_alias_with_their_provider(edit_env):
+    assert editmodels.choose("sd3.5-large", "edit") == editmodels.Choice("bedrock", "us.stability.sd3-5-large-v1:0")
+    assert editmodels.choose("flux-kontext-pro", "edit").provider == "replicate"
+    assert editmodels.choose(None, "edit").model.startswith("catacolabs/cartoonify:")
+    with pytest.raises(ApiError) as refused:
+        editmodels.choose("dall-e-2", "edit")
+    assert refused.value.code == "model_not_allowed" and "sd3-5" in refused.value.message
+
+
+def test_variations_go_to_a_model_that_can_make_them(edit_env, monkeypatch):
+    with pytest.raises(ApiError) as refused:
+        editmodels.choose("flux-kontext-pro", "variation")  # it needs a prompt
+    assert refused.value.param == "model"
+    with pytest.raises(ApiError):
+        editmodels.choose("stable-image-inpaint", "variation")
+    monkeypatch.setenv("EDIT_DEFAULT_MODEL", "flux-kontext-pro")
+    assert editmodels.choose(None, "variation").model == "us.stability.sd3-5-large-v1:0"
+
+
+def test_an_alias_can_be_configured(monkeypatch):
+    monkeypatch.setenv("MODEL_ALIASES", '{"house-style": "us.stability.sd3-5-large-v1:0"}')
+    models.aliases.cache_clear()
+    try:
+        assert models.resolve("house-style") == "us.stability.sd3-5-large-v1:0"
+        assert models.resolve("sd3.5-large") == "us.stability.sd3-5-large-v1:0"  # the built-ins stay
+        assert models.resolve(7) == 7
+    finally:
+        models.aliases.cache_clear()
+
+
+def test_bedrock_adapters_state_their_tasks_and_refuse_the_rest():
+    image = png(Image.new("RGB", (64, 64)))
+    sd35, inpaint, ultra = (
+        "us.stability.sd3-5-large-v1:0",
+        "us.stability.stable-image-inpaint-v1:0",
+        "us.stability.stable-image-ultra-v1:1",
+    )
+    body = bedrock.adapter_for(sd35).body(Params(prompt="", task="variation", image=image))
+    assert body["mode"] == "image-to-image" and body["strength"] == 0.5 and "aspect_ratio" not in body
+    cases = [
+        (ultra, Params(prompt="x", task="edit", image=image), "model"),
+        (sd35, Params(prompt="x", task="edit", image=image, width=512, height=512), "size"),
+        (sd35, Params(prompt="x", task="edit", image=image, mask=image), "mask"),
+        (sd35, Params(prompt="x", task="edit", image=image, strength=1.5), "strength"),
+        (sd35, Params(prompt="x", quality="hd"), "quality"),
+        (inpaint, Params(prompt="x", task="edit", image=image), "mask"),
+        (inpaint, Params(prompt=" ", task="edit", image=image, mask=image), "prompt"),
+        (sd35, Params(prompt="x", task="edit", image=b"GIF89a" + bytes(20)), "image"),
+    ]
+    for model, params, field in cases:
+        with pytest.raises(ApiError) as refused:
+            bedrock.validate(model, params)
+        assert refused.value.param == field, (model, params.task, refused.value.message)
