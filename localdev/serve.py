@@ -47,6 +47,12 @@ def offline_starters():
         starters.append(start_offline_models)
     except ImportError:
         pass
+    try:
+        from localdev.demo_models import start_demo_models  # needs onnx (a dev dependency)
+
+        starters.append(start_demo_models)
+    except ImportError:
+        pass
     return starters
 
 
