@@ -26,7 +26,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 FUNCTIONS := $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/handler.py))))
 FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
-LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip
+LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip dist/layers/analysis.zip
 SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
 
 .PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
@@ -35,7 +35,7 @@ SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pyca
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/vendor/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/vendor/requirements.txt layers/analysis/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed (set PYTHON=...)"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -60,13 +60,20 @@ dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
 build/arch-$(ARCH):
 	mkdir -p build && rm -f build/arch-* && touch $@
 
-dist/layers/vendor.zip: layers/vendor/requirements.txt scripts/build_zip.py build/arch-$(ARCH)
-	rm -rf build/vendor && mkdir -p build/vendor
+# The third-party layers (vendor; analysis: onnxruntime, numpy, Pillow), one rule: layers/<name>/requirements.txt.
+# Test suites, type stubs and onnxruntime's model tooling are dropped (never imported at run time); the unzipped size is printed
+# because Lambda refuses more than 250 MB for a function and its layers together.
+dist/layers/%.zip: layers/%/requirements.txt scripts/build_zip.py build/arch-$(ARCH)
+	rm -rf build/$* && mkdir -p build/$*
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
 	  $(WHEEL_PLATFORMS:%=--platform %) --implementation cp --python-version 3.12 --only-binary=:all: \
-	  --target build/vendor -r $<
-	rm -rf build/vendor/bin
-	$(PYTHON) scripts/build_zip.py $@ build/vendor python/
+	  --target build/$* -r $<
+	rm -rf build/$*/bin
+	find build/$* -depth -type d \( -name tests -o -name testing \) -path '*/numpy/*' -exec rm -rf {} +
+	find build/$* -name '*.pyi' -delete
+	rm -rf build/$*/onnxruntime/{transformers,tools,quantization,datasets}  # model tooling, not inference
+	$(PYTHON) scripts/build_zip.py $@ build/$* python/
+	@echo "$@: $$(du -sm build/$* | cut -f1) MB unzipped, $$(du -m $@ | cut -f1) MB zipped"
 
 test: install localstack-up ## Run every test tier (unit, integration on LocalStack, Terraform) and tf-check
 	$(PY) -m pytest tests
