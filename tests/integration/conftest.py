@@ -106,3 +106,17 @@ def fake_replicate(bucket):
             os.environ[name] = value
     ssm.delete_parameters(Names=list(names.values()))
     fake.stop()
+
+
+@pytest.fixture(scope="session")
+def analysis_models(bucket):
+    """The demo ONNX models (localdev/demo_models.py) in the bucket, named by ANALYSIS_MODELS."""
+    import boto3
+
+    from imagegen import analysis
+    from localdev import demo_models
+
+    os.environ["ANALYSIS_MODELS"] = demo_models.install(boto3.client("s3"), bucket, prefix="models/it")
+    analysis.model.cache_clear()
+    yield
+    analysis.model.cache_clear()

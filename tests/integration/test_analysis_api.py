@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import os
 import ssl
@@ -16,28 +17,18 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 import requests
 from PIL import Image
 
 from imagegen import analysis
-from localdev import demo_models
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
 
-@pytest.fixture(scope="module")
-def models_in_s3(bucket):
-    saved = os.environ.get("ANALYSIS_MODELS")
-    os.environ["ANALYSIS_MODELS"] = demo_models.install(boto3.client("s3"), bucket, prefix="models/it")
-    analysis.model.cache_clear()
-    yield
-    analysis.model.cache_clear()
-    if saved is None:
-        os.environ.pop("ANALYSIS_MODELS", None)
-    else:
-        os.environ["ANALYSIS_MODELS"] = saved
+@pytest.fixture
+def models_in_s3(analysis_models):
+    return analysis_models
 
 
 def picture(colour, size=(64, 48), fmt="PNG", **options) -> bytes:
@@ -229,3 +220,14 @@ def test_an_https_url_image_is_fetched_and_analysed(api, models_in_s3, https_sit
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["labels"][0]["label"] == "green"
     assert Counting.hits == ["/green.png?token=secret"]
+
+
+def test_a_route_without_a_configured_model_is_501(api, models_in_s3, monkeypatch):
+    table = json.loads(os.environ["ANALYSIS_MODELS"])
+    monkeypatch.setenv("ANALYSIS_MODELS", json.dumps({"classification": table["classification"]}))
+    analysis.model.cache_clear()
+    try:
+        response = detect(api, {"image": b64(picture(RED))})
+        assert response.status_code == 501 and response.json()["error"]["code"] == "model_not_configured"
+    finally:
+        analysis.model.cache_clear()

@@ -31,3 +31,31 @@ def test_replicate_text_to_image_is_async_and_stored_by_the_webhook(api, fake_re
     [create] = [r for r in fake_replicate.requests if body["id"] in r.get("webhook", "")]
     assert create["input"]["prompt"] == "a lighthouse at dusk"
     assert create["webhook_events_filter"] == ["completed"]
+
+
+def test_openai_size_becomes_fluxs_aspect_ratio_and_what_flux_lacks_is_refused(api, fake_replicate, s3, bucket):
+    # GIVEN the default Replicate model, FLUX schnell, whose inputs are an aspect ratio and 1-4 steps
+    url = f"{api}/v1/images/generations"
+    # WHEN a client sends OpenAI's size (and a seed) and waits for the images
+    response = requests.post(
+        url,
+        json={"prompt": "a red kite", "model": "flux-schnell", "size": "1344x768", "seed": 7},
+        headers={"prefer": "wait=10"},
+        timeout=30,
+    )
+    # THEN the size reached Replicate as the ratio it means, and the finished job came back at once
+    assert response.status_code == 201, response.text
+    assert response.headers["preference-applied"] == "wait=10" and len(response.json()["data"]) == 1
+    [create] = [r for r in fake_replicate.requests if response.json()["id"] in r.get("webhook", "")]
+    assert create["input"] == {"prompt": "a red kite", "num_outputs": 1, "aspect_ratio": "16:9", "seed": 7}
+    # and what FLUX cannot honour is a 400 naming the field, with no job written
+    for fields, param in (
+        ({"size": "1000x1001"}, "size"),
+        ({"negative_prompt": "fog"}, "negative_prompt"),
+        ({"steps": 20}, "steps"),
+        ({"cfg_scale": 3.5}, "cfg_scale"),
+    ):
+        before = len(fake_replicate.requests)
+        refused = requests.post(url, json={"prompt": "x", "model": "flux-schnell", **fields}, timeout=30)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
+        assert len(fake_replicate.requests) == before

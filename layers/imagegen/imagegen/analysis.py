@@ -57,10 +57,11 @@ def model(task: str):
     from imagegen import vision  # numpy, Pillow, onnxruntime: the analysis layer
 
     row = model_settings().get(task)
-    if row is None:
-        raise ApiError(404, "model_not_configured", f"no {task} model is configured on this deployment")
+    if row is None:  # the route exists, the deployment has no model for it: not implemented here
+        raise ApiError(501, "model_not_configured", f"no {task} model is configured on this deployment")
     started = time.perf_counter()
-    spec = {k: v for k, v in row.items() if k not in ("key", "labels_key")}
+    # Terraform writes unset optional fields as null: they mean "the default".
+    spec = {k: v for k, v in row.items() if k not in ("key", "labels_key") and v is not None}
     if row.get("labels_key"):
         labels = read_labels(row["labels_key"])
         spec["labels"] = labels

@@ -33,7 +33,7 @@ from typing import Any
 from imagegen import bedrock, images, jobs, logs, models, results, sagemaker, storage, waiting
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
-from imagegen.invoke import Params, ProviderError, check_length, invalid
+from imagegen.invoke import Params, ProviderError, check_length, check_range, invalid, refuse
 
 log = logging.getLogger("imagegen")
 
@@ -307,8 +307,17 @@ def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
     return jobs.create(job)
 
 
-def replicate_input(params: Params) -> dict:
-    """The usual input names of Replicate's text-to-image models; only what the client set."""
+# FLUX on Replicate (black-forest-labs/flux-*; input schemas on replicate.com): no width/height
+# but an aspect ratio, no negative prompt; `guidance` only on dev. Step limits per model.
+FLUX_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+FLUX_MAX_STEPS = {"black-forest-labs/flux-schnell": 4, "black-forest-labs/flux-dev": 50}
+
+
+def replicate_input(model_ref: str, params: Params) -> dict:
+    """The model's own input names for what the client set; what it cannot take is a 400 naming it."""
+    name = model_ref.partition(":")[0]
+    if name.startswith("black-forest-labs/flux"):
+        return flux_input(name, params)
     names = {
         "negative_prompt": "negative_prompt",
         "width": "width",
@@ -325,17 +334,40 @@ def replicate_input(params: Params) -> dict:
     return payload
 
 
+def flux_input(name: str, p: Params) -> dict:
+    payload: dict[str, Any] = {"prompt": p.prompt, "num_outputs": p.n}
+    if p.width is not None or p.height is not None:
+        width, height = p.width or 1024, p.height or 1024
+        ratio = next((r for r in FLUX_RATIOS if width * int(r.split(":")[1]) == height * int(r.split(":")[0])), None)
+        if ratio is None:
+            raise invalid("size", f"{width}x{height} is not one of {name}'s aspect ratios {', '.join(FLUX_RATIOS)}")
+        payload["aspect_ratio"] = ratio
+    refuse("negative_prompt", p.negative_prompt, name)
+    if p.seed is not None:
+        payload["seed"] = p.seed
+    if p.steps is not None:
+        check_range("steps", p.steps, 1, FLUX_MAX_STEPS.get(name, 50), name)
+        payload["num_inference_steps"] = p.steps
+    if p.cfg_scale is not None:
+        if name != "black-forest-labs/flux-dev":
+            refuse("cfg_scale", p.cfg_scale, name)
+        check_range("cfg_scale", p.cfg_scale, 0, 10, name)
+        payload["guidance"] = p.cfg_scale
+    return payload
+
+
 def submit_replicate(request: Request, order: Order) -> dict:
     try:
         from imagegen import predictions  # the async path's own module (and its httpx import)
     except ImportError:
         raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
 
+    model_input = replicate_input(order.model, order.params)  # a 400 here writes nothing
     job_id = storage.new_job_id()
     owner = {"owner": order.owner} if order.owner else {}
     job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt, **owner)
     jobs.create(job)
-    predictions.submit_prediction(order.model, replicate_input(order.params), job_id, predictions.webhook_url(request))
+    predictions.submit_prediction(order.model, model_input, job_id, predictions.webhook_url(request))
     wait = waiting.requested(request)
     applied = waiting.applied(wait) if wait is not None else {}
     job = waiting.wait_for([job_id], wait, request.deadline)[0] if wait else jobs.get(job_id)
