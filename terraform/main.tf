@@ -14,9 +14,11 @@ locals {
   # One route table for Terraform and the local HTTP API server: "METHOD /path" => {function, auth}.
   routes          = jsondecode(file("${path.module}/../functions/routes.json"))
   route_functions = toset([for route in values(local.routes) : route.function])
-  # Functions that run on a schedule rather than behind a route.
-  scheduled_functions = toset(["sweeper"])
-  artifacts_dir       = coalesce(var.artifacts_dir, "${path.module}/../dist")
+  # Functions behind no route: the sweeper runs on a schedule, the authorizer is API Gateway's
+  # Lambda authorizer of the API_KEY auth (deployed whatever auth.type is, so keys can be minted first).
+  scheduled_functions  = toset(["sweeper"])
+  authorizer_functions = toset(["authorizer"])
+  artifacts_dir        = coalesce(var.artifacts_dir, "${path.module}/../dist")
 
   account_id = data.aws_caller_identity.current.account_id
   region     = var.region
@@ -27,21 +29,29 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_webhook_secret_parameter_name, "/")}"
+  # The Bedrock models each function may invoke.
+  bedrock_models = {
+    generate = var.generate_models.bedrock
+    edit     = var.edit_bedrock_models
+  }
+  all_bedrock_models = distinct(flatten(values(local.bedrock_models)))
   # A cross-region inference profile (us.…, eu.…) is invoked by its own ARN in this region, and the
   # request is served by the foundation model in any region of the profile's geography: the role
   # needs the profile and the model in each of those regions (AWS: "Prerequisites for inference profiles").
-  bedrock_profiles = { for id in var.generate_models.bedrock : id => split(".", id)[0] if contains(keys(var.bedrock_profile_regions), split(".", id)[0]) }
-  bedrock_model_arns = distinct(flatten([
-    for id in var.generate_models.bedrock : contains(keys(local.bedrock_profiles), id) ? concat(
-      ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${id}"],
-      [for region in var.bedrock_profile_regions[local.bedrock_profiles[id]] : "arn:${local.partition}:bedrock:${region}::foundation-model/${trimprefix(id, "${local.bedrock_profiles[id]}.")}"],
-    ) : ["arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
-  ]))
+  bedrock_profiles = { for id in local.all_bedrock_models : id => split(".", id)[0] if contains(keys(var.bedrock_profile_regions), split(".", id)[0]) }
+  bedrock_model_arns = {
+    for function, ids in local.bedrock_models : function => distinct(flatten([
+      for id in ids : contains(keys(local.bedrock_profiles), id) ? concat(
+        ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${id}"],
+        [for region in var.bedrock_profile_regions[local.bedrock_profiles[id]] : "arn:${local.partition}:bedrock:${region}::foundation-model/${trimprefix(id, "${local.bedrock_profiles[id]}.")}"],
+      ) : ["arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
+    ]))
+  }
   # The foundation model behind each configured id (what `aws bedrock get-foundation-model` knows).
-  bedrock_foundation_models = toset([for id in var.generate_models.bedrock : contains(keys(local.bedrock_profiles), id) ? trimprefix(id, "${local.bedrock_profiles[id]}.") : id])
+  bedrock_foundation_models = toset([for id in local.all_bedrock_models : contains(keys(local.bedrock_profiles), id) ? trimprefix(id, "${local.bedrock_profiles[id]}.") : id])
   sagemaker_endpoint_arn    = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
 
-  objects = { for prefix in ["images", "uploads", "jobs", "open"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+  objects = { for prefix in ["images", "uploads", "jobs", "open", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
   # IAM statements several functions need, written once.
   statements = {
@@ -52,6 +62,9 @@ locals {
     close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
     open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
   }
+
+  # REPLICATE_EDIT_FORMS without the inputs a model does not have (null), as the code's Form expects.
+  replicate_edit_forms = { for model, form in var.replicate_edit_forms : model => { for key, value in form : key => value if value != null } }
 
   layers = {
     imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
@@ -112,6 +125,8 @@ locals {
         GENERATE_MODELS           = jsonencode(var.generate_models)
         SAGEMAKER_ENDPOINT_NAME   = var.sagemaker_endpoint_name
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
+        MODEL_ALIASES             = jsonencode(var.model_aliases)
+        PREFER_WAIT_MAX_SECONDS   = tostring(var.prefer_wait_max_seconds)
       }
       statements = concat(
         [
@@ -124,11 +139,11 @@ locals {
           local.statements.read_replicate_token,
           local.statements.open_jobs,
         ],
-        length(local.bedrock_model_arns) == 0 ? [] : [
+        length(local.bedrock_model_arns.generate) == 0 ? [] : [
           {
             sid        = "InvokeBedrockModels"
             actions    = ["bedrock:InvokeModel"]
-            resources  = local.bedrock_model_arns
+            resources  = local.bedrock_model_arns.generate
             conditions = []
           },
         ],
@@ -144,27 +159,45 @@ locals {
     }
 
     edit = {
-      description = "Image-to-image: stores uploads, submits one Replicate prediction per image with a webhook"
+      description = "Edits and variations: Bedrock synchronously, Replicate with a webhook (one prediction per image)"
       layers      = ["imagegen", "vendor"]
       environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate_base_url
         REPLICATE_EDIT_MODEL      = var.replicate_edit_model
         REPLICATE_EDIT_VERSION    = var.replicate_edit_version
         REPLICATE_EDIT_MODELS     = join(",", var.replicate_edit_models)
         REPLICATE_EDIT_INPUTS     = jsonencode(var.replicate_edit_inputs)
+        REPLICATE_EDIT_FORMS      = jsonencode(local.replicate_edit_forms)
         PUBLIC_BASE_URL           = var.public_base_url
+        EDIT_BEDROCK_MODELS       = join(",", var.edit_bedrock_models)
+        EDIT_DEFAULT_MODEL        = var.edit_default_model
+        BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
+        MODEL_ALIASES             = jsonencode(var.model_aliases)
+        PREFER_WAIT_MAX_SECONDS   = tostring(var.prefer_wait_max_seconds)
       }
-      statements = [
-        {
-          sid        = "ReadWriteUploadsAndJobs"
-          actions    = ["s3:GetObject", "s3:PutObject"]
-          resources  = [local.objects.uploads, local.objects.jobs]
-          conditions = []
-        },
-        local.statements.read_replicate_token,
-        local.statements.open_jobs,
-      ]
+      statements = concat(
+        [
+          {
+            # uploads/ for Replicate's sources; images/ for Bedrock's results, read back for b64_json
+            sid        = "ReadWriteUploadsImagesAndJobs"
+            actions    = ["s3:GetObject", "s3:PutObject"]
+            resources  = [local.objects.uploads, local.objects.images, local.objects.jobs]
+            conditions = []
+          },
+          local.statements.read_replicate_token,
+          local.statements.open_jobs,
+        ],
+        length(local.bedrock_model_arns.edit) == 0 ? [] : [
+          {
+            sid        = "InvokeBedrockModels"
+            actions    = ["bedrock:InvokeModel"]
+            resources  = local.bedrock_model_arns.edit
+            conditions = []
+          },
+        ],
+      )
     }
 
     replicate_webhook = {
@@ -229,6 +262,20 @@ locals {
       ]
     }
 
+    authorizer = {
+      description = "API Gateway Lambda authorizer of the API_KEY auth: checks Authorization: Bearer <key> against the key records"
+      layers      = ["imagegen"]
+      environment = {}
+      statements = [
+        {
+          sid        = "ReadApiKeyRecords"
+          actions    = ["s3:GetObject"]
+          resources  = [local.objects["auth/api-keys"]]
+          conditions = []
+        },
+      ]
+    }
+
     get_job = {
       description = "Job status, with presigned URLs once the job has images"
       layers      = ["imagegen"]
@@ -274,6 +321,13 @@ check "generate_settings" {
   }
 }
 
+check "edit_settings" {
+  assert {
+    condition     = length(var.edit_bedrock_models) == 0 || var.function_settings.edit.timeout > var.bedrock_read_timeout_seconds
+    error_message = "The edit timeout must exceed bedrock_read_timeout_seconds, or a slow Bedrock edit is cut off without an error response."
+  }
+}
+
 # Replicate serves POST /v1/models/{owner}/{name}/predictions (no version) for its official models
 # only: a community model without a pinned version would 404 on every request, so refuse it at plan.
 resource "terraform_data" "replicate_models_pinned" {
@@ -298,8 +352,8 @@ module "bedrock_model_check" {
 
 check "route_functions_configured" {
   assert {
-    condition     = setunion(local.route_functions, local.scheduled_functions) == toset(keys(local.functions))
-    error_message = "local.functions must be the functions of functions/routes.json plus the scheduled ones."
+    condition     = setunion(local.route_functions, local.scheduled_functions, local.authorizer_functions) == toset(keys(local.functions))
+    error_message = "local.functions must be the functions of functions/routes.json plus the scheduled ones and the authorizer."
   }
 }
 
@@ -374,6 +428,7 @@ module "http_api" {
   routes               = { for key, route in local.routes : key => { function = route.function, authorized = route.auth } }
   functions            = { for key, function in module.functions : key => { function_name = function.function_name, invoke_arn = function.invoke_arn } if contains(local.route_functions, key) }
   authorization        = var.auth
+  authorizer_function  = var.auth.type == "API_KEY" ? { function_name = module.functions["authorizer"].function_name, invoke_arn = module.functions["authorizer"].invoke_arn } : null
   cors_allowed_origins = var.cors_allowed_origins
   throttling           = var.throttling
   route_throttling     = { for key, route in local.routes : key => var.webhook_throttling if route.function == "replicate_webhook" }

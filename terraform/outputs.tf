@@ -14,7 +14,7 @@ output "api_execution_arn" {
 }
 
 output "bucket_name" {
-  description = "Name of the bucket holding images/, uploads/ and jobs/."
+  description = "Name of the bucket holding images/, uploads/, jobs/ and the API key records (auth/api-keys/; `make api-key` reads this output)."
   value       = module.bucket.name
 }
 
@@ -38,9 +38,19 @@ output "layer_arns" {
   value       = { for key, layer in module.layers : key => layer.arn }
 }
 
+output "auth_type" {
+  description = "How the routes with \"auth\": true are authorized: API_KEY, AWS_IAM, JWT or NONE (auth.type)."
+  value       = var.auth.type
+}
+
+output "authorizer_id" {
+  description = "ID of the routes' API Gateway authorizer: the Lambda REQUEST authorizer (API_KEY) or the JWT authorizer (JWT); null for AWS_IAM and NONE."
+  value       = module.http_api.authorizer_id
+}
+
 output "jwt_authorizer_id" {
   description = "ID of the JWT authorizer; null unless auth.type is JWT."
-  value       = try(module.http_api.authorizer_id, null)
+  value       = var.auth.type == "JWT" ? module.http_api.authorizer_id : null
 }
 
 output "dashboard_name" {

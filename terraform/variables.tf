@@ -1,5 +1,5 @@
 variable "region" {
-  description = "AWS region to deploy to (the Bedrock models in generate_models must be available there)."
+  description = "AWS region to deploy to (the Bedrock models in generate_models and edit_bedrock_models must be available there)."
   type        = string
   default     = "us-east-1"
 
@@ -251,6 +251,74 @@ variable "replicate_edit_inputs" {
   }
 }
 
+variable "replicate_edit_forms" {
+  description = "How Replicate edit models the code does not know take their inputs, per model owner/name (REPLICATE_EDIT_FORMS, as JSON): image (the input that receives the image URL), prompt and mask (input names, absent: the model has none), prompt_required and mask_required. Adds to or overrides the built-in forms (cartoonify, flux-kontext, flux-fill); a model in neither takes the image as `image` only. Default: none."
+  type = map(object({
+    image           = string
+    prompt          = optional(string)
+    mask            = optional(string)
+    prompt_required = optional(bool, false)
+    mask_required   = optional(bool, false)
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([for model, form in var.replicate_edit_forms : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", model)) && alltrue([
+      for name in [form.image, form.prompt, form.mask] : name == null || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", name))
+    ])])
+    error_message = "replicate_edit_forms maps owner/name (no version) to input names made of letters, digits and underscores."
+  }
+
+  validation {
+    condition     = alltrue([for form in values(var.replicate_edit_forms) : (form.prompt != null || !form.prompt_required) && (form.mask != null || !form.mask_required)])
+    error_message = "A replicate_edit_forms row with prompt_required or mask_required must name that input (prompt or mask)."
+  }
+}
+
+variable "edit_bedrock_models" {
+  description = "Bedrock models an edit or variation request may pick, answered synchronously with 201 (EDIT_BEDROCK_MODELS, comma-joined): foundation-model or inference profile ids whose request format can edit (SD3.5 Large image-to-image, Stability Inpaint). The edit role may invoke exactly these (inference profiles through bedrock_profile_regions); empty: edits go to Replicate only."
+  type        = list(string)
+  default     = ["us.stability.sd3-5-large-v1:0", "us.stability.stable-image-inpaint-v1:0"]
+
+  validation {
+    condition     = alltrue([for id in var.edit_bedrock_models : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*$", id))])
+    error_message = "Each edit_bedrock_models entry must be a foundation-model id such as stability.sd3-5-large-v1:0 or an inference profile id such as us.stability.sd3-5-large-v1:0."
+  }
+}
+
+variable "edit_default_model" {
+  description = "Model of an edit or variation request that names none (EDIT_DEFAULT_MODEL): a model id of edit_bedrock_models or of the Replicate edit models, or an alias; empty: the Replicate default edit model (replicate_edit_model)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.:/-]{0,200}$", var.edit_default_model))
+    error_message = "edit_default_model must be empty or a model id or alias (letters, digits and _ . : / -)."
+  }
+}
+
+variable "model_aliases" {
+  description = "Short model names a generation or edit request may use in place of a model id (MODEL_ALIASES, as JSON), e.g. { house-style = \"black-forest-labs/flux-schnell\" }. Adds to or overrides the built-in ones (sd3.5-large, flux-schnell, cartoonify...); an alias only names a model, which must still be enabled for the route. Default: none."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for alias, model in var.model_aliases : can(regex("^[A-Za-z0-9_.:/-]{1,100}$", alias)) && can(regex("^[A-Za-z0-9_.:/-]{1,200}$", model))])
+    error_message = "model_aliases maps an alias to a model id, both non-empty and made of letters, digits and _ . : / -."
+  }
+}
+
+variable "prefer_wait_max_seconds" {
+  description = "Longest a request with `Prefer: wait[=N]` may hold its answer until its async (Replicate) jobs finish (PREFER_WAIT_MAX_SECONDS), 0-29, below API Gateway's 30 s limit. A waiting Lambda is billed for every second it waits, which is why waiting is opt-in per request with `Prefer: wait` and an async job is otherwise answered at once with 202; 0 turns waiting off."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.prefer_wait_max_seconds >= 0 && var.prefer_wait_max_seconds <= 29 && floor(var.prefer_wait_max_seconds) == var.prefer_wait_max_seconds
+    error_message = "prefer_wait_max_seconds must be a whole number between 0 and 29."
+  }
+}
+
 variable "replicate_official_models" {
   description = "Replicate models that Replicate lists as official: only these may be used without a pinned version (Replicate serves POST /v1/models/{owner}/{name}/predictions for official models only). Any other unpinned model in generate_models.replicate, replicate_edit_models or replicate_edit_model fails the plan."
   type        = list(string)
@@ -326,7 +394,7 @@ variable "generate_models" {
 }
 
 variable "bedrock_profile_regions" {
-  description = "Regions each cross-region inference profile geography routes requests to, by the prefix of the profile id (us.stability.sd3-5-large-v1:0 is the `us` profile): the generate role may invoke the profile and its foundation model in exactly these regions. Check the profile's regions with `aws bedrock get-inference-profile --inference-profile-identifier ID`."
+  description = "Regions each cross-region inference profile geography routes requests to, by the prefix of the profile id (us.stability.sd3-5-large-v1:0 is the `us` profile): the generate and edit roles may invoke the profile and its foundation model in exactly these regions. Check the profile's regions with `aws bedrock get-inference-profile --inference-profile-identifier ID`."
   type        = map(list(string))
   default = {
     us = ["us-east-1", "us-east-2", "us-west-2"]
@@ -339,7 +407,7 @@ variable "bedrock_profile_regions" {
 }
 
 variable "check_bedrock_models" {
-  description = "Look up each generate_models.bedrock model at plan time (aws_bedrock_foundation_model in a check block) and warn when it does not exist in the region or does not output images. Off by default: a check block's data source is read at every plan, so `plan -detailed-exitcode` always reports a change (exit 2) and drift detection breaks; turn it on for a one-off `terraform plan -var check_bedrock_models=true`."
+  description = "Look up each model of generate_models.bedrock and edit_bedrock_models at plan time (aws_bedrock_foundation_model in a check block) and warn when it does not exist in the region or does not output images. Off by default: a check block's data source is read at every plan, so `plan -detailed-exitcode` always reports a change (exit 2) and drift detection breaks; turn it on for a one-off `terraform plan -var check_bedrock_models=true`."
   type        = bool
   default     = false
 }
@@ -356,7 +424,7 @@ variable "sagemaker_endpoint_name" {
 }
 
 variable "bedrock_read_timeout_seconds" {
-  description = "botocore read timeout for Bedrock and SageMaker calls (BEDROCK_READ_TIMEOUT), 1-900; keep it below the generate timeout."
+  description = "botocore read timeout for Bedrock and SageMaker calls (BEDROCK_READ_TIMEOUT), 1-900; keep it below the generate and edit timeouts."
   type        = number
   default     = 25
 
@@ -367,7 +435,7 @@ variable "bedrock_read_timeout_seconds" {
 }
 
 variable "function_settings" {
-  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), edit 30 s / 512 MB, replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs)."
+  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB and edit 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs), authorizer 5 s / 256 MB (one S3 read per uncached key)."
   type = object({
     generate = optional(object({
       timeout              = optional(number, 60)
@@ -375,7 +443,7 @@ variable "function_settings" {
       reserved_concurrency = optional(number)
     }), {})
     edit = optional(object({
-      timeout              = optional(number, 30)
+      timeout              = optional(number, 60)
       memory_size          = optional(number, 512)
       reserved_concurrency = optional(number)
     }), {})
@@ -397,6 +465,11 @@ variable "function_settings" {
     sweeper = optional(object({
       timeout              = optional(number, 300)
       memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
+    authorizer = optional(object({
+      timeout              = optional(number, 5)
+      memory_size          = optional(number, 256)
       reserved_concurrency = optional(number)
     }), {})
   })
@@ -489,21 +562,27 @@ variable "webhook_throttling" {
 }
 
 variable "auth" {
-  description = "Authorization of the routes with \"auth\": true in functions/routes.json. type: AWS_IAM (SigV4; callers need execute-api:Invoke), JWT (needs issuer, an https:// URL, and audience) or NONE (open: development only). The Replicate webhook route is always open; its handler verifies the signature."
+  description = "Authorization of the routes with \"auth\": true in functions/routes.json. type: API_KEY (the default: `Authorization: Bearer <key>`, checked by the authorizer function against the key records in the bucket's auth/api-keys/; mint keys with `make api-key`), AWS_IAM (SigV4; callers need execute-api:Invoke), JWT (needs issuer, an https:// URL, and audience) or NONE (open: development only). API_KEY is the default because the OpenAI SDKs and the tools built on them send `Authorization: Bearer <key>` and cannot sign SigV4; a deployment with no key minted lets nobody in, so it is closed by default. cache_seconds (API_KEY only, 0-3600, default 300): how long API Gateway caches an allowed key, so a revoked or expired key keeps working for up to that long (0: the authorizer runs on every request). The Replicate webhook route is always open; its handler verifies the signature."
   type = object({
-    type     = optional(string, "AWS_IAM")
-    issuer   = optional(string)
-    audience = optional(list(string), [])
+    type          = optional(string, "API_KEY")
+    issuer        = optional(string)
+    audience      = optional(list(string), [])
+    cache_seconds = optional(number, 300)
   })
   default = {}
 
   validation {
-    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.auth.type)
-    error_message = "auth.type must be AWS_IAM, JWT or NONE."
+    condition     = contains(["API_KEY", "AWS_IAM", "JWT", "NONE"], var.auth.type)
+    error_message = "auth.type must be API_KEY, AWS_IAM, JWT or NONE."
   }
 
   validation {
     condition     = var.auth.type != "JWT" || (can(regex("^https://", var.auth.issuer)) && length(var.auth.audience) > 0)
     error_message = "A JWT auth needs an https:// issuer and at least one audience."
+  }
+
+  validation {
+    condition     = var.auth.cache_seconds >= 0 && var.auth.cache_seconds <= 3600 && floor(var.auth.cache_seconds) == var.auth.cache_seconds
+    error_message = "auth.cache_seconds must be a whole number of seconds between 0 and 3600."
   }
 }

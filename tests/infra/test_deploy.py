@@ -1,11 +1,14 @@
 """A real deployment: `terraform apply` of each example to a moto server, then what was deployed is checked.
 
-GIVEN terraform/examples/minimal (every default) and terraform/examples/complete (JWT auth,
-      tracing, reserved concurrency, versioning off, a SageMaker endpoint, custom CORS, arm64)
+GIVEN terraform/examples/minimal (every default: API_KEY auth) and terraform/examples/complete
+      (API_KEY auth with a 60 s cache, tracing, reserved concurrency, versioning off, a SageMaker
+      endpoint, custom CORS, arm64, a Replicate edit form, model aliases)
 WHEN  each is applied by the real terraform and aws provider to its own moto server
-THEN  boto3 against that server finds the routes of functions/routes.json, the functions as
-      configured with exactly the environment docs/configuration.md documents, least-privilege
-      policies and a locked-down bucket; a second plan changes nothing; destroy leaves no state.
+THEN  boto3 against that server finds the routes of functions/routes.json behind the API key
+      (Lambda REQUEST) authorizer, the functions as configured with exactly the environment
+      docs/configuration.md documents, least-privilege policies and a locked-down bucket; a
+      second plan changes nothing; destroy leaves no state. Plans of terraform/ itself cover the
+      other auth types (AWS_IAM, JWT) and the plan-time refusals.
 
 The expectations come from the route table, the docs, variables.tf and the examples themselves,
 so a function or route added later is checked without touching this file.
@@ -67,12 +70,21 @@ def variable_defaults() -> dict:
         block = text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
         return {k: int(v) for k, v in re.findall(r"(burst_limit|rate_limit)\s*= optional\(number, (\d+)\)", block)}
 
+    def block(variable: str) -> str:
+        return text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
+
     bedrock = re.search(r'bedrock\s*= optional\(list\(string\), \["([^"]+)"\]\)', text).group(1)
+    edit_bedrock = re.search(r"default\s*= (\[[^\]]*\])", block("edit_bedrock_models")).group(1)
+    auth = block("auth")
     return {
         "function_settings": settings,
         "throttling": limits("throttling"),
         "webhook_throttling": limits("webhook_throttling"),
         "bedrock_models": [bedrock],
+        "edit_bedrock_models": json.loads(edit_bedrock),
+        "auth_type": re.search(r'type\s*= optional\(string, "(\w+)"\)', auth).group(1),
+        "auth_cache_seconds": int(re.search(r"cache_seconds\s*= optional\(number, (\d+)\)", auth).group(1)),
+        "prefer_wait_max_seconds": int(re.search(r"default\s*= (\d+)", block("prefer_wait_max_seconds")).group(1)),
     }
 
 
@@ -84,7 +96,10 @@ class Expected:
         self.name = inputs.get("name", "imagegen")
         self.arch = inputs.get("architecture", "x86_64")
         self.tags = inputs.get("tags", {"project": "imagegen"})
-        self.auth = inputs.get("auth", {}).get("type", "AWS_IAM")
+        self.auth = inputs.get("auth", {}).get("type", defaults["auth_type"])
+        self.auth_cache_seconds = inputs.get("auth", {}).get("cache_seconds", defaults["auth_cache_seconds"])
+        # what API Gateway calls the routes' authorization: a Lambda authorizer is CUSTOM
+        self.route_authorization = "CUSTOM" if self.auth == "API_KEY" else self.auth
         self.tracing = inputs.get("tracing_mode", "PassThrough")
         self.versioning = inputs.get("versioning_enabled", True)
         self.cors = inputs.get("cors_allowed_origins", ["*"])
@@ -93,6 +108,15 @@ class Expected:
         self.alarm_topic = inputs.get("alarm_topic_arn")
         self.webhook_throttling = {**defaults["webhook_throttling"], **inputs.get("webhook_throttling", {})}
         self.bedrock_models = inputs.get("generate_models", {}).get("bedrock", defaults["bedrock_models"])
+        self.edit_bedrock_models = inputs.get("edit_bedrock_models", defaults["edit_bedrock_models"])
+        self.edit_default_model = inputs.get("edit_default_model", "")
+        self.model_aliases = inputs.get("model_aliases", {})
+        self.prefer_wait_max_seconds = inputs.get("prefer_wait_max_seconds", defaults["prefer_wait_max_seconds"])
+        # REPLICATE_EDIT_FORMS: the optional flags filled in, the inputs a model lacks left out
+        self.replicate_edit_forms = {
+            model: {"prompt_required": False, "mask_required": False, **form}
+            for model, form in inputs.get("replicate_edit_forms", {}).items()
+        }
         self.expiry = {
             "images/": inputs.get("image_expiry_days", 30),
             "uploads/": inputs.get("upload_expiry_days", 1),
@@ -166,9 +190,11 @@ def test_routes_are_the_route_table(deployed):
         assert integration["PayloadFormatVersion"] == "2.0", key
         assert integration["TimeoutInMillis"] == 30000, key
         assert f":function:{names[spec['function']]}/" in integration["IntegrationUri"], key
-        assert route["AuthorizationType"] == (expected.auth if spec["auth"] else "NONE"), key
-        if spec["auth"] and expected.auth == "JWT":
-            assert route["AuthorizerId"] == outputs(deployment)["jwt_authorizer_id"], key
+        assert route["AuthorizationType"] == (expected.route_authorization if spec["auth"] else "NONE"), key
+        if spec["auth"] and expected.auth in ("JWT", "API_KEY"):
+            assert route["AuthorizerId"] == outputs(deployment)["authorizer_id"], key
+        else:  # the webhook route (Replicate signs its webhooks) has no authorizer
+            assert not route.get("AuthorizerId"), key
     (stage,) = apigw.get_stages(ApiId=api["ApiId"])["Items"]
     assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == expected.throttling["burst_limit"]
@@ -215,9 +241,76 @@ def test_functions_are_configured_with_the_documented_environment(deployed):
         )
 
 
+def test_api_keys_are_checked_by_the_authorizer_function(deployed):
+    """API_KEY: a Lambda REQUEST authorizer (payload 2.0, simple responses) on the Authorization header,
+    cached for auth.cache_seconds, that API Gateway may invoke; every authorized route uses it."""
+    deployment, expected = deployed
+    if expected.auth != "API_KEY":
+        pytest.skip(f"auth is {expected.auth}")
+    apigw, lam = client(deployment, "apigatewayv2"), client(deployment, "lambda")
+    (api,) = [api for api in apigw.get_apis()["Items"] if api["Name"] == expected.name]
+    # moto answers GetAuthorizers (the listing) with a 500, so the authorizer is read by the id the
+    # module outputs; that every authorized route names this id is checked below.
+    authorizer = apigw.get_authorizer(ApiId=api["ApiId"], AuthorizerId=outputs(deployment)["authorizer_id"])
+    assert outputs(deployment)["auth_type"] == "API_KEY"
+    assert outputs(deployment)["jwt_authorizer_id"] is None
+    # moto keeps every attribute the provider sends and answers them back as they were set
+    assert authorizer["Name"] == f"{expected.name}-api-key"
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+    assert authorizer["AuthorizerResultTtlInSeconds"] == expected.auth_cache_seconds
+    function = lam.get_function(FunctionName=outputs(deployment)["function_names"]["authorizer"])["Configuration"]
+    assert authorizer["AuthorizerUri"].endswith(f"/functions/{function['FunctionArn']}/invocations")
+    assert not authorizer.get("AuthorizerCredentialsArn")  # invoked through the permission below
+    routes = {route["RouteKey"]: route for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]}
+    for key, spec in ROUTES.items():
+        if spec["auth"]:
+            assert (routes[key]["AuthorizationType"], routes[key]["AuthorizerId"]) == (
+                "CUSTOM",
+                authorizer["AuthorizerId"],
+            ), key
+        else:
+            assert routes[key]["AuthorizationType"] == "NONE" and not routes[key].get("AuthorizerId"), key
+    assert any(spec["function"] == "replicate_webhook" and not spec["auth"] for spec in ROUTES.values())
+    # API Gateway may invoke the authorizer function, for this authorizer only
+    policy = json.loads(lam.get_policy(FunctionName=function["FunctionName"])["Policy"])
+    (grant,) = policy["Statement"]
+    assert grant["Effect"] == "Allow" and grant["Action"] == "lambda:InvokeFunction"
+    assert grant["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    source_arn = f"{outputs(deployment)['api_execution_arn']}/authorizers/{authorizer['AuthorizerId']}"
+    assert grant["Condition"]["ArnLike"]["AWS:SourceArn"] == source_arn
+    # the authorizer function: our package only, the common environment, its own settings
+    assert [layer["Arn"] for layer in function["Layers"]] == [outputs(deployment)["layer_arns"]["imagegen"]]
+    assert set(function["Environment"]["Variables"]) == {"BUCKET_NAME", "LOG_LEVEL", "METRICS_NAMESPACE"}
+    settings = expected.settings["authorizer"]
+    assert (function["Timeout"], function["MemorySize"]) == (settings["timeout"], settings["memory_size"])
+
+
+def test_edits_and_generations_get_their_models_aliases_and_wait(deployed):
+    """The edit function's Bedrock models, default model, Replicate forms, aliases and Prefer: wait cap."""
+    deployment, expected = deployed
+    lam = client(deployment, "lambda")
+    names = outputs(deployment)["function_names"]
+    env = {
+        function: lam.get_function(FunctionName=names[function])["Configuration"]["Environment"]["Variables"]
+        for function in ("edit", "generate")
+    }
+    assert env["edit"]["EDIT_BEDROCK_MODELS"].split(",") == expected.edit_bedrock_models
+    assert env["edit"]["EDIT_DEFAULT_MODEL"] == expected.edit_default_model
+    assert json.loads(env["edit"]["REPLICATE_EDIT_FORMS"]) == expected.replicate_edit_forms
+    for function in ("edit", "generate"):
+        assert json.loads(env[function]["MODEL_ALIASES"]) == expected.model_aliases, function
+        assert env[function]["PREFER_WAIT_MAX_SECONDS"] == str(expected.prefer_wait_max_seconds), function
+        assert env[function]["BEDROCK_READ_TIMEOUT"] == "25", function
+    # a Bedrock edit must be able to fail with an error answer before the function is cut off
+    assert expected.settings["edit"]["timeout"] > int(env["edit"]["BEDROCK_READ_TIMEOUT"])
+
+
 ALLOWED_RESOURCE = re.compile(
     r"^arn:aws:(?:"
-    r"s3:::[a-z0-9.-]+(?:/[a-z]+/\*)?"  # the bucket, or one prefix of it
+    r"s3:::[a-z0-9.-]+(?:/[a-z]+(?:/[a-z-]+)?/\*)?"  # the bucket, or one prefix of it
     r"|kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+"  # the bucket's key
     r"|ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+"  # one named parameter
     r"|logs:[a-z0-9-]+:\d{12}:log-group:/aws/lambda/[a-z0-9-]+:\*"  # the function's own log streams
@@ -254,6 +347,9 @@ def bedrock_arns(model_ids: list[str]) -> set[str]:
     return arns
 
 
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")  # each function's own log group
+
+
 def test_policies_are_least_privilege(deployed):
     deployment, expected = deployed
     iam = client(deployment, "iam")
@@ -288,10 +384,23 @@ def test_policies_are_least_privilege(deployed):
         assert set(reads) <= listed and listed - set(reads) <= {"open/"}, function  # the sweeper lists open/
         # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
-        if function == "generate":
-            assert set(actions["bedrock:InvokeModel"]) == bedrock_arns(expected.bedrock_models), function
+        models = {"generate": expected.bedrock_models, "edit": expected.edit_bedrock_models}
+        if models.get(function):
+            assert set(actions["bedrock:InvokeModel"]) == bedrock_arns(models[function]), function
         else:
             assert "bedrock:InvokeModel" not in actions, function
+        # the API key records: the authorizer reads them, and nothing else; nobody else touches them
+        key_records = f"arn:aws:s3:::{bucket}/auth/api-keys/*"
+        touches_keys = [a for a, resources in actions.items() if key_records in resources]
+        if function == "authorizer":
+            assert touches_keys == ["s3:GetObject"] and actions["s3:GetObject"] == [key_records]
+            assert listed == {"auth/api-keys/*"}
+            assert set(actions) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", *LOG_ACTIONS}
+        else:
+            assert touches_keys == [], function
+        if function == "edit":  # Bedrock's results are written to images/ and read back for b64_json
+            images = f"arn:aws:s3:::{bucket}/images/*"
+            assert images in actions["s3:GetObject"] and images in actions["s3:PutObject"]
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires(deployed):
@@ -374,6 +483,43 @@ def test_an_unpinned_community_model_is_refused_at_plan(root_plan):
     assert "acme/sketchify, catacolabs/cartoonify" in result.stderr.replace("\n", " ")
     pinned = root_plan("-var", 'replicate_edit_models=["acme/sketchify:' + "a" * 64 + '"]')
     assert pinned.returncode == 0, pinned.stderr
+
+
+def planned_routes(plan_output: str) -> dict[str, str]:
+    """Route key => authorization_type of each route in a plan's output."""
+    found = {}
+    for block in plan_output.split("# module.http_api.aws_apigatewayv2_route.this[")[1:]:
+        key = block.split('"]', 1)[0].lstrip('"')
+        found[key] = re.search(r'authorization_type\s+= "(\w+)"', block).group(1)
+    return found
+
+
+def test_the_other_auth_types_plan_without_the_api_key_authorizer(root_plan):
+    # AWS_IAM: SigV4 routes, no authorizer; JWT: the JWT authorizer. Neither grants API Gateway the authorizer function.
+    issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
+    jwt = f'auth={{type="JWT", issuer="{issuer}", audience=["imagegen"]}}'
+    for auth, var in (("AWS_IAM", 'auth={type="AWS_IAM"}'), ("JWT", jwt)):
+        result = root_plan("-var", var)
+        assert result.returncode == 0, result.stdout + result.stderr
+        routes = planned_routes(result.stdout)
+        assert routes == {key: auth if spec["auth"] else "NONE" for key, spec in ROUTES.items()}, auth
+        assert "aws_apigatewayv2_authorizer.api_key" not in result.stdout, auth
+        assert "aws_lambda_permission.authorizer" not in result.stdout, auth
+        assert ("aws_apigatewayv2_authorizer.this" in result.stdout) == (auth == "JWT"), auth
+        assert 'module.functions["authorizer"].aws_lambda_function.this' in result.stdout  # deployed anyway
+
+
+def test_an_edit_timeout_below_the_bedrock_read_timeout_warns_and_a_long_key_cache_is_refused(root_plan):
+    # A check block warns (the plan goes on): an edit cut off mid-call would answer no error at all.
+    result = root_plan("-var", "function_settings={edit={timeout=20}}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = (result.stdout + result.stderr).replace("\n", " ")
+    assert "The edit timeout must exceed bedrock_read_timeout_seconds" in output
+    # A revoked key would work for more than an hour: refused.
+    refused = root_plan("-var", "auth={cache_seconds=7200}")
+    assert refused.returncode == 1
+    message = "auth.cache_seconds must be a whole number of seconds between 0 and 3600"
+    assert message in refused.stderr.replace("\n", " ")
 
 
 CHECK_MODULE = TERRAFORM / "modules" / "bedrock_model_check"

@@ -40,10 +40,11 @@ def route_functions() -> set[str]:
 
 
 SCHEDULED_FUNCTIONS = {"sweeper"}  # run by an EventBridge schedule, behind no route
+AUTHORIZER_FUNCTIONS = {"authorizer"}  # API Gateway's Lambda authorizer (auth.type API_KEY), behind no route
 
 
 def all_functions() -> set[str]:
-    return route_functions() | SCHEDULED_FUNCTIONS
+    return route_functions() | SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
 
 
 def root_local(name: str):
@@ -89,8 +90,10 @@ def test_every_function_folder_has_a_route_or_a_schedule():
     folders = {p.name for p in FUNCTIONS.iterdir() if p.is_dir() and p.name != "__pycache__"}
     unused = sorted(folders - all_functions())
     assert not unused, f"function folders no route in routes.json uses: {unused}"
-    assert folders >= SCHEDULED_FUNCTIONS
-    assert 'module.functions["sweeper"].arn' in (TERRAFORM / "main.tf").read_text()
+    assert folders >= SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
+    main = (TERRAFORM / "main.tf").read_text()
+    assert 'module.functions["sweeper"].arn' in main
+    assert 'module.functions["authorizer"].invoke_arn' in main
 
 
 def test_route_keys_are_method_and_path():
@@ -148,7 +151,7 @@ def third_party_imports(function: str) -> set[str]:
 def test_each_function_gets_exactly_the_layers_it_imports():
     """A layer only on the functions that import it: vendor where replicate/httpx/multipart are used."""
     functions = root_local("functions")
-    vendor = {"replicate", "httpx", "multipart", "pydantic"}
+    vendor = {"replicate", "httpx", "multipart", "pydantic", "PIL"}
     for name, settings in functions.items():
         needed = third_party_imports(name)
         assert needed <= vendor, f"{name} imports {needed - vendor}, which no layer provides"
@@ -184,18 +187,27 @@ def test_policies_follow_least_privilege():
             flat = flat.replace(f"local.statements.{shared}", json.dumps(json.dumps(body)))
         actions = set(re.findall(r'\\"([a-z0-9]+:[A-Za-z]+)\\"', flat))
         assert not any("*" in action for action in actions), name
+        if name not in ("generate", "edit"):
+            assert "bedrock:InvokeModel" not in actions, name
+        else:  # each with the ARNs of its own models
+            assert f"local.bedrock_model_arns.{name}" in flat, name
         if name != "generate":
-            assert not {"bedrock:InvokeModel", "sagemaker:InvokeEndpoint"} & actions, name
-        if name == "get_job":
+            assert "sagemaker:InvokeEndpoint" not in actions, name
+        if name in ("get_job", "authorizer"):
             assert actions == {"s3:GetObject"}, name
+        # only the authorizer reads the API key records, and it reads nothing else
+        reads_keys = 'local.objects[\\"auth/api-keys\\"]' in flat
+        assert reads_keys == (name == "authorizer"), name
+        if name == "authorizer":
+            assert flat.count("local.objects") == 1, flat
         reads_secret = "local.webhook_secret_parameter_arn" in flat
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    assert (
-        objects
-        == '${{for prefix in ["images", "uploads", "jobs", "open"] : prefix => "${module.bucket.arn}/${prefix}/*"}}'
-    )
+    prefixes = '["images", "uploads", "jobs", "open", "auth/api-keys"]'
+    assert objects == "${{for prefix in " + prefixes + ' : prefix => "${module.bucket.arn}/${prefix}/*"}}'
+    bedrock_models = root_local("bedrock_models")
+    assert bedrock_models == {"generate": "${var.generate_models.bedrock}", "edit": "${var.edit_bedrock_models}"}
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     stars = re.findall(r'"[^"\n]*\*[^"\n]*"', uncommented)
     assert stars == ['"${module.bucket.arn}/${prefix}/*"'], "no other '*' in main.tf"
@@ -307,3 +319,56 @@ def test_readme_tables_are_the_variables_and_outputs(path):
     assert tf_docs.render(readme, path) == readme, f"run python scripts/tf_docs.py: {path.name}/README.md is stale"
     for name in [*module(path).variables, *module(path).outputs]:
         assert f"| `{name}` |" in readme
+
+
+# --- authorization -------------------------------------------------------------------------------
+
+
+def unquoted(value):
+    """python-hcl2 keeps string literals in their quotes: strip them, all the way down."""
+    if isinstance(value, dict):
+        return {key: unquoted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unquoted(item) for item in value]
+    return tfcheck.unquote(value)
+
+
+def test_api_key_auth_is_a_lambda_request_authorizer_on_the_authorization_header():
+    """API_KEY (the default): the authorizer function as a REQUEST authorizer, payload 2.0, simple
+    responses, cached per Authorization value for auth.cache_seconds; routes are CUSTOM."""
+    http_api = module(TERRAFORM / "modules" / "http_api")
+    authorizer = unquoted(http_api.resources[("aws_apigatewayv2_authorizer", "api_key")])
+    assert authorizer["count"] == '${var.authorization.type == "API_KEY" ? 1 : 0}'
+    assert authorizer["authorizer_type"] == "REQUEST"
+    assert authorizer["authorizer_payload_format_version"] == "2.0"
+    assert authorizer["enable_simple_responses"] is True
+    assert authorizer["identity_sources"] == ["$request.header.Authorization"]
+    assert authorizer["authorizer_result_ttl_in_seconds"] == "${var.authorization.cache_seconds}"
+    assert "var.authorizer_function.invoke_arn" in authorizer["authorizer_uri"]
+    (precondition,) = authorizer["lifecycle"][0]["precondition"]
+    assert precondition["condition"] == "${var.authorizer_function != null}"
+    # API Gateway may invoke the function for this authorizer only
+    permission = unquoted(http_api.resources[("aws_lambda_permission", "authorizer")])
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["source_arn"].endswith("/authorizers/${aws_apigatewayv2_authorizer.api_key[0].id}")
+    route = http_api.resources[("aws_apigatewayv2_route", "this")]
+    assert route["authorization_type"] == '${each.value.authorized ? local.authorization_type : "NONE"}'
+    custom = '${var.authorization.type == "API_KEY" ? "CUSTOM" : var.authorization.type}'
+    assert http_api.locals["authorization_type"] == custom
+    # the root passes the authorizer function with API_KEY only, and API_KEY is the default
+    call = module(TERRAFORM).module_calls["http_api"]
+    assert call["authorization"] == "${var.auth}"
+    passed = '${var.auth.type == "API_KEY" ? {function_name = module.functions["authorizer"]'
+    assert call["authorizer_function"].startswith(passed)
+    auth_type = module(TERRAFORM).variables["auth"]["type"]
+    assert re.search(r'type\s*= optional\(string, "API_KEY"\)', auth_type), auth_type
+    assert re.search(r"cache_seconds\s*= optional\(number, 300\)", auth_type), auth_type
+
+
+def test_the_docs_list_every_route_and_its_function():
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    listed = {}
+    for keys, function in re.findall(r"^- (`[A-Z]+ /[^\n]*?`(?:, `[A-Z]+ /[^`]*`)*): (\w+)", docs, re.M):
+        for key in re.findall(r"`([^`]+)`", keys):
+            listed[key] = function
+    assert listed == {key: route["function"] for key, route in routes().items()}

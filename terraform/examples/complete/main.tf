@@ -1,6 +1,8 @@
-# Every optional feature on: JWT auth, X-Ray tracing, reserved concurrency, a SageMaker endpoint,
-# custom CORS origins, an alarm topic, arm64, no bucket versioning. Build the zips first:
-# `make build ARCH=arm64`.
+# Every optional feature on: API keys with a short authorizer cache, X-Ray tracing, reserved
+# concurrency, a SageMaker endpoint, custom CORS origins, an alarm topic, arm64, no bucket
+# versioning, an extra Replicate edit model with its input form, model aliases and a shorter
+# `Prefer: wait`. Build the zips first: `make build ARCH=arm64`. (JWT instead: auth = { type =
+# "JWT", issuer = "https://cognito-idp.<region>.amazonaws.com/<pool id>", audience = ["<client id>"] }.)
 module "imagegen" {
   source = "../.."
 
@@ -26,11 +28,24 @@ module "imagegen" {
   }
   webhook_throttling = { burst_limit = 200, rate_limit = 100 }
 
+  # Bearer API keys (`make api-key NAME=...`); a revoked key stops working within a minute.
   auth = {
-    type     = "JWT"
-    issuer   = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
-    audience = ["imagegen-clients"]
+    type          = "API_KEY"
+    cache_seconds = 60
   }
+
+  # A community model next to cartoonify: pinned (Replicate serves unpinned community models 404),
+  # with the names of its inputs, and an alias clients may use for it.
+  replicate_edit_models = ["acme/sketchify:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]
+  replicate_edit_forms = {
+    "acme/sketchify" = { image = "input_image", prompt = "prompt", prompt_required = true }
+  }
+  model_aliases = {
+    sketch       = "acme/sketchify"
+    house-render = "stability.stable-image-ultra-v1:1"
+  }
+  edit_default_model      = "sd3.5-large"
+  prefer_wait_max_seconds = 15
 
   function_settings = {
     generate          = { timeout = 45, memory_size = 1024, reserved_concurrency = 10 }

@@ -8,6 +8,11 @@ output "webhook_url" {
   value       = module.imagegen.webhook_url
 }
 
+output "bucket_name" {
+  description = "Name of the bucket (images, jobs and the API key records under auth/api-keys/)."
+  value       = module.imagegen.bucket_name
+}
+
 output "imagegen" {
   description = "Every output of the imagegen module (bucket, functions, roles, layers, ...)."
   value       = module.imagegen

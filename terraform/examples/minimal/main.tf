@@ -1,5 +1,5 @@
-# The smallest deployment: every input at its default (AWS_IAM auth, Bedrock text-to-image,
-# Replicate edits, versioned bucket). Build the zips first: `make build`.
+# The smallest deployment: every input at its default (API_KEY auth: mint keys with `make api-key`;
+# Bedrock text-to-image and edits, Replicate edits, versioned bucket). Build the zips first: `make build`.
 module "imagegen" {
   source = "../.."
 }

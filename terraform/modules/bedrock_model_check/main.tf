@@ -7,6 +7,6 @@ check "bedrock_model" {
 
   assert {
     condition     = contains(data.aws_bedrock_foundation_model.this.output_modalities, "IMAGE")
-    error_message = "Bedrock model ${var.model_id} does not output images: generate cannot use it."
+    error_message = "Bedrock model ${var.model_id} does not output images: imagegen cannot generate or edit with it."
   }
 }

@@ -1,3 +1,9 @@
+locals {
+  # API_KEY is a Lambda (REQUEST) authorizer: API Gateway calls such routes CUSTOM.
+  authorization_type = var.authorization.type == "API_KEY" ? "CUSTOM" : var.authorization.type
+  authorizer_id      = one(concat(aws_apigatewayv2_authorizer.this[*].id, aws_apigatewayv2_authorizer.api_key[*].id))
+}
+
 resource "aws_apigatewayv2_api" "this" {
   name          = var.name
   description   = var.description
@@ -87,6 +93,40 @@ resource "aws_apigatewayv2_authorizer" "this" {
   }
 }
 
+# API_KEY: a Lambda REQUEST authorizer (payload 2.0, simple responses) on the Authorization header.
+# A request without the header is a 401 from API Gateway itself; an allowed key's answer is cached
+# for cache_seconds per header value, so a revoked key keeps working for up to that long.
+resource "aws_apigatewayv2_authorizer" "api_key" {
+  count = var.authorization.type == "API_KEY" ? 1 : 0
+
+  api_id                            = aws_apigatewayv2_api.this.id
+  name                              = "${var.name}-api-key"
+  authorizer_type                   = "REQUEST"
+  authorizer_uri                    = try(var.authorizer_function.invoke_arn, null)
+  authorizer_payload_format_version = "2.0"
+  enable_simple_responses           = true
+  identity_sources                  = ["$request.header.Authorization"]
+  authorizer_result_ttl_in_seconds  = var.authorization.cache_seconds
+
+  lifecycle {
+    precondition {
+      condition     = var.authorizer_function != null
+      error_message = "authorization.type API_KEY needs authorizer_function (the authorizer Lambda's function_name and invoke_arn)."
+    }
+  }
+}
+
+# API Gateway may invoke the authorizer function for this authorizer only.
+resource "aws_lambda_permission" "authorizer" {
+  count = var.authorization.type == "API_KEY" ? 1 : 0
+
+  statement_id  = "AllowInvokeFromHttpApiAuthorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = try(var.authorizer_function.function_name, null)
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.api_key[0].id}"
+}
+
 resource "aws_apigatewayv2_integration" "this" {
   for_each = var.functions
 
@@ -100,14 +140,14 @@ resource "aws_apigatewayv2_integration" "this" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  #checkov:skip=CKV_AWS_309:Routes marked auth in routes.json use var.authorization (AWS_IAM by default); only the Replicate webhook route is open, because Replicate cannot sign with SigV4 or a JWT: its handler verifies the webhook signature instead.
+  #checkov:skip=CKV_AWS_309:Routes marked auth in routes.json use var.authorization (API_KEY through the Lambda authorizer, the root module's default, or AWS_IAM or JWT); only the Replicate webhook route is open, because Replicate cannot send our API key, SigV4 or a JWT: its handler verifies the webhook signature instead.
   for_each = var.routes
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.key
   target             = "integrations/${aws_apigatewayv2_integration.this[each.value.function].id}"
-  authorization_type = each.value.authorized ? var.authorization.type : "NONE"
-  authorizer_id      = each.value.authorized ? one(aws_apigatewayv2_authorizer.this[*].id) : null
+  authorization_type = each.value.authorized ? local.authorization_type : "NONE"
+  authorizer_id      = each.value.authorized ? local.authorizer_id : null
 }
 
 resource "aws_lambda_permission" "this" {

@@ -24,8 +24,8 @@ output "log_group_name" {
 }
 
 output "authorizer_id" {
-  description = "ID of the JWT authorizer; null unless authorization.type is JWT."
-  value       = try(aws_apigatewayv2_authorizer.this[0].id, null)
+  description = "ID of the routes' authorizer: the JWT authorizer (JWT) or the Lambda REQUEST authorizer (API_KEY); null for AWS_IAM and NONE."
+  value       = local.authorizer_id
 }
 
 output "route_ids" {

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the HTTP API; also names its access log group /aws/apigateway/<name> and JWT authorizer."
+  description = "Name of the HTTP API; also names its access log group /aws/apigateway/<name> and its authorizer (<name>-jwt or <name>-api-key)."
   type        = string
 }
 
@@ -31,23 +31,38 @@ variable "functions" {
 }
 
 variable "authorization" {
-  description = "How routes with authorized = true are authorized. type: AWS_IAM (SigV4-signed requests), JWT (issuer and audience required) or NONE."
+  description = "How routes with authorized = true are authorized. type: API_KEY (a Lambda REQUEST authorizer, authorizer_function, on the Authorization header; routes are CUSTOM), AWS_IAM (SigV4-signed requests), JWT (issuer and audience required) or NONE. cache_seconds (API_KEY only, 0-3600): how long API Gateway caches the authorizer's answer per Authorization value."
   type = object({
-    type     = optional(string, "AWS_IAM")
-    issuer   = optional(string)
-    audience = optional(list(string), [])
+    type          = optional(string, "AWS_IAM")
+    issuer        = optional(string)
+    audience      = optional(list(string), [])
+    cache_seconds = optional(number, 300)
   })
   default = {}
 
   validation {
-    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.authorization.type)
-    error_message = "authorization.type must be AWS_IAM, JWT or NONE."
+    condition     = contains(["API_KEY", "AWS_IAM", "JWT", "NONE"], var.authorization.type)
+    error_message = "authorization.type must be API_KEY, AWS_IAM, JWT or NONE."
+  }
+
+  validation {
+    condition     = var.authorization.cache_seconds >= 0 && var.authorization.cache_seconds <= 3600 && floor(var.authorization.cache_seconds) == var.authorization.cache_seconds
+    error_message = "authorization.cache_seconds must be a whole number of seconds between 0 and 3600."
   }
 
   validation {
     condition     = var.authorization.type != "JWT" || (can(regex("^https://", var.authorization.issuer)) && length(var.authorization.audience) > 0)
     error_message = "A JWT authorization needs an https:// issuer and at least one audience."
   }
+}
+
+variable "authorizer_function" {
+  description = "The Lambda authorizer of authorization.type API_KEY: function_name (API Gateway gets permission to invoke it) and invoke_arn; null for any other type. A plan with API_KEY and no authorizer_function fails."
+  type = object({
+    function_name = string
+    invoke_arn    = string
+  })
+  default = null
 }
 
 variable "cors_allowed_origins" {
