@@ -8,7 +8,7 @@ comparison. The id in the key finds the record without a scan and becomes the ca
 jobs record it as their owner.
 
 Revocation and expiry take effect on the next authorizer call; API Gateway caches an allowed key
-for the authorizer's result TTL (Terraform `api_key_cache_seconds`), so allow that long.
+for the authorizer's result TTL (Terraform `auth.cache_seconds`), so allow that long.
 """
 
 from __future__ import annotations

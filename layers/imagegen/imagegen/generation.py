@@ -334,11 +334,19 @@ def replicate_input(model_ref: str, params: Params) -> dict:
     return payload
 
 
+def nearest_ratio(width: int, height: int, ratios: tuple[str, ...], tolerance: float = 0.05) -> str | None:
+    """The ratio closest to width:height if within `tolerance` (relative): 1344x768 is 16:9's ~1 MP size."""
+    wanted = width / height
+    best = min(ratios, key=lambda r: abs(int(r.split(":")[0]) / int(r.split(":")[1]) - wanted))
+    w, h = (int(x) for x in best.split(":"))
+    return best if abs(w / h - wanted) <= tolerance * (w / h) else None
+
+
 def flux_input(name: str, p: Params) -> dict:
     payload: dict[str, Any] = {"prompt": p.prompt, "num_outputs": p.n}
     if p.width is not None or p.height is not None:
         width, height = p.width or 1024, p.height or 1024
-        ratio = next((r for r in FLUX_RATIOS if width * int(r.split(":")[1]) == height * int(r.split(":")[0])), None)
+        ratio = nearest_ratio(width, height, FLUX_RATIOS)
         if ratio is None:
             raise invalid("size", f"{width}x{height} is not one of {name}'s aspect ratios {', '.join(FLUX_RATIOS)}")
         payload["aspect_ratio"] = ratio
