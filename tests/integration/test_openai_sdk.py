@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import threading
+from pathlib import Path
 
 import boto3
 import openai
@@ -268,3 +269,16 @@ def test_a_job_is_seen_and_canceled_only_with_the_key_that_made_it(keyed_api, ke
         boto3.client("s3").get_object(Bucket=apikeys.config.bucket_name(), Key=f"jobs/{job}.json")["Body"].read()
     )
     assert record["owner"] == apikeys.KEY_PATTERN.fullmatch(key).group(1)
+
+
+def test_the_readme_example_runs_as_written(keyed_api, key, edit_models, models, tmp_path, monkeypatch):  # noqa: F811
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "photo.png").write_bytes(picture(256, 256))
+    (tmp_path / "mask.png").write_bytes(alpha_mask(256, 256, (64, 64, 192, 192)))
+    monkeypatch.chdir(tmp_path)
+    code = example.replace("http://127.0.0.1:8080/v1", f"{keyed_api}/v1").replace('"igk_..."', repr(key))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert fetch(scope["edited"].data[0].url).size == (256, 256)
+    assert scope["masked"].data and scope["variation"].data and scope["waited"].data
