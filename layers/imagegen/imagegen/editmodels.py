@@ -28,6 +28,10 @@ DEFAULT_EDIT_MODEL = "catacolabs/cartoonify"
 DEFAULT_EDIT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
 
 
+# Terraform's default too (edit_bedrock_models): SD3.5 Large image-to-image and Stability Inpaint.
+DEFAULT_BEDROCK_MODELS = "us.stability.sd3-5-large-v1:0,us.stability.stable-image-inpaint-v1:0"
+
+
 @dataclass(frozen=True)
 class Form:
     """A Replicate model's input names for the image, the prompt and the mask (None: it has none).
@@ -83,7 +87,7 @@ def replicate_models() -> tuple[str, ...]:
 
 
 def bedrock_models() -> tuple[str, ...]:
-    ids = tuple(env_list("EDIT_BEDROCK_MODELS", ""))
+    ids = tuple(env_list("EDIT_BEDROCK_MODELS", DEFAULT_BEDROCK_MODELS))
     for model_id in ids:
         adapter = bedrock.adapter_for(model_id)  # an unknown family is a ConfigError
         if "edit" not in adapter.tasks and "variation" not in adapter.tasks:
