@@ -76,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"imagegen local HTTP API at {server.url}", flush=True)
     if server.auth:
         banner.append("auth        API keys: Authorization: Bearer <key> (make api-key NAME=me mints one)")
-    else:
+    elif args.host in ("127.0.0.1", "localhost", "::1"):
         banner.append("auth        OPEN: no API key needed (keep it on loopback; make serve AUTH=api_key for keys)")
+    else:
+        banner.append(f"auth        OPEN ON {args.host}: anyone who reaches it can spend; use AUTH=api_key")
     for line in banner:
         print(f"  {line}", flush=True)
     for route in server.routes:
