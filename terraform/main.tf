@@ -66,9 +66,15 @@ locals {
   # REPLICATE_EDIT_FORMS without the inputs a model does not have (null), as the code's Form expects.
   replicate_edit_forms = { for model, form in var.replicate_edit_forms : model => { for key, value in form : key => value if value != null } }
 
+  # ANALYSIS_MODELS without the fields left unset (null: the code's defaults), and the bucket keys
+  # the analyze role may read: exactly each model file and label file, nothing else under models/.
+  analysis_models     = { for task, row in var.analysis_models : task => { for key, value in row : key => value if value != null } }
+  analysis_model_keys = sort(distinct(flatten([for row in values(var.analysis_models) : compact([row.key, row.labels_key])])))
+
   layers = {
     imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
     vendor   = "Third-party packages: replicate, httpx and their dependencies"
+    analysis = "ONNX Runtime, numpy, Pillow for image analysis"
   }
 
   common_environment = {
@@ -80,11 +86,13 @@ locals {
   # Python's level names as Lambda's JSON log levels.
   lambda_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
 
-  # Per function, from its own statements: s3:ListBucket for the prefixes it reads (so a missing key
-  # is a 404, not a 403; "IfExists" because that implicit check carries no s3:prefix), and the
-  # bucket's KMS key through S3: Decrypt to read, GenerateDataKey only for a function that writes.
+  # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads
+  # (so a missing key is a 404, not a 403; "IfExists" because that implicit check carries no
+  # s3:prefix), and the bucket's KMS key through S3: Decrypt to read, GenerateDataKey only for a
+  # function that writes. None at all for a function with no S3 action (analyze without models);
+  # decided on the actions, which are known at plan, so the statement count is too.
   bucket_statements = {
-    for name, function in local.functions : name => concat(
+    for name, function in local.functions : name => !anytrue([for statement in function.statements : anytrue([for action in statement.actions : startswith(action, "s3:")])]) ? [] : concat(
       [{
         sid       = "ListOwnPrefixes"
         actions   = ["s3:ListBucket"]
@@ -259,6 +267,24 @@ locals {
         local.statements.write_images,
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
+      ]
+    }
+
+    analyze = {
+      description = "Image classification and object detection with ONNX Runtime in the function; models read from the bucket once per cold start"
+      # vendor: the multipart parser (imagegen.forms); analysis: onnxruntime, numpy, Pillow (imagegen.vision)
+      layers = ["imagegen", "vendor", "analysis"]
+      environment = {
+        ANALYSIS_MODELS = jsonencode(local.analysis_models)
+      }
+      # Exactly the configured model and label files; no statement at all without models.
+      statements = length(local.analysis_model_keys) == 0 ? [] : [
+        {
+          sid        = "ReadAnalysisModels"
+          actions    = ["s3:GetObject"]
+          resources  = [for key in local.analysis_model_keys : "${module.bucket.arn}/${key}"]
+          conditions = []
+        },
       ]
     }
 

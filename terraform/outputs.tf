@@ -34,7 +34,7 @@ output "function_role_arns" {
 }
 
 output "layer_arns" {
-  description = "Layer key (imagegen, vendor) => ARN of the published layer version."
+  description = "Layer key (imagegen, vendor, analysis) => ARN of the published layer version."
   value       = { for key, layer in module.layers : key => layer.arn }
 }
 

@@ -29,7 +29,7 @@ variable "tags" {
 }
 
 variable "artifacts_dir" {
-  description = "Directory holding the Makefile's zips (functions/<name>.zip, layers/imagegen.zip, layers/vendor.zip); null: the repository's dist/. Run `make build` before plan."
+  description = "Directory holding the Makefile's zips (functions/<name>.zip, layers/imagegen.zip, layers/vendor.zip, layers/analysis.zip); null: the repository's dist/. Run `make build` before plan."
   type        = string
   default     = null
 }
@@ -435,7 +435,7 @@ variable "bedrock_read_timeout_seconds" {
 }
 
 variable "function_settings" {
-  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB and edit 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs), authorizer 5 s / 256 MB (one S3 read per uncached key)."
+  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB and edit 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs), authorizer 5 s / 256 MB (one S3 read per uncached key), analyze 30 s / 1024 MB (ONNX Runtime in the function: its import takes ~0.8 s and a MobileNet-size model loads in ~0.15 s on a cold start; a 1280x960 JPEG classifies in ~26 ms on 2 vCPUs at ~113 MB peak RSS; 1024 MB buys the vCPU share for 8 images per request well within 30 s, the HTTP API's own limit)."
   type = object({
     generate = optional(object({
       timeout              = optional(number, 60)
@@ -470,6 +470,11 @@ variable "function_settings" {
     authorizer = optional(object({
       timeout              = optional(number, 5)
       memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+    analyze = optional(object({
+      timeout              = optional(number, 30)
+      memory_size          = optional(number, 1024)
       reserved_concurrency = optional(number)
     }), {})
   })
@@ -584,5 +589,63 @@ variable "auth" {
   validation {
     condition     = var.auth.cache_seconds >= 0 && var.auth.cache_seconds <= 3600 && floor(var.auth.cache_seconds) == var.auth.cache_seconds
     error_message = "auth.cache_seconds must be a whole number of seconds between 0 and 3600."
+  }
+}
+
+variable "analysis_models" {
+  description = "The ONNX models of the image analysis routes (ANALYSIS_MODELS, as JSON), one row per task: \"classification\" (POST /v1/images/classifications) and/or \"detection\" (POST /v1/images/detections). key: the model file in the bucket (models/....onnx); labels_key: a label file in the bucket (models/....txt, one label per line), or labels: the labels inline (exactly one of the two; the labels' order is the model's output order); input_size: [width, height] of the model input (whole numbers 1-4096); layout: NCHW (default) or NHWC; mean and std: per channel (R, G, B), applied to pixel/255 (defaults 0 and 1); resize: stretch (default) or letterbox (aspect kept, grey padding, as YOLO trains); output (detection only, required): yolo ([1, N, 4+C] or [1, 4+C, N], YOLOv5u/v8/v11 exports) or boxes_scores (SSD-style [1, N, 4] normalised boxes and [1, N, C] scores); softmax (classification only, default true: the model outputs logits). Upload the files yourself with `aws s3 cp model.onnx s3://<bucket_name>/<key>` (and the label file to its labels_key): the analyze role may read exactly these keys and no others, and models/ never expires. Each model is loaded once per cold start (a new file at the same key reaches warm functions only once they are recycled). Empty (the default): the two routes exist and answer 501 model_not_configured."
+  type = map(object({
+    key        = string
+    labels_key = optional(string)
+    labels     = optional(list(string))
+    input_size = list(number)
+    layout     = optional(string)
+    mean       = optional(list(number))
+    std        = optional(list(number))
+    resize     = optional(string)
+    output     = optional(string)
+    softmax    = optional(bool)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for task in keys(var.analysis_models) : contains(["classification", "detection"], task)])
+    error_message = "analysis_models has one row per task: its keys may only be \"classification\" and \"detection\"."
+  }
+
+  validation {
+    condition     = alltrue([for row in values(var.analysis_models) : can(regex("^models(/[A-Za-z0-9_][A-Za-z0-9._-]*)+\\.onnx$", row.key)) && (row.labels_key == null ? true : can(regex("^models(/[A-Za-z0-9_][A-Za-z0-9._-]*)+\\.txt$", row.labels_key)))])
+    error_message = "Each analysis_models key must be a bucket key models/....onnx and each labels_key models/....txt (path segments of letters, digits, . _ -, none starting with a dot; no wildcards): models/ is the prefix the bucket never expires, and the role may read exactly these keys."
+  }
+
+  validation {
+    condition     = alltrue([for row in values(var.analysis_models) : (row.labels_key == null) != (row.labels == null) && (row.labels == null ? true : length(row.labels) > 0 && alltrue([for label in coalesce(row.labels, []) : label != ""]))])
+    error_message = "Each analysis_models row needs exactly one of labels_key (a label file in the bucket) or labels (a non-empty list of non-empty labels)."
+  }
+
+  validation {
+    condition     = alltrue([for row in values(var.analysis_models) : length(row.input_size) == 2 && alltrue([for size in row.input_size : size >= 1 && size <= 4096 && floor(size) == size])])
+    error_message = "Each analysis_models input_size must be [width, height], two whole numbers from 1 to 4096."
+  }
+
+  validation {
+    condition     = alltrue([for row in values(var.analysis_models) : contains(["NCHW", "NHWC"], coalesce(row.layout, "NCHW")) && contains(["stretch", "letterbox"], coalesce(row.resize, "stretch"))])
+    error_message = "Each analysis_models layout must be NCHW or NHWC, and each resize stretch or letterbox."
+  }
+
+  validation {
+    condition     = alltrue([for row in values(var.analysis_models) : (row.mean == null ? true : length(row.mean) == 3) && (row.std == null ? true : length(row.std) == 3 && alltrue([for value in coalesce(row.std, [1]) : value > 0]))])
+    error_message = "Each analysis_models mean must be 3 numbers (R, G, B), and each std 3 positive numbers."
+  }
+
+  validation {
+    condition     = alltrue([for task, row in var.analysis_models : task == "detection" ? contains(["yolo", "boxes_scores"], coalesce(row.output, "none")) && row.softmax == null : row.output == null])
+    error_message = "analysis_models.detection needs output = \"yolo\" or \"boxes_scores\" (and takes no softmax); a classification row takes no output."
+  }
+
+  validation {
+    # Lambda allows 4 KB of environment in all: long label lists belong in a label file.
+    condition     = length(jsonencode({ for task, row in var.analysis_models : task => { for name, value in row : name => value if value != null } })) <= 3000
+    error_message = "analysis_models is over 3000 characters as JSON, and a function's environment may hold 4 KB in all: put long label lists in a label file (labels_key)."
   }
 }

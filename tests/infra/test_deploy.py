@@ -1,8 +1,9 @@
 """A real deployment: `terraform apply` of each example to a moto server, then what was deployed is checked.
 
-GIVEN terraform/examples/minimal (every default: API_KEY auth) and terraform/examples/complete
-      (API_KEY auth with a 60 s cache, tracing, reserved concurrency, versioning off, a SageMaker
-      endpoint, custom CORS, arm64, a Replicate edit form, model aliases)
+GIVEN terraform/examples/minimal (every default: API_KEY auth, no analysis model) and
+      terraform/examples/complete (API_KEY auth with a 60 s cache, tracing, reserved concurrency,
+      versioning off, a SageMaker endpoint, custom CORS, arm64, a Replicate edit form, model
+      aliases, a classification and a detection model)
 WHEN  each is applied by the real terraform and aws provider to its own moto server
 THEN  boto3 against that server finds the routes of functions/routes.json behind the API key
       (Lambda REQUEST) authorizer, the functions as configured with exactly the environment
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -117,6 +119,8 @@ class Expected:
             model: {"prompt_required": False, "mask_required": False, **form}
             for model, form in inputs.get("replicate_edit_forms", {}).items()
         }
+        # ANALYSIS_MODELS: the example's rows as written (Terraform leaves the unset fields out)
+        self.analysis_models = inputs.get("analysis_models", {})
         self.expiry = {
             "images/": inputs.get("image_expiry_days", 30),
             "uploads/": inputs.get("upload_expiry_days", 1),
@@ -308,9 +312,66 @@ def test_edits_and_generations_get_their_models_aliases_and_wait(deployed):
     assert expected.settings["edit"]["timeout"] > int(env["edit"]["BEDROCK_READ_TIMEOUT"])
 
 
+def test_the_analyze_function_gets_its_layers_models_and_routes(deployed):
+    """analyze: imagegen + vendor (multipart) + analysis (ONNX Runtime) in that order, ANALYSIS_MODELS
+    equal to the example's rows, the two analysis routes behind the API key authorizer."""
+    deployment, expected = deployed
+    lam, apigw = client(deployment, "lambda"), client(deployment, "apigatewayv2")
+    names, layer_arns = outputs(deployment)["function_names"], outputs(deployment)["layer_arns"]
+    assert set(layer_arns) == {"imagegen", "vendor", "analysis"}
+    config = lam.get_function(FunctionName=names["analyze"])["Configuration"]
+    assert [layer["Arn"] for layer in config["Layers"]] == [layer_arns[k] for k in ("imagegen", "vendor", "analysis")]
+    for function, name in names.items():  # the 134 MB layer on analyze only
+        if function != "analyze":
+            layers = [layer["Arn"] for layer in lam.get_function(FunctionName=name)["Configuration"].get("Layers", [])]
+            assert layer_arns["analysis"] not in layers, function
+    env = config["Environment"]["Variables"]
+    assert json.loads(env["ANALYSIS_MODELS"]) == expected.analysis_models
+    assert (config["Timeout"], config["MemorySize"]) == (30, 1024)  # the defaults, in both examples
+    (api,) = [api for api in apigw.get_apis()["Items"] if api["Name"] == expected.name]
+    routes = {route["RouteKey"]: route for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]}
+    analysis_routes = {key for key, spec in ROUTES.items() if spec["function"] == "analyze"}
+    assert analysis_routes == {"POST /v1/images/classifications", "POST /v1/images/detections"}
+    for key in analysis_routes:
+        assert routes[key]["AuthorizationType"] == expected.route_authorization == "CUSTOM", key
+        assert routes[key]["AuthorizerId"] == outputs(deployment)["authorizer_id"], key
+
+
+UNZIPPED_LIMIT = 250 * 2**20  # Lambda: a function and all its layers, unzipped
+DIRECT_UPLOAD_LIMIT = 50 * 2**20  # Lambda: a zip uploaded in the API call itself (as our layer module does)
+
+
+def unzipped_size(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
+def test_each_function_with_its_layers_fits_lambdas_size_limits(deployed):
+    """What `make build` made for this example's architecture: every zip under the 50 MB direct-upload
+    limit, every function with its layers under 250 MB unzipped (analyze carries the analysis layer)."""
+    deployment, _ = deployed
+    dist = deployment.workdir / "dist"
+    functions = tfcheck.Module.load(TERRAFORM).locals["functions"]
+    layer_sizes = {path.stem: unzipped_size(path) for path in (dist / "layers").glob("*.zip")}
+    for path in [*(dist / "layers").glob("*.zip"), *(dist / "functions").glob("*.zip")]:
+        assert path.stat().st_size < DIRECT_UPLOAD_LIMIT, f"{path.name}: {path.stat().st_size / 2**20:.1f} MiB zipped"
+    totals = {}
+    for name, settings in functions.items():
+        layers = [tfcheck.unquote(layer) for layer in settings["layers"]]
+        totals[name] = unzipped_size(dist / "functions" / f"{name}.zip") + sum(layer_sizes[layer] for layer in layers)
+        assert totals[name] < UNZIPPED_LIMIT, f"{name} + {layers}: {totals[name] / 2**20:.1f} MiB unzipped"
+    zipped = {name: (dist / "layers" / f"{name}.zip").stat().st_size / 2**20 for name in layer_sizes}
+    print(
+        f"\n{deployment.arch}: "
+        + ", ".join(f"layer {name} {size:.1f} MiB zipped" for name, size in zipped.items())
+        + f"; analyze + layers {totals['analyze'] / 2**20:.1f} MiB unzipped"
+    )
+
+
 ALLOWED_RESOURCE = re.compile(
     r"^arn:aws:(?:"
     r"s3:::[a-z0-9.-]+(?:/[a-z]+(?:/[a-z-]+)?/\*)?"  # the bucket, or one prefix of it
+    r"|s3:::[a-z0-9.-]+/models(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)+\.(?:onnx|txt)"  # one analysis model or label file
     r"|kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+"  # the bucket's key
     r"|ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+"  # one named parameter
     r"|logs:[a-z0-9-]+:\d{12}:log-group:/aws/lambda/[a-z0-9-]+:\*"  # the function's own log streams
@@ -377,6 +438,10 @@ def test_policies_are_least_privilege(deployed):
         for statement in statements:
             for action in as_list(statement["Action"]):
                 actions[action] += as_list(statement["Resource"])
+        if function == "analyze":
+            check_analysis_model_reads(function, actions, model_keys(expected), bucket)
+            if not expected.analysis_models:
+                continue  # no S3 action at all: no listing, no bucket key
         # s3:ListBucket only for the prefixes it reads (IfExists: the 404-not-403 check has no prefix)
         (listing,) = [st for st in statements if "s3:ListBucket" in as_list(st["Action"])]
         reads = sorted(arn.split(":::", 1)[1].split("/", 1)[1] for arn in actions.get("s3:GetObject", []))
@@ -401,6 +466,23 @@ def test_policies_are_least_privilege(deployed):
         if function == "edit":  # Bedrock's results are written to images/ and read back for b64_json
             images = f"arn:aws:s3:::{bucket}/images/*"
             assert images in actions["s3:GetObject"] and images in actions["s3:PutObject"]
+        if function == "analyze":
+            assert listed == model_keys(expected), function  # exact keys, no prefix
+
+
+def model_keys(expected: Expected) -> set[str]:
+    """The bucket keys of the example's analysis models and their label files."""
+    rows = expected.analysis_models.values()
+    return {row["key"] for row in rows} | {row["labels_key"] for row in rows if row.get("labels_key")}
+
+
+def check_analysis_model_reads(function: str, actions: dict[str, list[str]], keys: set[str], bucket: str) -> None:
+    """analyze: s3:GetObject on exactly the model and label keys; no statement at all without models."""
+    if not keys:
+        assert set(actions) == set(LOG_ACTIONS), f"{function}: without models it needs no permission: {actions}"
+        return
+    assert sorted(actions["s3:GetObject"]) == sorted(f"arn:aws:s3:::{bucket}/{key}" for key in keys), function
+    assert set(actions) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", *LOG_ACTIONS}, function
 
 
 def test_bucket_is_private_encrypted_tls_only_and_expires(deployed):
@@ -421,6 +503,9 @@ def test_bucket_is_private_encrypted_tls_only_and_expires(deployed):
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     expiring = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules if "Days" in r.get("Expiration", {})}
     assert {p: d for p, d in expiring.items() if p in expected.expiry} == expected.expiry
+    # the analysis models are operator uploads under models/: no rule deletes them
+    for key in {"models/", *model_keys(expected)}:
+        assert not any(key.startswith(prefix) for prefix in expiring), key
     assert all(r["Status"] == "Enabled" for r in rules)
     # every job update makes a version: old versions expire, then their delete markers
     (cleanup,) = [r for r in rules if "NoncurrentVersionExpiration" in r]
@@ -520,6 +605,24 @@ def test_an_edit_timeout_below_the_bedrock_read_timeout_warns_and_a_long_key_cac
     assert refused.returncode == 1
     message = "auth.cache_seconds must be a whole number of seconds between 0 and 3600"
     assert message in refused.stderr.replace("\n", " ")
+
+
+def test_a_malformed_analysis_model_row_is_refused_at_plan(root_plan):
+    # A model outside models/ (which the role could not be scoped to, and a lifecycle rule may expire),
+    # and a detection row without its output format, are refused with the variable's own message.
+    outside = 'analysis_models={classification={key="images/x.onnx", labels=["a", "b"], input_size=[64, 64]}}'
+    result = root_plan("-var", outside)
+    assert result.returncode == 1
+    assert "Each analysis_models key must be a bucket key models/....onnx" in words(result.stderr)
+    no_output = 'analysis_models={detection={key="models/x.onnx", labels_key="models/x.txt", input_size=[640, 640]}}'
+    result = root_plan("-var", no_output)
+    assert result.returncode == 1
+    assert 'analysis_models.detection needs output = "yolo" or "boxes_scores"' in words(result.stderr)
+
+
+def words(text: str) -> str:
+    """Terraform's diagnostics as one line: wrapped lines joined, the box-drawing margin dropped."""
+    return " ".join(text.replace("│", " ").split())
 
 
 CHECK_MODULE = TERRAFORM / "modules" / "bedrock_model_check"

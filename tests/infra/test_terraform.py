@@ -148,17 +148,52 @@ def third_party_imports(function: str) -> set[str]:
     return found - set(sys.stdlib_module_names) - {"__future__", "boto3", "botocore"}
 
 
+# The top-level packages each third-party layer provides (Pillow is in both: edit masks, analysis).
+LAYER_PACKAGES = {
+    "vendor": {"replicate", "httpx", "multipart", "pydantic", "PIL"},
+    "analysis": {"onnxruntime", "numpy", "PIL"},
+}
+
+
 def test_each_function_gets_exactly_the_layers_it_imports():
-    """A layer only on the functions that import it: vendor where replicate/httpx/multipart are used."""
+    """A layer only on the functions that import it: vendor where replicate/httpx/multipart are used,
+    analysis (the 134 MB one) where onnxruntime/numpy are; Pillow alone comes from vendor."""
     functions = root_local("functions")
-    vendor = {"replicate", "httpx", "multipart", "pydantic", "PIL"}
+    provided = set().union(*LAYER_PACKAGES.values())
     for name, settings in functions.items():
         needed = third_party_imports(name)
-        assert needed <= vendor, f"{name} imports {needed - vendor}, which no layer provides"
+        assert needed <= provided, f"{name} imports {needed - provided}, which no layer provides"
+        wanted = ["imagegen"]
+        if needed - LAYER_PACKAGES["analysis"]:
+            wanted.append("vendor")
+        if needed & (LAYER_PACKAGES["analysis"] - LAYER_PACKAGES["vendor"]):
+            wanted.append("analysis")
+        if needed and wanted == ["imagegen"]:
+            wanted.append("vendor")  # Pillow alone
         used = [tfcheck.unquote(layer) for layer in settings["layers"]]
-        assert used == (["imagegen", "vendor"] if needed else ["imagegen"]), name
+        assert used == wanted, name
     assert third_party_imports("get_job") == set() and third_party_imports("replicate_webhook") == set()
     assert {"replicate", "multipart"} <= third_party_imports("edit")
+    # analyze: the multipart parser (vendor) for multipart bodies, ONNX Runtime and numpy (analysis)
+    assert {"multipart", "onnxruntime", "numpy", "PIL"} <= third_party_imports("analyze")
+    layers = root_local("layers")
+    assert set(layers) == {"imagegen", "vendor", "analysis"}
+    assert [tfcheck.unquote(layer) for layer in functions["analyze"]["layers"]] == ["imagegen", "vendor", "analysis"]
+    assert sum("analysis" in str(settings["layers"]) for settings in functions.values()) == 1
+
+
+def requirement_pins(layer: str) -> dict[str, str]:
+    text = (ROOT / "layers" / layer / "requirements.txt").read_text()
+    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+
+
+def test_packages_in_two_layers_of_one_function_are_the_same_version():
+    """Both vendor and analysis ship Pillow (and packaging) into /opt/python: with two versions, which
+    one analyze imports would depend on the layer order."""
+    vendor, analysis = requirement_pins("vendor"), requirement_pins("analysis")
+    shared = set(vendor) & set(analysis)
+    assert "pillow" in shared
+    assert {name: vendor[name] for name in shared} == {name: analysis[name] for name in shared}
 
 
 def documented_environment() -> dict[str, set[str]]:
@@ -193,8 +228,13 @@ def test_policies_follow_least_privilege():
             assert f"local.bedrock_model_arns.{name}" in flat, name
         if name != "generate":
             assert "sagemaker:InvokeEndpoint" not in actions, name
-        if name in ("get_job", "authorizer"):
+        if name in ("get_job", "authorizer", "analyze"):
             assert actions == {"s3:GetObject"}, name
+        # analyze reads exactly the configured model and label keys, nothing by prefix
+        reads_models = "local.analysis_model_keys" in flat
+        assert reads_models == (name == "analyze"), name
+        if name == "analyze":
+            assert "local.objects" not in flat, flat
         # only the authorizer reads the API key records, and it reads nothing else
         reads_keys = 'local.objects[\\"auth/api-keys\\"]' in flat
         assert reads_keys == (name == "authorizer"), name
@@ -372,3 +412,39 @@ def test_the_docs_list_every_route_and_its_function():
         for key in re.findall(r"`([^`]+)`", keys):
             listed[key] = function
     assert listed == {key: route["function"] for key, route in routes().items()}
+
+
+# --- image analysis ------------------------------------------------------------------------------
+
+
+def test_analysis_models_are_under_a_prefix_the_bucket_never_expires():
+    """The models live under models/: no lifecycle rule of the bucket may delete them, and the
+    variable accepts no key elsewhere (nor a wildcard, since the keys go into the role's ARNs)."""
+    call = module(TERRAFORM).module_calls["bucket"]
+    expiring = [tfcheck.unquote(prefix) for prefix in call["expiration_days"]]
+    assert expiring and all(prefix.endswith("/") for prefix in expiring)
+    assert not any("models/".startswith(prefix) or prefix.startswith("models/") for prefix in expiring)
+    bucket = (TERRAFORM / "modules" / "bucket" / "main.tf").read_text()
+    # the one rule without a prefix only aborts uploads, expires old versions and delete markers
+    catch_all = bucket.split("filter {}", 1)[1].split("dynamic", 1)[0]
+    assert "days_after_initiation" in catch_all and "noncurrent_days" in catch_all
+    assert re.search(r"expiration\s*\{\s*expired_object_delete_marker = true\s*\}", catch_all)
+    validations = " ".join(str(v["condition"]) for v in module(TERRAFORM).variables["analysis_models"]["validation"])
+    assert "^models(/" in validations and "\\\\.onnx$" in validations and "\\\\.txt$" in validations
+
+
+def test_analysis_models_rows_are_the_fields_the_code_reads():
+    """Each attribute of analysis_models is a field of vision.ModelSpec (labels_key and key excepted:
+    analysis.model reads those files), so a row Terraform accepts is a row the code understands."""
+    variable_type = module(TERRAFORM).variables["analysis_models"]["type"]
+    fields = set(re.findall(r"(\w+)\s*=\s*(?:optional\()?(?:string|list|bool|number)", variable_type))
+    vision = (ROOT / "layers" / "imagegen" / "imagegen" / "vision.py").read_text()
+    spec = vision.split("class ModelSpec", 1)[1].split("@classmethod", 1)[0]
+    spec_fields = set(re.findall(r"^    (\w+):", spec, re.M)) - {"task"}
+    assert fields == spec_fields | {"key", "labels_key"}, variable_type
+    analysis = (ROOT / "layers" / "imagegen" / "imagegen" / "analysis.py").read_text()
+    assert 'row["key"]' in analysis and 'row["labels_key"]' in analysis
+    # ANALYSIS_MODELS is written without the unset (null) fields, like REPLICATE_EDIT_FORMS
+    analyze = root_local("functions")["analyze"]
+    assert analyze["environment"] == {"ANALYSIS_MODELS": "${jsonencode(local.analysis_models)}"}
+    assert "if value != null" in root_local("analysis_models")

@@ -1,8 +1,9 @@
 # Every optional feature on: API keys with a short authorizer cache, X-Ray tracing, reserved
 # concurrency, a SageMaker endpoint, custom CORS origins, an alarm topic, arm64, no bucket
-# versioning, an extra Replicate edit model with its input form, model aliases and a shorter
-# `Prefer: wait`. Build the zips first: `make build ARCH=arm64`. (JWT instead: auth = { type =
-# "JWT", issuer = "https://cognito-idp.<region>.amazonaws.com/<pool id>", audience = ["<client id>"] }.)
+# versioning, an extra Replicate edit model with its input form, model aliases, a shorter
+# `Prefer: wait` and both image analysis models. Build the zips first: `make build ARCH=arm64`.
+# (JWT instead: auth = { type = "JWT", issuer = "https://cognito-idp.<region>.amazonaws.com/<pool id>",
+# audience = ["<client id>"] }.)
 module "imagegen" {
   source = "../.."
 
@@ -46,6 +47,24 @@ module "imagegen" {
   }
   edit_default_model      = "sd3.5-large"
   prefer_wait_max_seconds = 15
+
+  # Image analysis: the two demo models `make serve` installs (they look at the mean colour). Upload
+  # them after the apply: aws s3 cp colour-classifier.onnx s3://<bucket_name>/models/demo/colour-classifier.onnx
+  # (and colour-detector.onnx, colours.txt likewise); the analyze role may read exactly these keys.
+  analysis_models = {
+    classification = {
+      key        = "models/demo/colour-classifier.onnx"
+      labels_key = "models/demo/colours.txt"
+      input_size = [64, 64]
+    }
+    detection = {
+      key        = "models/demo/colour-detector.onnx"
+      labels_key = "models/demo/colours.txt"
+      input_size = [128, 128]
+      resize     = "letterbox"
+      output     = "yolo"
+    }
+  }
 
   function_settings = {
     generate          = { timeout = 45, memory_size = 1024, reserved_concurrency = 10 }
