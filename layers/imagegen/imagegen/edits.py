@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from imagegen import (
     images,
     jobs,
     masks,
+    parsing,
     predictions,
     results,
     storage,
@@ -194,39 +193,6 @@ def parse_multipart(request: Request, task: str) -> EditOrder:
     return build_order(request, task, sources, mask, fields, from_form=True)
 
 
-def whole(name: str, value: object, from_form: bool) -> int | None:
-    if value is None or value == "":
-        return None
-    if from_form and isinstance(value, str) and re.fullmatch(r"\d{1,3}", value.strip()):
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(name, f"{str(value)[:40]!r} is not a whole number")
-    return value
-
-
-def fraction(name: str, value: object, from_form: bool) -> float | None:
-    if value is None or value == "":
-        return None
-    if from_form and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise invalid(name, f"{value[:40]!r} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise invalid(name, f"{str(value)[:40]!r} is not a number")
-    return float(value)
-
-
-def size(value: object) -> tuple[int | None, int | None]:
-    """OpenAI's `size`: "WxH", or "auto"/absent (the model's choice)."""
-    if value in (None, "", "auto"):
-        return None, None
-    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", value) if isinstance(value, str) else None
-    if not match:
-        raise invalid("size", f"{str(value)[:40]!r} is not WIDTHxHEIGHT (e.g. 1024x1024) or auto")
-    return int(match.group(1)), int(match.group(2))
-
-
 def text(name: str, value: object, limit: int) -> str | None:
     if value is None:
         return None
@@ -245,15 +211,15 @@ def build_order(
             if fields.get(name) is not None or (name == "mask" and mask is not None):
                 raise invalid(name, "variations take no " + name + "; use /v1/images/edits")
     prompt = text("prompt", fields.get("prompt"), MAX_PROMPT)
-    n = whole("n", fields.get("n"), from_form) or 1
+    n = parsing.whole_number("n", fields.get("n"), from_form) or 1
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
-    width, height = size(fields.get("size"))
+    width, height = parsing.size(fields.get("size"))
     response_format = fields.get("response_format") or "url"
     if response_format not in results.RESPONSE_FORMATS:
         raise invalid("response_format", "must be url or b64_json")
     user = text("user", fields.get("user"), 256)
-    strength = fraction("strength", fields.get("strength"), from_form)
+    strength = parsing.number("strength", fields.get("strength"), from_form)
     choice = editmodels.choose(fields.get("model"), task)
     overrides = fields.get("input")
     order = EditOrder(

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from imagegen import bedrock, images, jobs, logs, models, results, sagemaker, storage, waiting
+from imagegen import bedrock, images, jobs, logs, models, parsing, results, sagemaker, storage, waiting
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
 from imagegen.invoke import Params, ProviderError, check_length, check_range, invalid, refuse
@@ -156,7 +154,7 @@ def parse(request: Request) -> Order:
     user = fields.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > 256):
         raise invalid("user", "must be a string of at most 256 characters")
-    numbers = {name: whole_number(name, fields.get(name), from_query) for name in INT_FIELDS}
+    numbers = {name: parsing.whole_number(name, fields.get(name), from_query) for name in INT_FIELDS}
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
@@ -173,7 +171,7 @@ def parse(request: Request) -> Order:
         height=numbers["height"],
         seed=numbers["seed"],
         steps=numbers["steps"],
-        cfg_scale=number("cfg_scale", fields.get("cfg_scale"), from_query),
+        cfg_scale=parsing.number("cfg_scale", fields.get("cfg_scale"), from_query),
         n=n,
         quality=None if quality == "auto" else quality,
     )
@@ -184,41 +182,12 @@ def parse(request: Request) -> Order:
 
 def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's `size` ("WxH" or "auto") as our width and height; both forms at once is a 400."""
-    size = fields.get("size")
-    if size is None or size == "auto":
+    width, height = parsing.size(fields.get("size"))
+    if width is None:
         return {}
     if fields.get("width") is not None or fields.get("height") is not None:
         raise invalid("size", "send size or width/height, not both")
-    match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size) if isinstance(size, str) else None
-    if not match:
-        raise invalid("size", f"{str(size)[:40]!r} is not WIDTHxHEIGHT (e.g. 1024x1024) or auto")
-    return {"width": int(match.group(1)), "height": int(match.group(2))}
-
-
-def whole_number(name: str, value: object, from_query: bool) -> int | None:
-    if value is None:
-        return None
-    if from_query and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            raise invalid(name, f"{value!r} is not a whole number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise invalid(name, f"{value!r} is not a whole number")
-    return int(value)
-
-
-def number(name: str, value: object, from_query: bool) -> float | None:
-    if value is None:
-        return None
-    if from_query and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise invalid(name, f"{value!r} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise invalid(name, f"{value!r} is not a number")
-    return float(value)
+    return {"width": width, "height": height}
 
 
 def pick_model(provider: object, model: object) -> tuple[str, str]:
