@@ -53,17 +53,21 @@ USES = {
         *("imagegen.edits", "imagegen.predictions", "imagegen.secrets", "imagegen.images"),
         # Bedrock edits now, Replicate models' forms, masks, Prefer: wait, aliases, the answer's data
         *("imagegen.bedrock", "imagegen.invoke", "imagegen.editmodels", "imagegen.forms", "imagegen.masks"),
-        *("imagegen.models", "imagegen.results", "imagegen.waiting"),
+        *("imagegen.models", "imagegen.results", "imagegen.waiting", "imagegen.parsing"),
     },
     "generate": {
         *BASE,
         "replicate",
         *("imagegen.generation", "imagegen.bedrock", "imagegen.sagemaker", "imagegen.invoke"),
         *("imagegen.predictions", "imagegen.secrets", "imagegen.images"),
-        *("imagegen.models", "imagegen.results", "imagegen.waiting"),
+        *("imagegen.models", "imagegen.results", "imagegen.waiting", "imagegen.parsing"),
     },
     "authorizer": {*BASE, "imagegen.apikeys"},
-    "analyze": {*BASE, "imagegen.analysis", "imagegen.fetch", "imagegen.forms", "imagegen.images"},
+    "analyze": {
+        *BASE,
+        *("imagegen.analysis", "imagegen.fetch", "imagegen.forms", "imagegen.images"),
+        *("imagegen.parsing", "imagegen.invoke"),
+    },
     "cancel_job": {*BASE, "imagegen.cancellation", "imagegen.predictions", "imagegen.secrets"},
     "sweeper": {
         *BASE,

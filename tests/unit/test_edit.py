@@ -12,7 +12,7 @@ import logging
 import boto3
 import pytest
 
-from imagegen import edits
+from imagegen import editmodels, edits
 from imagegen.http import parse_event
 from localdev.fake_replicate import FakeReplicate, render
 from localdev.server import load_handler
@@ -69,7 +69,8 @@ def test_json_image_is_uploaded_and_submitted_with_a_webhook(fake, edit):
     assert boto3.client("s3").get_object(Bucket=BUCKET, Key=f"uploads/{job['id']}/0.png")["Body"].read() == source
     record = s3_json(f"jobs/{job['id']}.json")
     assert (
-        record["provider"] == "replicate" and record["model"] == f"catacolabs/cartoonify:{edits.DEFAULT_EDIT_VERSION}"
+        record["provider"] == "replicate"
+        and record["model"] == f"catacolabs/cartoonify:{editmodels.DEFAULT_EDIT_VERSION}"
     )
     assert record["prediction_id"] in fake.predictions and "offline" not in record
     # AND Replicate got the pinned version (a community model has no unversioned route), a presigned
@@ -211,7 +212,7 @@ def test_the_default_edit_model_is_pinned(monkeypatch):
     for name in ("REPLICATE_EDIT_MODEL", "REPLICATE_EDIT_VERSION"):
         monkeypatch.delenv(name, raising=False)
     assert (
-        edits.default_model()
+        editmodels.default_replicate_model()
         == "catacolabs/cartoonify:f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
     )
 
@@ -299,7 +300,6 @@ def test_bad_json_requests(fake, edit, body, status, code):
 
 def test_http_image_url_to_loopback_needs_the_local_flag(fake, monkeypatch):
     # GIVEN a loopback http URL (the fake's file host in tests and make serve)
-    from imagegen import edits
 
     request = parse_event(json_event({"image_url": "http://127.0.0.1:9/a.png"}))
 

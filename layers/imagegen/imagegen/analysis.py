@@ -24,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from imagegen import aws, fetch, forms, logs, storage
+from imagegen import aws, fetch, forms, logs, parsing, storage
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
+from imagegen.invoke import check_range
 
 log = logging.getLogger("imagegen")
 
@@ -84,16 +85,11 @@ def read_labels(key: str) -> list[str]:
 
 
 def number(request: Request, name: str, default: float, low: float, high: float, whole: bool = False) -> float:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
+    parse = parsing.whole_number if whole else parsing.number
+    value = parse(name, request.query.get(name), from_text=True)
+    if value is None:
         return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise ApiError(400, "invalid_parameter", f"{name}: {raw[:40]!r} is not {kind}", name) from None
-    if not low <= value <= high:  # also refuses nan
-        raise ApiError(400, "invalid_parameter", f"{name}: {value} is outside {low}..{high}", name)
+    check_range(name, value, low, high, "this route")
     return value
 
 
@@ -101,15 +97,11 @@ def sources(request: Request) -> list[forms.Source]:
     """Every image of the request, each usable or with its own error; a 4xx for a malformed body."""
     if request.content_type == "multipart/form-data":
         parts = forms.multipart_parts(request)
-        unknown = sorted({part.name for part in parts} - FORM_FIELDS)
-        if unknown:
-            raise ApiError(400, "unknown_field", f"{unknown[0][:100]}: unknown part; use image, url", unknown[0][:100])
+        forms.refuse_unknown({part.name for part in parts}, FORM_FIELDS, "part")
         return forms.collect_form(parts)
     if request.content_type in ("application/json", ""):
         body = request.json()
-        unknown = sorted(set(body) - JSON_FIELDS)
-        if unknown:
-            raise ApiError(400, "unknown_field", f"{unknown[0][:100]}: unknown field; use image, image_url", unknown[0])
+        forms.refuse_unknown(set(body), JSON_FIELDS, "field")
         return forms.collect_json(body)
     raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
 

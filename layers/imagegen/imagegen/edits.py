@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,10 +67,6 @@ OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", 
 JSON_FIELDS = OPTIONS | {"image", "image_url", "mask"}
 FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
 NOT_FOR_VARIATIONS = ("prompt", "mask")
-# Kept for the tests and docs that name the default: editmodels owns it now.
-DEFAULT_EDIT_MODEL = editmodels.DEFAULT_EDIT_MODEL
-DEFAULT_EDIT_VERSION = editmodels.DEFAULT_EDIT_VERSION
-default_model = editmodels.default_replicate_model
 
 
 Source = forms.Source
@@ -169,10 +165,7 @@ def checked(sources: list[forms.Source]) -> list[forms.Source]:
 
 def parse_json(request: Request, task: str) -> EditOrder:
     body = request.json()
-    unknown = sorted(set(body) - JSON_FIELDS)
-    if unknown:
-        message = f"{unknown[0][:100]}: unknown field; use {', '.join(sorted(JSON_FIELDS))}"
-        raise ApiError(400, "unknown_field", message, unknown[0][:100])
+    forms.refuse_unknown(set(body), JSON_FIELDS, "field")
     sources = checked(forms.collect_json(body))
     mask = images.decode_base64(body["mask"], "mask") if body.get("mask") is not None else None
     return build_order(request, task, sources, mask, body, from_form=False)
@@ -180,10 +173,7 @@ def parse_json(request: Request, task: str) -> EditOrder:
 
 def parse_multipart(request: Request, task: str) -> EditOrder:
     parts = forms.multipart_parts(request)
-    unknown = sorted({part.name for part in parts} - FORM_FIELDS)
-    if unknown:
-        message = f"{unknown[0][:100]}: unknown part; use {', '.join(sorted(FORM_FIELDS))}"
-        raise ApiError(400, "unknown_field", message, unknown[0][:100])
+    forms.refuse_unknown({part.name for part in parts}, FORM_FIELDS, "part")
     sources = checked(forms.collect_form(parts))
     fields = forms.text_fields(parts, OPTIONS)
     masks_sent = [part for part in parts if part.name == "mask"]
@@ -241,7 +231,7 @@ def build_order(
             raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
         images.check_image(mask, "mask")
         edit_area = masks.white_means_edit(mask, masks.image_size(sources[0].data, sources[0].field))
-        order = EditOrder(**{**vars(order), "mask": edit_area})
+        order = replace(order, mask=edit_area)
     check_model_can(order)
     return order
 

@@ -59,6 +59,14 @@ def linked(value: object, field: str) -> Source:
     return Source(field, url=value.strip())
 
 
+def refuse_unknown(names: set[str], allowed: frozenset[str], kind: str) -> None:
+    """A 400 naming the first field (or part) the route does not know, with the ones it does."""
+    unknown = sorted(names - allowed)
+    if unknown:
+        name = unknown[0][:100]
+        raise ApiError(400, "unknown_field", f"{name}: unknown {kind}; use {', '.join(sorted(allowed))}", name)
+
+
 def as_list(value: object) -> list:
     if value is None:
         return []

@@ -19,17 +19,21 @@ RESPONSE_FORMATS = ("url", "b64_json")
 
 def image_fields(stored: list[dict], response_format: str, produced: list[bytes] | None = None) -> dict:
     """`images` (presigned, with content types), `created` and `data` for images stored in the bucket."""
-    presigned = [storage.presign(i["key"]) | {"content_type": i.get("content_type")} for i in stored]
     if response_format == "b64_json":
-        if sum(int(i.get("bytes") or 0) for i in stored) * 4 // 3 > MAX_B64_BYTES:
-            raise too_large()
+        # Checked before anything is read back or presigned: the recorded sizes, then the bytes themselves.
+        check_inline_size(int(i.get("bytes") or 0) for i in stored)
         blobs = produced if produced is not None else [storage.read(i["key"]) for i in stored]
-        if sum(len(b) for b in blobs) * 4 // 3 > MAX_B64_BYTES:
-            raise too_large()
+        check_inline_size(len(b) for b in blobs)
         data = [{"b64_json": base64.b64encode(b).decode()} for b in blobs]
-    else:
+    presigned = [storage.presign(i["key"]) | {"content_type": i.get("content_type")} for i in stored]
+    if response_format != "b64_json":
         data = [{"url": image["url"]} for image in presigned]
     return {"images": presigned, "created": int(time.time()), "data": data}
+
+
+def check_inline_size(sizes) -> None:
+    if sum(sizes) * 4 // 3 > MAX_B64_BYTES:
+        raise too_large()
 
 
 def too_large() -> ApiError:
