@@ -285,6 +285,7 @@ def test_the_token_is_never_logged_and_only_sent_to_replicate(fake, edit, caplog
         ({"image_url": "https://example.com/a.png", "input": {"image": "x"}}, 400, "invalid_input"),
         ({"image_url": "https://example.com/a.png", "input": ["x"]}, 400, "invalid_input"),
         ({"image_url": "https://example.com/a.png", "style": "x"}, 400, "unknown_field"),
+        ({"image_url": "https://example.com/a.png", "n": 0}, 400, "invalid_parameter"),
         ({"image_url": "https://example.com/a.png", "model": 7}, 400, "invalid_model"),
     ],
 )

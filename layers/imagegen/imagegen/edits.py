@@ -201,7 +201,8 @@ def build_order(
             if fields.get(name) is not None or (name == "mask" and mask is not None):
                 raise invalid(name, "variations take no " + name + "; use /v1/images/edits")
     prompt = text("prompt", fields.get("prompt"), MAX_PROMPT)
-    n = parsing.whole_number("n", fields.get("n"), from_form) or 1
+    n = parsing.whole_number("n", fields.get("n"), from_form)
+    n = 1 if n is None else n  # 0 is a value (refused below), not "unset"
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
     width, height = parsing.size(fields.get("size"))
