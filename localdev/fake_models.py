@@ -4,10 +4,14 @@ botocore is pointed here with its own service-specific endpoint variables
 (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`), so the production
 code path is unchanged: the same signed requests, the same response JSON, real ClientErrors.
 
-- `POST /model/{modelId}/invoke` (model id URL-encoded): answers each family's documented
-  JSON (SDXL `artifacts`, Nova Canvas/Titan `images`, SD3.5/Stable Image `images` + `seeds` +
-  `finish_reasons`) with real PNG images of the requested size; SD3.5's image-to-image and
-  Stability Inpaint (`image`, `mask`) answer an image the size of the input.
+- `POST /model/{modelId}/invoke` (model id URL-encoded): first, is the model offered where it is
+  called? The region comes from the request's SigV4 credential scope, and the answer from AWS's own
+  lists (ListFoundationModels + ListInferenceProfiles in every region, providers/bedrock-image-models.json,
+  never from our catalog): a model not offered in that region, or offered there only through an
+  inference profile but called by its bare id, or a profile id whose geography does not serve that
+  region, gets the ValidationException AWS answers. Then the documented JSON of SD3.5 / Stable Image
+  (`images` + `seeds` + `finish_reasons`) with real PNG images of the aspect ratio's size; SD3.5's
+  image-to-image and Stability Inpaint (`image`, `mask`) answer an image the size of the input.
 - `POST /endpoints/{EndpointName}/invocations`: the SageMaker Stable Diffusion container's
   `{"generated_images": [<base64 JPEG>], "prompt"}` for `Accept: application/json;jpeg`.
 - Errors are AWS JSON errors: an `x-amzn-ErrorType` header and `{"message": ...}`, with the
@@ -18,9 +22,7 @@ ValidationException, as on Bedrock), so a test against the fake also checks our 
 
 Trigger words in a prompt (case-insensitive) make the fake misbehave on purpose:
 
-- `[filtered]`: each Bedrock family's own content-filter answer (SDXL
-  `finishReason: CONTENT_FILTERED`; Nova/Titan a ValidationException "This request has been
-  blocked by our content filters."; SD3.5 `finish_reasons: ["Filter reason: prompt"]`).
+- `[filtered]`: Stability's content-filter answer (`finish_reasons: ["Filter reason: prompt"]`).
 - `[throttle]`: ThrottlingException (429 on Bedrock, 400 on SageMaker, as the real ones).
 - `[model-error]`: ModelErrorException (Bedrock) / ModelError (SageMaker), 424.
 - `[access-denied]`: 403 AccessDeniedException (model access not enabled).
@@ -39,6 +41,7 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -153,22 +156,55 @@ def validation(message: str) -> AwsError:
     return AwsError(400, "ValidationException", f"Malformed input request: {message}, please reformat your input")
 
 
-def family(model_id: str) -> str:
-    base = model_id.split("/")[-1]
-    parts = base.split(".")
-    if len(parts) > 2 and parts[1] in ("amazon", "stability"):
-        base = ".".join(parts[1:])  # cross-region inference profile: us.amazon.nova-canvas-v1:0
-    for prefix, name in (
-        ("stability.stable-image-inpaint", "inpaint"),
-        ("stability.stable-diffusion-xl", "sdxl"),
-        ("amazon.nova-canvas", "nova"),
-        ("amazon.titan-image-generator", "nova"),
-        ("stability.sd3", "sd3"),
-        ("stability.stable-image", "sd3"),
-    ):
-        if base.startswith(prefix):
-            return name
-    raise AwsError(400, "ValidationException", "The provided model identifier is invalid.")
+OFFERED = json.loads((Path(__file__).with_name("providers") / "bedrock-image-models.json").read_text())["models"]
+INVALID_ID = "The provided model identifier is invalid."
+# The request format of each model the fake serves, by foundation-model id (AWS model-parameters pages).
+FAMILIES = {
+    "stability.sd3-5-large-v1:0": "sd3",
+    "stability.stable-image-ultra-v1:1": "sd3",
+    "stability.stable-image-core-v1:1": "sd3",
+    "stability.stable-image-inpaint-v1:0": "inpaint",
+}
+
+
+def region_of(authorization: str) -> str:
+    """The region of a SigV4 request: Credential=KEY/DATE/REGION/SERVICE/aws4_request."""
+    scope = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/", authorization or "")
+    if not scope:
+        raise AwsError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+    return scope.group(1)
+
+
+def offered(model_id: str, region: str) -> str:
+    """The foundation-model id, if `model_id` can be invoked in `region` as AWS's lists say; else
+    the ValidationException AWS answers."""
+    base = model_id.split("/")[-1]  # an ARN ends in the model or profile id
+    geography, _, rest = base.partition(".")
+    if rest and rest.partition(".")[2] and geography in ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"):
+        listed = OFFERED.get(rest)
+        if not listed or geography.upper() not in listed["inference_types"].get(region, []):
+            raise AwsError(400, "ValidationException", INVALID_ID)
+        return rest
+    listed = OFFERED.get(base)
+    if not listed or region not in listed["inference_types"]:
+        raise AwsError(400, "ValidationException", INVALID_ID)
+    if "ON_DEMAND" not in listed["inference_types"][region]:
+        raise AwsError(
+            400,
+            "ValidationException",
+            f"Invocation of model ID {base} with on-demand throughput isn't supported. Retry your request with "
+            "the ID or ARN of an inference profile that contains this model.",
+        )
+    return base
+
+
+def family(model_id: str, region: str) -> str:
+    base = offered(model_id, region)
+    if base not in FAMILIES:
+        raise AwsError(
+            400, "ValidationException", f"Malformed input request: {base} takes a body this fake does not know"
+        )
+    return FAMILIES[base]
 
 
 def triggers(prompt: str, service: str) -> None:
@@ -205,44 +241,6 @@ def size(width: int, height: int) -> tuple[int, int]:
 
 def encode(images: list[bytes]) -> list[str]:
     return [base64.b64encode(i).decode() for i in images]
-
-
-def invoke_sdxl(model_id: str, body: dict) -> dict:
-    prompts = need(body, "text_prompts", list)
-    if not prompts or not all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in prompts):
-        raise validation("#/text_prompts: each item needs a text")
-    positive = " ".join(p["text"] for p in prompts if p.get("weight", 1) > 0)
-    triggers(positive, "bedrock")
-    width, height = size(need(body, "width", int, False) or 1024, need(body, "height", int, False) or 1024)
-    seed = need(body, "seed", int, False) or 0
-    for name in ("cfg_scale", "steps"):
-        need(body, name, (int, float), False)
-    if "[filtered]" in positive.lower():
-        return {"result": "success", "artifacts": [{"seed": seed, "base64": "", "finishReason": "CONTENT_FILTERED"}]}
-    image = png(width, height, colour(model_id, positive, seed), positive)
-    return {"result": "success", "artifacts": [{"seed": seed, "base64": encode([image])[0], "finishReason": "SUCCESS"}]}
-
-
-def invoke_nova(model_id: str, body: dict) -> dict:
-    if body.get("taskType") != "TEXT_IMAGE":
-        raise validation("#/taskType: TEXT_IMAGE is the only task this fake knows")
-    params = need(body, "textToImageParams", dict)
-    text = params.get("text")
-    if not isinstance(text, str) or not 1 <= len(text) <= 1024:
-        raise validation("#/textToImageParams/text: expected minLength: 1, maxLength: 1024")
-    triggers(text, "bedrock")
-    if "[filtered]" in text.lower():
-        raise AwsError(400, "ValidationException", "This request has been blocked by our content filters.")
-    config = need(body, "imageGenerationConfig", dict, False) or {}
-    count = config.get("numberOfImages", 1)
-    if not isinstance(count, int) or not 1 <= count <= 5:
-        raise validation("#/imageGenerationConfig/numberOfImages: must be 1..5")
-    width, height = size(config.get("width", 1024), config.get("height", 1024))
-    if width % 16 or height % 16:
-        raise validation("#/imageGenerationConfig: width and height must be divisible by 16")
-    seed = config.get("seed", 12)
-    images = [png(width, height, colour(model_id, text, seed, i), text) for i in range(count)]
-    return {"images": encode(images), "error": None}
 
 
 def source_image(body: dict, name: str) -> tuple[int, int]:
@@ -395,9 +393,8 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.server.record(
                     {"service": "bedrock", "model": model_id, "body": body, "headers": dict(self.headers)}
                 )
-                handler = {"sdxl": invoke_sdxl, "nova": invoke_nova, "sd3": invoke_sd3, "inpaint": invoke_inpaint}[
-                    family(model_id)
-                ]
+                region = region_of(self.headers.get("authorization", ""))
+                handler = {"sd3": invoke_sd3, "inpaint": invoke_inpaint}[family(model_id, region)]
                 self.reply(200, handler(model_id, body), {"x-amzn-bedrock-invocation-latency": "1"})
             elif endpoint:
                 name = unquote(endpoint.group(1))

@@ -27,7 +27,7 @@ def configure_environment(host: str, port: int) -> list[str]:
     os.environ.setdefault("BUCKET_NAME", "imagegen-local")
     # Edits may also pick Replicate's FLUX Kontext (prompt) and FLUX Fill (prompt + mask), which the
     # offline fake serves, besides the default cartoonify: the README's examples use them.
-    os.environ.setdefault("REPLICATE_EDIT_MODELS", "black-forest-labs/flux-kontext-pro,black-forest-labs/flux-fill-pro")
+    os.environ.setdefault("EDIT_MODELS", "cartoonify,sd3.5-large,stable-image-inpaint,flux-kontext-pro,flux-fill-pro")
     ensure_bucket(os.environ["BUCKET_NAME"])
     lines = [f"bucket      s3://{os.environ['BUCKET_NAME']} at {os.environ['AWS_ENDPOINT_URL']}"]
     for starter in offline_starters():

@@ -21,9 +21,11 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 def clear_caches() -> None:
     """Forget cold-start state (clients, config, secrets) so each test sets its own."""
-    from imagegen import aws, config, secrets
+    from imagegen import aws, catalog, config, secrets
 
     aws.client.cache_clear()
+    catalog.names.cache_clear()
+    catalog.enabled.cache_clear()
     config.bucket_name.cache_clear()
     config.url_expiry_seconds.cache_clear()
     secrets.parameter.cache_clear()

@@ -1,4 +1,4 @@
-"""Bedrock adapters: request bodies per documented format, responses, filtering, errors, sizes.
+"""Bedrock adapters: request bodies per documented format, responses, filtering, errors, sizes, regions.
 
 Wire-level tests go through localdev/fake_models.py (botocore pointed at it with
 AWS_ENDPOINT_URL_BEDROCK_RUNTIME, real signed requests, real ClientErrors); error mapping
@@ -11,21 +11,23 @@ import base64
 import io
 import json
 import struct
+import time
+from dataclasses import replace
 
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from imagegen import bedrock, invoke
+from imagegen import bedrock, catalog, invoke
 from imagegen.config import ConfigError
 from imagegen.http import ApiError
 from imagegen.invoke import Params
 from localdev.fake_models import FakeModels, png
 
-NOVA = "amazon.nova-canvas-v1:0"
-SDXL = "stability.stable-diffusion-xl-v1"
-SD35 = "stability.sd3-5-large-v1:0"
-ULTRA = "stability.stable-image-ultra-v1:1"
+SD35 = catalog.get("sd3.5-large")
+ULTRA = catalog.get("stable-image-ultra")
+CORE = catalog.get("stable-image-core")
+INPAINT = catalog.get("stable-image-inpaint")
 
 
 @pytest.fixture
@@ -49,15 +51,15 @@ def streaming(payload: dict) -> StreamingBody:
     return StreamingBody(io.BytesIO(raw), len(raw))
 
 
-def stub_answer(payload: dict) -> Stubber:
-    stubber = Stubber(invoke.runtime_client("bedrock-runtime"))
+def stub_answer(payload: dict, model=SD35) -> Stubber:
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", model.region))
     stubber.add_response("invoke_model", {"body": streaming(payload), "contentType": "application/json"})
     stubber.activate()
     return stubber
 
 
 def stub_error(code: str, status: int, message: str = "nope") -> Stubber:
-    stubber = Stubber(invoke.runtime_client("bedrock-runtime"))
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", SD35.region))
     stubber.add_client_error("invoke_model", code, message, status)
     stubber.activate()
     return stubber
@@ -66,45 +68,10 @@ def stub_error(code: str, status: int, message: str = "nope") -> Stubber:
 # --- request bodies, field by field against the documented formats ------------------------
 
 
-def test_sdxl_body_has_weighted_prompts_and_every_setting():
-    params = Params(prompt="a cat", negative_prompt="dogs", width=1152, height=896, seed=7, steps=40, cfg_scale=9.5)
-    body = bedrock.adapter_for(SDXL).body(params)
-    assert body["text_prompts"] == [{"text": "a cat", "weight": 1.0}, {"text": "dogs", "weight": -1.0}]
-    assert body["cfg_scale"] == 9.5
-    assert body["seed"] == 7
-    assert body["steps"] == 40
-    assert body["width"] == 1152
-    assert body["height"] == 896
-    assert body["samples"] == 1
-    assert set(body) == {"text_prompts", "cfg_scale", "seed", "steps", "width", "height", "samples"}
-
-
-def test_sdxl_defaults_match_the_seed_systems():
-    body = bedrock.adapter_for(SDXL).body(Params(prompt="a cat"))
-    assert body["text_prompts"] == [{"text": "a cat", "weight": 1.0}]
-    assert (body["cfg_scale"], body["seed"], body["steps"], body["width"], body["height"]) == (7, 0, 30, 1024, 1024)
-
-
-def test_nova_body_is_a_text_image_task():
-    params = Params(prompt="a cat", negative_prompt="dogs", width=1280, height=720, seed=5, cfg_scale=8.0, n=3)
-    body = bedrock.adapter_for(NOVA).body(params)
-    assert body["taskType"] == "TEXT_IMAGE"
-    assert body["textToImageParams"] == {"text": "a cat", "negativeText": "dogs"}
-    config = body["imageGenerationConfig"]
-    assert config == {"numberOfImages": 3, "width": 1280, "height": 720, "cfgScale": 8.0, "seed": 5}
-    assert set(body) == {"taskType", "textToImageParams", "imageGenerationConfig"}
-
-
-def test_nova_leaves_out_what_the_client_did_not_set():
-    body = bedrock.adapter_for(NOVA).body(Params(prompt="a cat"))
-    assert body["textToImageParams"] == {"text": "a cat"}  # negativeText has a minimum length of 1
-    assert body["imageGenerationConfig"] == {"numberOfImages": 1, "width": 1024, "height": 1024}
-
-
-@pytest.mark.parametrize("model", [SD35, ULTRA])
+@pytest.mark.parametrize("model", [SD35, ULTRA, CORE])
 def test_sd3_body_uses_aspect_ratio_and_text_to_image_mode(model):
     params = Params(prompt="a cat", negative_prompt="dogs", width=1344, height=768, seed=99)
-    body = bedrock.adapter_for(model).body(params)
+    body = bedrock.adapter_for(model).body(model, params)
     assert body == {
         "prompt": "a cat",
         "negative_prompt": "dogs",
@@ -120,39 +87,71 @@ def test_sd3_body_uses_aspect_ratio_and_text_to_image_mode(model):
     [(1024, 1024, "1:1"), (1536, 640, "21:9"), (832, 1248, "2:3"), (1080, 1350, "4:5"), (640, 1493, None)],
 )
 def test_sd3_aspect_ratio_is_an_exact_mapping(width, height, ratio):
-    assert bedrock.aspect_ratio(width, height) == ratio
+    assert bedrock.aspect_ratio(SD35, width, height) == ratio
 
 
 # --- over the wire, through the fake ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "size"), [(NOVA, (512, 768)), (SDXL, (832, 1216)), (SD35, (832, 1248))])
-def test_each_family_round_trips_through_the_wire_format(fake, model, size):
-    # GIVEN a request for a model of each family
+@pytest.mark.parametrize(("model", "size"), [(SD35, (832, 1248)), (ULTRA, (1024, 1024)), (CORE, (1344, 768))])
+def test_each_model_round_trips_through_the_wire_format_in_its_region(fake, model, size, monkeypatch):
+    # GIVEN a stack in us-east-1 and a model AWS offers on demand in us-west-2 only
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     params = Params(prompt="a lighthouse", width=size[0], height=size[1], seed=3)
     bedrock.validate(model, params)
     # WHEN it is generated through botocore and the fake Bedrock
     produced = bedrock.generate(model, params)
-    # THEN the fake got exactly the adapter's body for that model id, and real PNGs came back
+    # THEN the fake got the adapter's body for that model id, signed for the model's region
     (request,) = fake.requests
-    assert request["model"] == model
-    assert request["body"] == bedrock.adapter_for(model).body(params)
-    assert request["headers"]["Content-Type"] == "application/json"
-    assert request["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256")
+    assert request["model"] == model.ref == model.id
+    assert request["body"] == bedrock.adapter_for(model).body(model, params)
+    assert "/us-west-2/bedrock/aws4_request" in request["headers"]["Authorization"]
     assert len(produced) == 1
-    expected = {"1:1": (1024, 1024), "2:3": (832, 1216)}
-    assert png_size(produced[0]) == (size if model != SD35 else expected["2:3"])
+    sizes = {"2:3": (832, 1216), "1:1": (1024, 1024), "16:9": (1344, 768)}
+    assert png_size(produced[0]) == sizes[bedrock.aspect_ratio(model, *size)]
 
 
-def test_nova_returns_n_images_from_one_call(fake):
-    produced = bedrock.generate(NOVA, Params(prompt="three cats", width=320, height=320, n=3))
-    assert len(fake.requests) == 1
-    assert len(produced) == 3 and len(set(produced)) == 3
-    assert all(png_size(image) == (320, 320) for image in produced)
+@pytest.mark.parametrize(
+    ("model_id", "region", "message"),
+    [
+        # SD3.5 Large has no `us.` inference profile (AWS's ListInferenceProfiles)
+        ("us.stability.sd3-5-large-v1:0", "us-west-2", "The provided model identifier is invalid."),
+        # ...and is offered on demand in us-west-2 only (ListFoundationModels)
+        ("stability.sd3-5-large-v1:0", "us-east-1", "The provided model identifier is invalid."),
+        ("stability.stable-image-ultra-v1:1", "us-east-1", "The provided model identifier is invalid."),
+        # The Image Services only through their `us.` profile
+        ("stability.stable-image-inpaint-v1:0", "us-west-2", "with on-demand throughput isn't supported"),
+        ("us.stability.stable-image-inpaint-v1:0", "eu-west-1", "The provided model identifier is invalid."),
+        ("amazon.titan-image-generator-v2:0", "us-east-1", "The provided model identifier is invalid."),
+    ],
+)
+def test_the_fake_refuses_a_model_where_aws_does_not_offer_it(fake, model_id, region, message):
+    # GIVEN a model called where AWS's own lists say it is not offered (the old defaults among them)
+    client = invoke.runtime_client("bedrock-runtime", region)
+    body = json.dumps({"prompt": "a cat", "mode": "text-to-image", "aspect_ratio": "1:1"})
+    # WHEN it is invoked THEN the fake answers AWS's ValidationException
+    with pytest.raises(client.exceptions.ValidationException, match=message.replace(".", r"\.")):
+        client.invoke_model(modelId=model_id, body=body, contentType="application/json", accept="application/json")
 
 
-@pytest.mark.parametrize("model", [NOVA, SDXL, SD35])
-def test_content_filtered_is_a_422_for_every_family(fake, model):
+def test_every_catalog_model_is_served_where_the_catalog_calls_it(fake):
+    # The fake knows nothing of our catalog: each Bedrock row answers from where the row says it runs.
+    for model in catalog.models().values():
+        if model.provider != "bedrock":
+            continue
+        params = Params(prompt="a cat", task="generate" if "generate" in model.tasks else "edit")
+        if model.family == "stability-inpaint":
+            image = png(64, 64, (1, 2, 3))
+            params = Params(prompt="a cat", task="edit", image=image, mask=png(64, 64, (255, 255, 255)))
+        assert bedrock.generate(model, params), model.name
+    assert {r["model"] for r in fake.requests} >= {
+        "stability.sd3-5-large-v1:0",
+        "us.stability.stable-image-inpaint-v1:0",
+    }
+
+
+@pytest.mark.parametrize("model", [SD35, ULTRA])
+def test_content_filtered_is_a_422(fake, model):
     with pytest.raises(ApiError) as err:
         bedrock.generate(model, Params(prompt="something [filtered]"))
     assert (err.value.status, err.value.code) == (422, "content_filtered")
@@ -160,7 +159,7 @@ def test_content_filtered_is_a_422_for_every_family(fake, model):
 
 def test_throttling_is_retried_three_times_then_a_429(fake):
     with pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="[throttle] busy"))
+        bedrock.generate(SD35, Params(prompt="[throttle] busy"))
     assert (err.value.status, err.value.code) == (429, "throttled")
     assert len(fake.requests) == 3  # standard retries: 3 attempts
 
@@ -169,30 +168,32 @@ def test_a_read_timeout_is_a_504_and_is_not_retried(fake, monkeypatch):
     # GIVEN a 1 s read timeout and a model that takes 2 s
     monkeypatch.setenv("BEDROCK_READ_TIMEOUT", "1")
     with pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="[slow:2] a slow cat"))
+        bedrock.generate(SD35, Params(prompt="[slow:2] a slow cat"))
     # THEN one attempt only: a retry could not finish inside API Gateway's 30 s
     assert (err.value.status, err.value.code) == (504, "provider_timeout")
     assert len(fake.requests) == 1
 
 
+def test_a_failure_late_in_the_budget_is_not_retried(fake, monkeypatch):
+    # GIVEN a sync budget of 3 s, a 2 s read timeout, and a model that is throttled after 1.5 s
+    monkeypatch.setattr(invoke, "SYNC_BUDGET_SECONDS", 3.0)
+    monkeypatch.setenv("BEDROCK_READ_TIMEOUT", "2")
+    started = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        bedrock.generate(SD35, Params(prompt="[slow:1.5] [throttle] busy"))
+    # THEN no second attempt: it could only end past the deadline (1.5 s + 2 s > 3 s)
+    assert (err.value.status, err.value.code) == (429, "throttled")
+    assert len(fake.requests) == 1
+    assert time.monotonic() - started < 3.0
+
+
 def test_model_access_not_enabled_is_a_503(fake):
     with pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="[access-denied]"))
+        bedrock.generate(SD35, Params(prompt="[access-denied]"))
     assert (err.value.status, err.value.code) == (503, "provider_unavailable")
 
 
 # --- responses and errors (Stubber: the real response JSON, no HTTP) ----------------------
-
-
-def test_sdxl_response_artifacts_are_decoded():
-    image = png(8, 8, (1, 2, 3))
-    with stub_answer(
-        {
-            "result": "success",
-            "artifacts": [{"seed": 1, "base64": base64.b64encode(image).decode(), "finishReason": "SUCCESS"}],
-        }
-    ):
-        assert bedrock.generate(SDXL, Params(prompt="x")) == [image]
 
 
 def test_sd3_inference_error_is_a_502_not_a_filter():
@@ -200,16 +201,6 @@ def test_sd3_inference_error_is_a_502_not_a_filter():
     with stub_answer(answer), pytest.raises(ApiError) as err:
         bedrock.generate(SD35, Params(prompt="x"))
     assert (err.value.status, err.value.code) == (502, "provider_error")
-
-
-def test_nova_error_field_that_is_a_filter_is_a_422_and_others_a_502():
-    answer = {"images": [], "error": "The generated image has been blocked by our content filters."}
-    with stub_answer(answer), pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="x"))
-    assert err.value.status == 422
-    with stub_answer({"images": [], "error": "something broke"}), pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="x"))
-    assert err.value.status == 502
 
 
 @pytest.mark.parametrize(
@@ -233,62 +224,44 @@ def test_nova_error_field_that_is_a_filter_is_a_422_and_others_a_502():
 )
 def test_bedrock_errors_map_to_clear_api_errors(code, status, message, expected):
     with stub_error(code, status, message), pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="x"))
+        bedrock.generate(SD35, Params(prompt="x"))
     assert (err.value.status, err.value.code) == expected
 
 
 def test_a_response_that_is_not_an_image_list_is_a_502():
     with stub_answer({"images": ["not base64!"]}), pytest.raises(ApiError) as err:
-        bedrock.generate(NOVA, Params(prompt="x"))
+        bedrock.generate(SD35, Params(prompt="x"))
     assert err.value.status == 502
 
 
-# --- model families and their limits -------------------------------------------------------
+# --- request families and their limits ------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("model", "family"),
-    [
-        (NOVA, "Nova Canvas"),
-        ("amazon.titan-image-generator-v2:0", "Nova Canvas"),
-        ("us.amazon.nova-canvas-v1:0", "Nova Canvas"),
-        (SDXL, "Stability SDXL"),
-        (SD35, "Stability SD3.5 Large"),
-        ("us.stability.stable-image-ultra-v1:1", "Stability SD3/Stable Image"),
-    ],
-)
-def test_family_is_chosen_by_model_id_prefix(model, family):
-    assert bedrock.adapter_for(model).name == family
+def test_every_bedrock_row_has_an_adapter():
+    for model in catalog.models().values():
+        if model.provider == "bedrock":
+            assert bedrock.adapter_for(model)
 
 
-def test_unknown_family_is_a_configuration_error():
-    with pytest.raises(ConfigError, match="no known request format"):
-        bedrock.adapter_for("acme.imagine-v9")
+def test_an_unknown_family_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="has no adapter"):
+        bedrock.adapter_for(replace(SD35, family="stability-erase"))
 
 
 @pytest.mark.parametrize(
     ("model", "params", "field"),
     [
-        (SDXL, Params(prompt="x", width=1000, height=1000), "width"),
-        (SDXL, Params(prompt="x", height=900), "height"),
-        (SDXL, Params(prompt="x", steps=5), "steps"),
-        (SDXL, Params(prompt="x", cfg_scale=36), "cfg_scale"),
-        (SDXL, Params(prompt="x", n=2), "n"),
-        (SDXL, Params(prompt="x" * 2001), "prompt"),
-        (NOVA, Params(prompt="x", width=330), "width"),
-        (NOVA, Params(prompt="x", width=4096, height=512), "width"),  # 8:1
-        (NOVA, Params(prompt="x", width=2064, height=2048), "width"),  # over 4,194,304 pixels
-        (NOVA, Params(prompt="x", height=8000), "height"),
-        (NOVA, Params(prompt="x", cfg_scale=1.0), "cfg_scale"),
-        (NOVA, Params(prompt="x", seed=858_993_460), "seed"),
-        (NOVA, Params(prompt="x", steps=30), "steps"),
-        (NOVA, Params(prompt="x", n=5), "n"),
-        (NOVA, Params(prompt="x" * 1025), "prompt"),
-        (NOVA, Params(prompt="x", negative_prompt="y" * 1025), "negative_prompt"),
-        (SD35, Params(prompt="x", width=1000, height=700), "width"),
+        (SD35, Params(prompt="x", width=1000, height=700), "size"),
         (SD35, Params(prompt="x", n=2), "n"),
         (SD35, Params(prompt="x", cfg_scale=5), "cfg_scale"),
+        (SD35, Params(prompt="x", steps=5), "steps"),
+        (SD35, Params(prompt="x", seed=4294967295), "seed"),
         (SD35, Params(prompt="x" * 10001), "prompt"),
+        (ULTRA, Params(prompt="x", task="edit", image=png(64, 64, (0, 0, 0))), "model"),
+        (SD35, Params(prompt="x", task="edit", image=png(63, 64, (0, 0, 0))), "image"),
+        (SD35, Params(prompt="x", task="edit", image=png(64, 200, (0, 0, 0))), "image"),  # 1:3.1
+        (SD35, Params(prompt="x", task="edit", image=b"GIF89a" + bytes(20)), "image"),
+        (INPAINT, Params(prompt="x", task="edit", image=png(64, 64, (0, 0, 0))), "mask"),
     ],
 )
 def test_values_outside_the_models_limits_are_a_400_naming_the_field(model, params, field):
@@ -296,15 +269,15 @@ def test_values_outside_the_models_limits_are_a_400_naming_the_field(model, para
         bedrock.validate(model, params)
     assert (err.value.status, err.value.code) == (400, "invalid_parameter")
     assert err.value.message.startswith(f"{field}:")
+    assert err.value.param == field
 
 
 @pytest.mark.parametrize(
     ("model", "params"),
     [
-        (SDXL, Params(prompt="x", width=640, height=1536, steps=50, cfg_scale=35, seed=4294967295)),
-        (NOVA, Params(prompt="x" * 1024, width=2048, height=2048, cfg_scale=1.1, seed=858_993_459, n=4)),
-        (NOVA, Params(prompt="x", width=4096, height=1024)),
         (SD35, Params(prompt="x" * 10000, width=9, height=21, seed=4294967294)),
+        (SD35, Params(prompt="x", task="edit", image=png(64, 160, (0, 0, 0)), strength=1)),
+        (ULTRA, Params(prompt="x", width=1536, height=640)),
     ],
 )
 def test_values_at_the_limits_are_accepted(model, params):

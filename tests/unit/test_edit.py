@@ -6,13 +6,14 @@ moto for S3 and SSM; the fake Replicate (accepting predictions, running none) ov
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 
 import boto3
 import pytest
 
-from imagegen import editmodels, edits
+from imagegen import catalog, edits
 from imagegen.http import parse_event
 from localdev.fake_replicate import FakeReplicate, render
 from localdev.server import load_handler
@@ -27,8 +28,8 @@ def fake(aws, monkeypatch):
     boto3.client("ssm").put_parameter(Name="/t/replicate-token", Value=server.token, Type="SecureString")
     monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/replicate-token")
     monkeypatch.setenv("REPLICATE_BASE_URL", server.url)
-    monkeypatch.setenv("REPLICATE_EDIT_INPUTS", '{"catacolabs/cartoonify": ["style"], "acme/sketchify": ["style"]}')
-    for name in ("PUBLIC_BASE_URL", "REPLICATE_EDIT_MODELS", "REPLICATE_EDIT_VERSION", "IMAGEGEN_REPLICATE_OFFLINE"):
+    monkeypatch.setenv("REPLICATE_EDIT_INPUTS", '{"catacolabs/cartoonify": ["style"]}')
+    for name in ("PUBLIC_BASE_URL", "EDIT_MODELS", "IMAGEGEN_REPLICATE_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     yield server
     server.stop()
@@ -68,10 +69,7 @@ def test_json_image_is_uploaded_and_submitted_with_a_webhook(fake, edit):
     # AND the source is in uploads/, the job record has the prediction id
     assert boto3.client("s3").get_object(Bucket=BUCKET, Key=f"uploads/{job['id']}/0.png")["Body"].read() == source
     record = s3_json(f"jobs/{job['id']}.json")
-    assert (
-        record["provider"] == "replicate"
-        and record["model"] == f"catacolabs/cartoonify:{editmodels.DEFAULT_EDIT_VERSION}"
-    )
+    assert record["provider"] == "replicate" and record["model"] == catalog.get("cartoonify").ref
     assert record["prediction_id"] in fake.predictions and "offline" not in record
     # AND Replicate got the pinned version (a community model has no unversioned route), a presigned
     # upload URL, the override and a completed-only webhook
@@ -134,21 +132,22 @@ def test_several_images_are_submitted_concurrently(fake, edit):
     assert fake.max_in_flight > 1
 
 
-def test_a_pinned_version_and_an_allowlisted_model(fake, edit, monkeypatch):
-    # GIVEN a pinned default version and a second allowed model with its own version
-    monkeypatch.setenv("REPLICATE_EDIT_VERSION", "v-default")
-    monkeypatch.setenv("REPLICATE_EDIT_MODELS", "catacolabs/cartoonify,acme/sketchify:v-sketch")
+def test_an_official_model_is_called_by_name_and_a_community_model_by_its_pinned_version(fake, edit, monkeypatch):
+    # GIVEN a deployment with the default cartoonify (community, pinned) and FLUX Kontext (official)
+    monkeypatch.setenv("EDIT_MODELS", "cartoonify,flux-kontext-pro")
     image = base64.b64encode(render(b"m")).decode()
 
-    # WHEN one request uses the default and one picks the other model by owner/name
+    # WHEN one request uses the default and one picks FLUX Kontext by its catalog name
     first = edit(json_event({"image": image}), FakeContext())
-    second = edit(json_event({"image": image, "model": "acme/sketchify"}), FakeContext())
+    second = edit(json_event({"image": image, "model": "flux-kontext-pro", "prompt": "a hat"}), FakeContext())
 
-    # THEN each version was used through POST /v1/predictions, and the job records the full reference
-    assert first["statusCode"] == second["statusCode"] == 202
-    assert [body["version"] for body in fake.requests] == ["v-default", "v-sketch"]
+    # THEN cartoonify went by its version, FLUX Kontext by name, each with its own input names
+    assert first["statusCode"] == second["statusCode"] == 202, second["body"]
+    assert fake.requests[0]["version"] == catalog.get("cartoonify").version
+    assert "version" not in fake.requests[1] and fake.requests[1]["input"]["prompt"] == "a hat"
+    assert fake.requests[1]["input"]["input_image"].startswith("http")
     job_id = json.loads(second["body"])["jobs"][0]["id"]
-    assert s3_json(f"jobs/{job_id}.json")["model"] == "acme/sketchify:v-sketch"
+    assert s3_json(f"jobs/{job_id}.json")["model"] == "black-forest-labs/flux-kontext-pro"
 
 
 def test_a_model_off_the_allowlist_is_400_and_nothing_is_written(fake, edit):
@@ -193,9 +192,10 @@ def test_one_rejected_image_fails_its_job_and_the_others_go_ahead(fake, edit, mo
 
 
 def test_an_unversioned_community_model_is_refused_as_replicate_refuses_it(fake, edit, monkeypatch):
-    # GIVEN cartoonify (a community model) configured without a version: Replicate then gets
+    # GIVEN cartoonify (a community model) without its version: Replicate then gets
     # POST /v1/models/catacolabs/cartoonify/predictions, which it serves for official models only
-    monkeypatch.setenv("REPLICATE_EDIT_VERSION", "")
+    unpinned = dataclasses.replace(catalog.get("cartoonify"), version=None)
+    monkeypatch.setitem(catalog.models(), "cartoonify", unpinned)
 
     # WHEN an edit is posted
     response = edit(load_event("edit_json"), FakeContext())
@@ -208,13 +208,10 @@ def test_an_unversioned_community_model_is_refused_as_replicate_refuses_it(fake,
     assert fake.requests == []  # nothing was created
 
 
-def test_the_default_edit_model_is_pinned(monkeypatch):
-    for name in ("REPLICATE_EDIT_MODEL", "REPLICATE_EDIT_VERSION"):
-        monkeypatch.delenv(name, raising=False)
-    assert (
-        editmodels.default_replicate_model()
-        == "catacolabs/cartoonify:f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
-    )
+def test_every_community_model_in_the_catalog_is_pinned():
+    for model in catalog.models().values():
+        if model.provider == "replicate" and not model.official:
+            assert model.version and len(model.version) == 64, model.name
 
 
 def test_unreachable_replicate_is_503_and_the_job_is_failed(fake, edit, monkeypatch):

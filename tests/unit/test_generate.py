@@ -17,26 +17,20 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from imagegen import generation, invoke
+from imagegen import catalog, invoke
 from localdev.fake_models import jpeg, png
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
 from tests.unit.conftest import BUCKET
 
 KEY = re.compile(r"^images/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}/(\d+)\.(png|jpg)$")
-NOVA_IMAGES = [png(16, 16, (10, 20, 30), "one"), png(16, 16, (40, 50, 60), "two")]
+IMAGES = [png(16, 16, (10, 20, 30), "one")]
 
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch):
-    for name in ("GENERATE_DEFAULT_PROVIDER", "SAGEMAKER_ENDPOINT_NAME", "IMAGEGEN_MODELS_OFFLINE"):
+    for name in ("GENERATE_MODELS", "SAGEMAKER_ENDPOINT_NAME", "IMAGEGEN_MODELS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    # These tests drive the Nova Canvas adapter (Legacy on Bedrock, still configurable); the default
-    # model has its own test below.
-    monkeypatch.setenv("GENERATE_MODELS", json.dumps({"bedrock": ["amazon.nova-canvas-v1:0"]}))
-    generation.settings.cache_clear()
-    yield
-    generation.settings.cache_clear()
 
 
 @pytest.fixture
@@ -48,7 +42,7 @@ def configure(monkeypatch, **env: str) -> None:
     """Set generate's environment as Terraform would, and forget the settings read so far."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    generation.settings.cache_clear()
+    catalog.enabled.cache_clear()
 
 
 def streaming(payload: dict) -> StreamingBody:
@@ -57,14 +51,14 @@ def streaming(payload: dict) -> StreamingBody:
 
 
 def stub_bedrock(payload: dict) -> Stubber:
-    stubber = Stubber(invoke.runtime_client("bedrock-runtime"))
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region))
     stubber.add_response("invoke_model", {"body": streaming(payload), "contentType": "application/json"})
     stubber.activate()
     return stubber
 
 
-def nova_answer(images: list[bytes]) -> dict:
-    return {"images": [base64.b64encode(i).decode() for i in images], "error": None}
+def sd3_answer(images: list[bytes], reasons: tuple = (None,)) -> dict:
+    return {"seeds": [1], "finish_reasons": list(reasons), "images": [base64.b64encode(i).decode() for i in images]}
 
 
 def post(body: dict) -> dict:
@@ -79,18 +73,18 @@ def call(generate, event: dict) -> tuple[int, dict]:
 
 
 def test_post_stores_each_image_and_answers_201_with_presigned_urls(aws, generate):
-    # GIVEN Nova Canvas (the default model) answering two real PNGs
-    with stub_bedrock(nova_answer(NOVA_IMAGES)):
+    # GIVEN SD3.5 Large (the default model) answering a real PNG
+    with stub_bedrock(sd3_answer(IMAGES)):
         # WHEN the documented JSON form is posted
         status, body = call(generate, load_event("generate_post"))
     # THEN 201 with the job and one presigned URL per image
     assert status == 201
     assert body["status"] == "succeeded" and body["provider"] == "bedrock"
-    assert body["model"] == "amazon.nova-canvas-v1:0"
+    assert body["model"] == "stability.sd3-5-large-v1:0"
     assert body["prompt"] == "a lighthouse at dawn, oil painting"
-    assert len(body["images"]) == 2
+    assert len(body["images"]) == 1
     s3 = boto3.client("s3")
-    for n, (image, expected) in enumerate(zip(body["images"], NOVA_IMAGES, strict=True)):
+    for n, (image, expected) in enumerate(zip(body["images"], IMAGES, strict=True)):
         match = KEY.match(image["key"])
         assert match and match.group(1) == str(n) and body["id"] in image["key"]
         assert image["url"].startswith("https://") and "X-Amz-Signature" in image["url"] and image["expires_at"]
@@ -100,21 +94,21 @@ def test_post_stores_each_image_and_answers_201_with_presigned_urls(aws, generat
     record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"jobs/{body['id']}.json")["Body"].read())
     assert record["status"] == "succeeded" and "offline" not in record
     assert record["parameters"] == {"negative_prompt": "blurry", "width": 1024, "height": 1024, "seed": 42,
-                                    "cfg_scale": 7.5, "n": 2, "task": "generate"}  # fmt: skip
+                                    "n": 1, "task": "generate"}  # fmt: skip
     job = load_handler("get_job")(load_event("get_job", pathParameters={"id": body["id"]}), FakeContext())
     view = json.loads(job["body"])
     assert job["statusCode"] == 200 and [i["key"] for i in view["images"]] == [i["key"] for i in body["images"]]
 
 
 def test_message_is_the_bedrock_seeds_name_for_prompt(aws, generate):
-    with stub_bedrock(nova_answer(NOVA_IMAGES[:1])):
+    with stub_bedrock(sd3_answer(IMAGES)):
         status, body = call(generate, load_event("generate_message"))
     assert status == 201 and body["prompt"] == "a red fox in the snow"
 
 
 def test_get_with_prompt_query_is_the_sagemaker_seeds_form(aws, generate, monkeypatch):
     # GIVEN SageMaker as the default provider, answering a real JPEG
-    configure(monkeypatch, SAGEMAKER_ENDPOINT_NAME="sd-endpoint", GENERATE_DEFAULT_PROVIDER="sagemaker")
+    configure(monkeypatch, SAGEMAKER_ENDPOINT_NAME="sd-endpoint", GENERATE_MODELS="sagemaker,flux-schnell")
     image = jpeg(64, 64, (1, 2, 3), "astronaut")
     stubber = Stubber(invoke.runtime_client("sagemaker-runtime"))
     answer = json.dumps({"generated_images": [base64.b64encode(image).decode()], "prompt": "x"}).encode()
@@ -150,14 +144,14 @@ def test_get_query_numbers_are_parsed_and_checked(aws, generate):
 
 
 def test_content_filtered_is_a_422_and_stores_nothing(aws, generate):
-    with stub_bedrock({"images": [], "error": "This request has been blocked by our content filters."}):
+    with stub_bedrock(sd3_answer([], ("Filter reason: prompt",))):
         status, body = call(generate, post({"prompt": "x"}))
     assert status == 422 and body["error"]["code"] == "content_filtered"
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
 def test_throttled_bedrock_is_a_429(aws, generate):
-    stubber = Stubber(invoke.runtime_client("bedrock-runtime"))
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region))
     stubber.add_client_error("invoke_model", "ThrottlingException", "Too many requests", 429)
     with stubber:
         status, body = call(generate, post({"prompt": "x"}))
@@ -170,14 +164,14 @@ def test_throttled_bedrock_is_a_429(aws, generate):
         ({"prompt": "x", "provider": "dall-e"}, 400, "unknown_provider", "provider"),
         ({"prompt": "x", "provider": "sagemaker"}, 400, "provider_not_enabled", "provider"),
         ({"prompt": "x", "model": "stability.stable-diffusion-xl-v1"}, 400, "model_not_allowed", "model"),
+        ({"prompt": "x", "model": "stable-image-ultra"}, 400, "model_not_allowed", "model"),  # not enabled
         ({"prompt": "x" * 10001}, 400, "invalid_parameter", "prompt"),
-        ({"prompt": "x" * 1025}, 400, "invalid_parameter", "prompt"),  # Nova Canvas's own limit
         ({"prompt": ""}, 400, "invalid_parameter", "prompt"),
         ({"negative_prompt": "x"}, 400, "invalid_parameter", "prompt"),
         ({"prompt": "x", "n": 5}, 400, "invalid_parameter", "n"),
         ({"prompt": "x", "n": 0}, 400, "invalid_parameter", "n"),
         ({"prompt": "x", "n": 1.5}, 400, "invalid_parameter", "n"),
-        ({"prompt": "x", "width": 1000}, 400, "invalid_parameter", "width"),
+        ({"prompt": "x", "width": 1000}, 400, "invalid_parameter", "size"),
         ({"prompt": "x", "height": True}, 400, "invalid_parameter", "height"),
         ({"prompt": "x", "seed": -1}, 400, "invalid_parameter", "seed"),
         ({"prompt": "x", "cfg_scale": "high"}, 400, "invalid_parameter", "cfg_scale"),
@@ -189,6 +183,7 @@ def test_bad_requests_are_400s_naming_the_field(aws, generate, body, status, cod
     got_status, got = call(generate, post(body))
     assert (got_status, got["error"]["code"]) == (status, code)
     assert got["error"]["message"].startswith(f"{field}:")
+    assert got["error"]["param"] == field
 
 
 def test_a_body_that_is_not_json_is_a_400(aws, generate):
@@ -197,33 +192,29 @@ def test_a_body_that_is_not_json_is_a_400(aws, generate):
     assert call(generate, event)[1]["error"]["code"] == "invalid_json"
 
 
-def test_request_may_pick_an_allowlisted_model_of_another_family(aws, generate, monkeypatch):
-    models = {"bedrock": ["amazon.nova-canvas-v1:0", "stability.sd3-5-large-v1:0"]}
-    configure(monkeypatch, GENERATE_MODELS=json.dumps(models))
-    image = png(8, 8, (0, 0, 0))
-    answer = {"seeds": [1], "finish_reasons": [None], "images": [base64.b64encode(image).decode()]}
-    with stub_bedrock(answer):
-        status, body = call(generate, post({"prompt": "x", "model": "stability.sd3-5-large-v1:0", "width": 1344,
-                                            "height": 768}))  # fmt: skip
+def test_request_may_pick_an_enabled_model_by_catalog_name(aws, generate, monkeypatch):
+    configure(monkeypatch, GENERATE_MODELS="sd3.5-large,stable-image-ultra")
+    with stub_bedrock(sd3_answer(IMAGES)):
+        status, body = call(generate, post({"prompt": "x", "model": "stable-image-ultra", "size": "1344x768"}))
     assert status == 201, body
-    assert body["model"] == "stability.sd3-5-large-v1:0"
+    assert body["model"] == "stability.stable-image-ultra-v1:1"
 
 
-def test_unknown_model_family_is_a_startup_configuration_error(aws, monkeypatch, caplog):
-    # GIVEN a model id no adapter knows
-    monkeypatch.setenv("GENERATE_MODELS", json.dumps({"bedrock": ["acme.imagine-v9"]}))
+def test_a_model_not_in_the_catalog_is_a_startup_configuration_error(aws, monkeypatch, caplog):
+    # GIVEN a model name the catalog does not know
+    monkeypatch.setenv("GENERATE_MODELS", "acme-imagine-v9")
     # WHEN the function cold-starts
     with caplog.at_level(logging.ERROR, logger="imagegen"):
         generate = load_handler("generate")
     # THEN the log says what is wrong, and requests get a 503, not a 500 or a provider call
-    assert "acme.imagine-v9" in caplog.text and "no known request format" in caplog.text
+    assert "acme-imagine-v9" in caplog.text and "not in the model catalog" in caplog.text
     status, body = call(generate, post({"prompt": "x"}))
     assert (status, body["error"]["code"]) == (503, "not_configured")
 
 
 def test_offline_models_mark_the_job(aws, generate, monkeypatch):
     monkeypatch.setenv("IMAGEGEN_MODELS_OFFLINE", "1")
-    with stub_bedrock(nova_answer(NOVA_IMAGES[:1])):
+    with stub_bedrock(sd3_answer(IMAGES)):
         status, body = call(generate, post({"prompt": "x"}))
     assert status == 201 and body["offline"] is True
     record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=f"jobs/{body['id']}.json")["Body"].read())
@@ -231,7 +222,7 @@ def test_offline_models_mark_the_job(aws, generate, monkeypatch):
 
 
 def test_a_provider_answer_that_is_not_an_image_is_a_502(aws, generate):
-    with stub_bedrock(nova_answer([b"<html>not an image</html>"])):
+    with stub_bedrock(sd3_answer([b"<html>not an image</html>"])):
         status, body = call(generate, post({"prompt": "x"}))
     assert (status, body["error"]["code"]) == (502, "provider_error")
 
@@ -251,11 +242,8 @@ def test_replicate_without_the_async_module_is_a_503_not_a_500(aws, generate, mo
     assert (status, body["error"]["code"]) == (503, "provider_unavailable")
 
 
-def test_the_default_bedrock_model_is_an_active_one_through_its_inference_profile(monkeypatch):
-    # Nova Canvas (and Titan Image Generator v2) are Legacy on Bedrock: the default is SD3.5 Large,
-    # through the `us.` cross-region inference profile so it answers from the default us-east-1.
-    monkeypatch.delenv("GENERATE_MODELS")
-    generation.settings.cache_clear()
-    config = generation.settings()
-    assert config.default_provider == "bedrock"
-    assert config.allowed("bedrock") == ["us.stability.sd3-5-large-v1:0"]
+def test_the_default_model_is_sd35_large_on_demand_in_us_west_2():
+    # SD3.5 Large is offered on demand in us-west-2 only, with no `us.` profile (AWS's own lists):
+    # it is called there whatever the stack's region.
+    default = catalog.for_task("generate", "generate")[0]
+    assert (default.name, default.ref, default.region) == ("sd3.5-large", "stability.sd3-5-large-v1:0", "us-west-2")

@@ -27,7 +27,10 @@ def test_without_real_credentials_the_fakes_start_and_say_so(monkeypatch):
     assert os.environ["SAGEMAKER_ENDPOINT_NAME"] == fake_models.FAKE_ENDPOINT
     url = os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"]
     assert url == os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"]
-    answer = requests.post(f"{url}/model/amazon.nova-canvas-v1%3A0/invoke", data=json.dumps({}), timeout=5)
+    scope = {"authorization": "AWS4-HMAC-SHA256 Credential=test/20261201/us-west-2/bedrock/aws4_request, ..."}
+    answer = requests.post(
+        f"{url}/model/stability.sd3-5-large-v1%3A0/invoke", data=json.dumps({}), headers=scope, timeout=5
+    )
     assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"].startswith("ValidationException")
 
 

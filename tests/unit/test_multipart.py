@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from imagegen import editmodels, edits
+from imagegen import catalog, edits
 from imagegen.http import ApiError, parse_event
 from localdev.fake_replicate import render
 from tests.conftest import load_event
@@ -65,7 +65,7 @@ def test_files_urls_model_and_input_fields():
         (None, None, "https://example.com/c.jpg"),
         (None, None, "https://example.com/d.webp"),
     ]
-    assert order.model == f"catacolabs/cartoonify:{editmodels.DEFAULT_EDIT_VERSION}"  # the allowlisted entry, pinned
+    assert order.model == catalog.get("cartoonify").ref  # the catalog's row, pinned
     assert order.overrides == {"style": "pixar"}
 
 

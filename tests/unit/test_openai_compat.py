@@ -7,7 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from imagegen import apikeys, bedrock, editmodels, masks, models, waiting
+from imagegen import apikeys, bedrock, catalog, editmodels, masks, waiting
+from imagegen.config import ConfigError
 from imagegen.http import ApiError, Request
 from imagegen.invoke import Params
 
@@ -125,18 +126,24 @@ def test_a_mask_that_cannot_be_used_is_a_400_that_says_why(mask, message):
 
 @pytest.fixture
 def edit_env(monkeypatch):
-    monkeypatch.setenv("EDIT_BEDROCK_MODELS", "us.stability.sd3-5-large-v1:0,us.stability.stable-image-inpaint-v1:0")
-    monkeypatch.setenv("REPLICATE_EDIT_MODELS", "black-forest-labs/flux-kontext-pro")
-    monkeypatch.delenv("EDIT_DEFAULT_MODEL", raising=False)
+    monkeypatch.setenv("EDIT_MODELS", "cartoonify,sd3.5-large,stable-image-inpaint,flux-kontext-pro")
 
 
-def test_models_are_chosen_by_id_or_alias_with_their_provider(edit_env):
-    assert editmodels.choose("sd3.5-large", "edit") == editmodels.Choice("bedrock", "us.stability.sd3-5-large-v1:0")
+def test_models_are_chosen_by_name_alias_or_id_with_their_provider(edit_env):
+    assert editmodels.choose("sd3.5-large", "edit") == catalog.get("sd3.5-large")
+    assert editmodels.choose("stability.sd3-5-large-v1:0", "edit").name == "sd3.5-large"
     assert editmodels.choose("flux-kontext-pro", "edit").provider == "replicate"
-    assert editmodels.choose(None, "edit").model.startswith("catacolabs/cartoonify:")
+    assert editmodels.choose(None, "edit").ref.startswith("catacolabs/cartoonify:")
     with pytest.raises(ApiError) as refused:
         editmodels.choose("dall-e-2", "edit")
-    assert refused.value.code == "model_not_allowed" and "sd3-5" in refused.value.message
+    assert refused.value.code == "model_not_allowed" and "sd3.5-large" in refused.value.message
+    assert refused.value.param == "model"
+
+
+def test_a_catalog_model_the_deployment_did_not_enable_is_refused(edit_env):
+    with pytest.raises(ApiError) as refused:
+        editmodels.choose("flux-fill-pro", "edit")
+    assert refused.value.code == "model_not_allowed"
 
 
 def test_variations_go_to_a_model_that_can_make_them(edit_env, monkeypatch):
@@ -145,29 +152,28 @@ def test_variations_go_to_a_model_that_can_make_them(edit_env, monkeypatch):
     assert refused.value.param == "model"
     with pytest.raises(ApiError):
         editmodels.choose("stable-image-inpaint", "variation")
-    monkeypatch.setenv("EDIT_DEFAULT_MODEL", "flux-kontext-pro")
-    assert editmodels.choose(None, "variation").model == "us.stability.sd3-5-large-v1:0"
+    monkeypatch.setenv("EDIT_MODELS", "flux-kontext-pro,sd3.5-large")
+    catalog.enabled.cache_clear()
+    assert editmodels.choose(None, "variation").name == "sd3.5-large"
 
 
 def test_an_alias_can_be_configured(monkeypatch):
+    monkeypatch.setenv("MODEL_ALIASES", '{"house-style": "sd3.5-large"}')
+    assert catalog.find("house-style").name == "sd3.5-large"
+    assert catalog.find("sd3.5-large").id == "stability.sd3-5-large-v1:0"  # the catalog's names stay
+    assert catalog.find(7) is None
+
+
+def test_an_alias_of_a_model_not_in_the_catalog_is_a_configuration_error(monkeypatch):
     monkeypatch.setenv("MODEL_ALIASES", '{"house-style": "us.stability.sd3-5-large-v1:0"}')
-    models.aliases.cache_clear()
-    try:
-        assert models.resolve("house-style") == "us.stability.sd3-5-large-v1:0"
-        assert models.resolve("sd3.5-large") == "us.stability.sd3-5-large-v1:0"  # the built-ins stay
-        assert models.resolve(7) == 7
-    finally:
-        models.aliases.cache_clear()
+    with pytest.raises(ConfigError, match="not in the model catalog"):
+        catalog.find("house-style")
 
 
 def test_bedrock_adapters_state_their_tasks_and_refuse_the_rest():
     image = png(Image.new("RGB", (64, 64)))
-    sd35, inpaint, ultra = (
-        "us.stability.sd3-5-large-v1:0",
-        "us.stability.stable-image-inpaint-v1:0",
-        "us.stability.stable-image-ultra-v1:1",
-    )
-    body = bedrock.adapter_for(sd35).body(Params(prompt="", task="variation", image=image))
+    sd35, inpaint, ultra = (catalog.get(name) for name in ("sd3.5-large", "stable-image-inpaint", "stable-image-ultra"))
+    body = bedrock.adapter_for(sd35).body(sd35, Params(prompt="", task="variation", image=image))
     assert body["mode"] == "image-to-image" and body["strength"] == 0.5 and "aspect_ratio" not in body
     cases = [
         (ultra, Params(prompt="x", task="edit", image=image), "model"),

@@ -48,8 +48,8 @@ from imagegen import (
     storage,
     waiting,
 )
+from imagegen.catalog import Model
 from imagegen.config import ConfigError, env
-from imagegen.editmodels import Choice
 from imagegen.http import ApiError, Request, bad_request, json_response
 from imagegen.invoke import Params, check_length, invalid
 
@@ -76,7 +76,7 @@ Source = forms.Source
 class EditOrder:
     task: str  # edit | variation
     sources: list[Source]
-    choice: Choice
+    choice: Model
     overrides: dict[str, Any]  # Replicate model inputs the client set (REPLICATE_EDIT_INPUTS)
     prompt: str | None = None
     mask: bytes | None = field(default=None, repr=False)  # white = repaint (imagegen.masks)
@@ -90,7 +90,7 @@ class EditOrder:
 
     @property
     def model(self) -> str:
-        return self.choice.model
+        return self.choice.ref
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def allowed_inputs(model_ref: str) -> frozenset[str]:
     return frozenset(str(name) for name in table.get(model_ref.partition(":")[0], []))
 
 
-def parse_overrides(value: object, choice: Choice) -> dict[str, Any]:
+def parse_overrides(value: object, choice: Model) -> dict[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
@@ -142,9 +142,9 @@ def parse_overrides(value: object, choice: Choice) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request("invalid_input", "input must be a JSON object of model inputs")
     if choice.provider != "replicate":
-        raise invalid("input", f"{choice.model} is a Bedrock model: input sets Replicate model inputs only")
-    model_ref = choice.model
-    taken = sorted(editmodels.form(model_ref).inputs() & set(value))
+        raise invalid("input", f"{choice.name} is a Bedrock model: input sets Replicate model inputs only")
+    model_ref = choice.ref
+    taken = sorted(editmodels.form(choice).inputs() & set(value))
     if taken:
         raise bad_request("invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it")
     refused = sorted(set(value) - allowed_inputs(model_ref))
@@ -243,10 +243,10 @@ def check_model_can(order: EditOrder) -> None:
         for source in order.sources:
             if source.data is None:
                 raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
-            bedrock.validate(order.model, params_for(order, source))
+            bedrock.validate(order.choice, params_for(order, source))
         return
-    form = editmodels.form(order.model)
-    name = order.model.partition(":")[0]
+    form = editmodels.form(order.choice)
+    name = order.choice.name
     if order.prompt is not None and form.prompt is None:
         raise invalid("prompt", f"{name} takes no prompt; leave it out or pick a model that does")
     if form.prompt_required and not (order.prompt or "").strip():
@@ -296,7 +296,7 @@ def edit_now(order: EditOrder) -> dict:
     from imagegen import generation
 
     def one(source: Source) -> list[bytes]:
-        return bedrock.generate(order.model, params_for(order, source))
+        return bedrock.generate(order.choice, params_for(order, source))
 
     if len(order.sources) == 1:
         produced = one(order.sources[0])
@@ -304,7 +304,9 @@ def edit_now(order: EditOrder) -> dict:
         with ThreadPoolExecutor(max_workers=len(order.sources), thread_name_prefix="edit") as pool:
             produced = [image for batch in pool.map(one, order.sources) for image in batch]
     params = params_for(order, order.sources[0])
-    recorded = generation.Order("bedrock", order.model, params, order.response_format, order.user, order.owner)
+    recorded = generation.Order(
+        "bedrock", order.model, params, order.response_format, order.user, order.owner, order.choice
+    )
     job = generation.store(recorded, produced, task=order.task, sources=[s.field for s in order.sources])
     return generation.created(job, order.response_format, produced)
 
@@ -313,7 +315,7 @@ def edit_now(order: EditOrder) -> dict:
 
 
 def model_input(order: EditOrder, image: str, mask_url: str | None) -> dict[str, Any]:
-    form = editmodels.form(order.model)
+    form = editmodels.form(order.choice)
     payload = {**order.overrides, form.image: image}
     if order.prompt is not None and form.prompt:
         payload[form.prompt] = order.prompt

@@ -12,37 +12,35 @@ may be query parameters too).
 - Replicate is asynchronous: the prediction is submitted with a webhook and the answer is
   `202` with the job; the webhook function stores the images.
 
-Which provider and models a request may pick is configuration (GENERATE_DEFAULT_PROVIDER,
-GENERATE_MODELS, SAGEMAKER_ENDPOINT_NAME); each model checks its own sizes and ranges, and
+Which models a request may pick is configuration (GENERATE_MODELS: catalog names, the first the default;
+SAGEMAKER_ENDPOINT_NAME); each model checks its own sizes and ranges from its catalog row, and
 anything outside them is a 400 whose message starts with the field's name.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from typing import Any
 
-from imagegen import bedrock, images, jobs, logs, models, parsing, results, sagemaker, storage, waiting
-from imagegen.config import ConfigError, env
+from imagegen import bedrock, catalog, images, jobs, logs, parsing, results, sagemaker, storage, waiting
+from imagegen.catalog import Model
+from imagegen.config import ConfigError
 from imagegen.http import ApiError, Request, json_response
 from imagegen.invoke import Params, ProviderError, check_length, check_range, invalid, refuse
 
 log = logging.getLogger("imagegen")
 
 PROVIDERS = ("bedrock", "sagemaker", "replicate")
-DEFAULT_MODELS = {"bedrock": ["us.stability.sd3-5-large-v1:0"], "replicate": ["black-forest-labs/flux-schnell"]}
 MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
 MAX_N = 4
 INT_FIELDS = ("width", "height", "seed", "steps", "n")
 # OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
 # never dropped (style, output_format, background: only their defaults are accepted; quality is
-# each model's to map, e.g. Nova Canvas standard/premium, or refuse).
+# each model's to honour or refuse).
 OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
 OPENAI_DEFAULTS = {"style": (), "output_format": ("png",), "background": ("auto",)}
 FIELDS = frozenset(
@@ -50,52 +48,10 @@ FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    default_provider: str
-    models: dict[str, list[str]] = field(default_factory=dict)
-    sagemaker_endpoint: str = ""
-
-    def enabled(self) -> list[str]:
-        return [p for p in PROVIDERS if self.allowed(p)]
-
-    def allowed(self, provider: str) -> list[str]:
-        """The models a request may pick for `provider`; the first is the default."""
-        if provider == "sagemaker":
-            return [self.sagemaker_endpoint] if self.sagemaker_endpoint else []
-        return self.models.get(provider, [])
-
-
-@cache
-def settings() -> Settings:
-    """GENERATE_* settings, checked once per cold start (a ConfigError is not cached)."""
-    raw = env("GENERATE_MODELS", "")
-    models = {k: list(v) for k, v in DEFAULT_MODELS.items()}
-    if raw:
-        try:
-            configured = json.loads(raw)
-        except ValueError:
-            raise ConfigError("GENERATE_MODELS is not valid JSON") from None
-        if not isinstance(configured, dict) or not set(configured) <= {"bedrock", "replicate"}:
-            raise ConfigError('GENERATE_MODELS must be a JSON object {"bedrock": [...], "replicate": [...]}')
-        for provider, ids in configured.items():
-            if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
-                raise ConfigError(f"GENERATE_MODELS[{provider!r}] must be a list of model ids")
-            models[provider] = [i.strip() for i in ids]
-    for model_id in models.get("bedrock", []):
-        bedrock.adapter_for(model_id)  # an unknown family is a ConfigError here, at start-up
-    result = Settings(env("GENERATE_DEFAULT_PROVIDER", "bedrock"), models, sagemaker.endpoint_name())
-    if result.default_provider not in PROVIDERS:
-        raise ConfigError(f"GENERATE_DEFAULT_PROVIDER must be one of {', '.join(PROVIDERS)}")
-    if not result.allowed(result.default_provider):
-        raise ConfigError(f"GENERATE_DEFAULT_PROVIDER is {result.default_provider} but it has no model configured")
-    return result
-
-
 def check_configuration() -> None:
     """Called at cold start: log a misconfiguration once, clearly (requests then get a 503)."""
     try:
-        settings()
+        generate_models()
     except ConfigError as err:
         log.error("generate is misconfigured: %s", err)
 
@@ -116,6 +72,7 @@ class Order:
     response_format: str = "url"
     user: str | None = None
     owner: str | None = None  # the API key id of the caller, when keys are on
+    row: Model | None = None  # the model's catalog row
 
 
 def read_fields(request: Request) -> tuple[dict[str, Any], bool]:
@@ -163,7 +120,7 @@ def parse(request: Request) -> Order:
             raise invalid(name, f"{numbers[name]} must be a positive whole number")
     if numbers["seed"] is not None and numbers["seed"] < 0:
         raise invalid("seed", f"{numbers['seed']} must not be negative")
-    provider, model = pick_model(fields.get("provider"), fields.get("model"))
+    provider, model, row = pick_model(fields.get("provider"), fields.get("model"))
     params = Params(
         prompt=prompt,
         negative_prompt=negative or None,
@@ -177,7 +134,7 @@ def parse(request: Request) -> Order:
     )
     if provider != "bedrock" and params.quality not in (None, "standard"):
         raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {provider} models here; leave it out")
-    return Order(provider, model, params, response_format, user, request.owner)
+    return Order(provider, model, params, response_format, user, request.owner, row)
 
 
 def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -190,29 +147,41 @@ def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {"width": width, "height": height}
 
 
-def pick_model(provider: object, model: object) -> tuple[str, str]:
-    """(provider, model id): a model (or its alias) picks its own provider when none is named."""
-    config = settings()
-    model = models.resolve(model)
-    if provider in (None, "") and model not in (None, ""):
-        provider = next((p for p in config.enabled() if model in config.allowed(p)), None)
-    provider = config.default_provider if provider in (None, "") else provider
-    if provider not in PROVIDERS:
-        raise ApiError(400, "unknown_provider", f"provider: {provider!r} is not one of {', '.join(PROVIDERS)}")
-    allowed = config.allowed(provider)
-    if not allowed:
-        raise ApiError(
-            400,
-            "provider_not_enabled",
-            f"provider: {provider} is not enabled on this deployment; enabled: {', '.join(config.enabled())}",
-        )
-    if model in (None, ""):
-        return provider, allowed[0]
-    if model not in allowed:
-        raise ApiError(
-            400, "model_not_allowed", f"model: {model!r} is not allowed for {provider}; allowed: {', '.join(allowed)}"
-        )
-    return provider, str(model)
+def generate_models() -> list[Model]:
+    """The models a generation may pick, the default first: GENERATE_MODELS, plus the SageMaker
+    endpoint (the catalog's `sagemaker` row) when one is set and the list does not place it."""
+    rows = list(catalog.for_task("generate", "generate"))
+    endpoint = sagemaker.endpoint_name()
+    sagemaker_row = catalog.get("sagemaker")
+    if sagemaker_row in rows and not endpoint:
+        raise ConfigError("GENERATE_MODELS names sagemaker but SAGEMAKER_ENDPOINT_NAME is not set")
+    if endpoint and sagemaker_row not in rows:
+        rows.append(sagemaker_row)
+    if not rows:
+        raise ConfigError("GENERATE_MODELS has no model that can generate")
+    return rows
+
+
+def pick_model(provider: object, model: object) -> tuple[str, str, Model]:
+    """(provider, model ref, catalog row): a model (or its alias) picks its own provider; a provider
+    alone picks its first enabled model; neither, the deployment's default."""
+    rows = generate_models()
+    endpoint = sagemaker.endpoint_name()
+    enabled = [p for p in PROVIDERS if any(r.provider == p for r in rows)]
+    if provider not in (None, "") and provider not in PROVIDERS:
+        message = f"provider: {str(provider)[:40]!r} is not one of {', '.join(PROVIDERS)}"
+        raise ApiError(400, "unknown_provider", message, "provider")
+    if provider not in (None, "") and provider not in enabled:
+        message = f"provider: {provider} is not enabled on this deployment; enabled: {', '.join(enabled)}"
+        raise ApiError(400, "provider_not_enabled", message, "provider")
+    candidates = [r for r in rows if provider in (None, "", r.provider)]
+    name = "sagemaker" if endpoint and model == endpoint else model  # the endpoint answers to its name
+    row = candidates[0] if model in (None, "") else catalog.find(name)
+    if row not in candidates:
+        allowed = ", ".join(r.name for r in candidates)
+        message = f"model: {str(model)[:100]!r} is not enabled for generations here; use one of {allowed}"
+        raise ApiError(400, "model_not_allowed", message, "model")
+    return row.provider, endpoint if row.provider == "sagemaker" else row.ref, row
 
 
 # --- doing it ---------------------------------------------------------------------------
@@ -225,8 +194,8 @@ def generate(request: Request) -> dict:
     if order.provider == "replicate":
         return submit_replicate(request, order)
     if order.provider == "bedrock":
-        bedrock.validate(order.model, order.params)
-        produced = bedrock.generate(order.model, order.params)
+        bedrock.validate(order.row, order.params)
+        produced = bedrock.generate(order.row, order.params)
     else:
         sagemaker.validate(order.params)
         produced = sagemaker.generate(order.model, order.params)
@@ -274,30 +243,31 @@ def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
     return jobs.create(job)
 
 
-# FLUX on Replicate (black-forest-labs/flux-*; input schemas on replicate.com): no width/height
-# but an aspect ratio, no negative prompt; `guidance` only on dev. Step limits per model.
-FLUX_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
-FLUX_MAX_STEPS = {"black-forest-labs/flux-schnell": 4, "black-forest-labs/flux-dev": 50}
-
-
-def replicate_input(model_ref: str, params: Params) -> dict:
-    """The model's own input names for what the client set; what it cannot take is a 400 naming it."""
-    name = model_ref.partition(":")[0]
-    if name.startswith("black-forest-labs/flux"):
-        return flux_input(name, params)
-    names = {
-        "negative_prompt": "negative_prompt",
-        "width": "width",
-        "height": "height",
-        "seed": "seed",
-        "steps": "num_inference_steps",
-        "cfg_scale": "guidance_scale",
-    }
-    payload: dict[str, Any] = {"prompt": params.prompt, "num_outputs": params.n}
-    for ours, theirs in names.items():
-        value = getattr(params, ours)
-        if value is not None:
-            payload[theirs] = value
+def replicate_input(model: Model, p: Params) -> dict:
+    """FLUX's own input names for what the client set (black-forest-labs/flux-*; input schemas on
+    replicate.com): an aspect ratio, not width/height; no negative prompt; `guidance` only where the
+    row says so. What it cannot take is a 400 naming it."""
+    name = model.name
+    check_range("n", p.n, 1, model.limit("n", 1), name)
+    payload: dict[str, Any] = {"prompt": p.prompt, "num_outputs": p.n}
+    if p.width is not None or p.height is not None:
+        width, height = p.width or 1024, p.height or 1024
+        ratios = tuple(model.limit("aspect_ratios"))
+        ratio = nearest_ratio(width, height, ratios)
+        if ratio is None:
+            raise invalid("size", f"{width}x{height} is not one of {name}'s aspect ratios {', '.join(ratios)}")
+        payload["aspect_ratio"] = ratio
+    refuse("negative_prompt", p.negative_prompt, name)
+    if p.seed is not None:
+        payload["seed"] = p.seed
+    if p.steps is not None:
+        check_range("steps", p.steps, *model.limit("steps"), name)
+        payload["num_inference_steps"] = p.steps
+    if p.cfg_scale is not None:
+        if not model.limit("guidance"):
+            refuse("cfg_scale", p.cfg_scale, name)
+        check_range("cfg_scale", p.cfg_scale, 0, 10, name)
+        payload["guidance"] = p.cfg_scale
     return payload
 
 
@@ -309,35 +279,13 @@ def nearest_ratio(width: int, height: int, ratios: tuple[str, ...], tolerance: f
     return best if abs(w / h - wanted) <= tolerance * (w / h) else None
 
 
-def flux_input(name: str, p: Params) -> dict:
-    payload: dict[str, Any] = {"prompt": p.prompt, "num_outputs": p.n}
-    if p.width is not None or p.height is not None:
-        width, height = p.width or 1024, p.height or 1024
-        ratio = nearest_ratio(width, height, FLUX_RATIOS)
-        if ratio is None:
-            raise invalid("size", f"{width}x{height} is not one of {name}'s aspect ratios {', '.join(FLUX_RATIOS)}")
-        payload["aspect_ratio"] = ratio
-    refuse("negative_prompt", p.negative_prompt, name)
-    if p.seed is not None:
-        payload["seed"] = p.seed
-    if p.steps is not None:
-        check_range("steps", p.steps, 1, FLUX_MAX_STEPS.get(name, 50), name)
-        payload["num_inference_steps"] = p.steps
-    if p.cfg_scale is not None:
-        if name != "black-forest-labs/flux-dev":
-            refuse("cfg_scale", p.cfg_scale, name)
-        check_range("cfg_scale", p.cfg_scale, 0, 10, name)
-        payload["guidance"] = p.cfg_scale
-    return payload
-
-
 def submit_replicate(request: Request, order: Order) -> dict:
     try:
         from imagegen import predictions  # the async path's own module (and its httpx import)
     except ImportError:
         raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
 
-    model_input = replicate_input(order.model, order.params)  # a 400 here writes nothing
+    model_input = replicate_input(order.row, order.params)  # a 400 here writes nothing
     job_id = storage.new_job_id()
     owner = {"owner": order.owner} if order.owner else {}
     job = jobs.new_job(job_id, provider="replicate", model=order.model, prompt=order.params.prompt, **owner)

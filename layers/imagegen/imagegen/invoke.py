@@ -1,12 +1,13 @@
 """Calling synchronous model runtimes (Bedrock, SageMaker): client settings and error mapping.
 
-Timing: API Gateway's HTTP API gives an integration 30 s, whatever the Lambda timeout.
-Each call uses a read timeout of BEDROCK_READ_TIMEOUT seconds (default 25) and botocore's
-standard retries (3 attempts) for quick failures such as throttling and 5xx answers. A
-read timeout is *not* retried: a second 25 s wait could only finish after API Gateway has
-already answered the client with a 503. Models slower than that belong on the async
-Replicate path. The generate Lambda's timeout must be above the read timeout (e.g. 30 s
-for 25 s) so a timeout is reported as a clean 504 rather than killing the Lambda.
+Timing: API Gateway's HTTP API gives an integration 30 s, whatever the Lambda timeout, so a
+sync call has one deadline, retries included: SYNC_BUDGET_SECONDS from its first attempt. Each
+attempt reads for at most BEDROCK_READ_TIMEOUT seconds (default 25), and botocore's standard
+retries (3 attempts) retry quick failures such as throttling and 5xx answers only while a
+whole further attempt still fits in the budget; a read timeout is never retried. A call that
+cannot be retried in time answers with the error it got (a timeout is a 504). Models slower than
+that belong on the async Replicate path. The generate Lambda's timeout must be above the read
+timeout (e.g. 30 s for 25 s) so a timeout is reported as a clean 504 rather than killing the Lambda.
 
 Endpoints come from botocore's own configuration: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` and
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` point the clients at the local fakes
@@ -16,6 +17,7 @@ Endpoints come from botocore's own configuration: `AWS_ENDPOINT_URL_BEDROCK_RUNT
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,27 +51,48 @@ class _HashableDict(dict):
 # botocore's max_attempts counts only the retries (max_attempts=3 would be 4 calls).
 RETRIES = _HashableDict(mode="standard", total_max_attempts=3)
 FILTER_WORDS = ("content filter", "blocked", "filtered", "responsible ai", "content policy")
+# API Gateway's 30 s integration limit, less a second to write the answer.
+SYNC_BUDGET_SECONDS = 29.0
+_call = threading.local()  # when the current thread's sync call started (its deadline's origin)
 
 
 def read_timeout() -> int:
     return config.env_int("BEDROCK_READ_TIMEOUT", 25, 1, 900)
 
 
-def runtime_client(service: str):
-    """The cached boto3 client for `bedrock-runtime` or `sagemaker-runtime`, timeouts set."""
-    client = aws.client(service, read_timeout=read_timeout(), connect_timeout=5, retries=RETRIES)
-    # Registered first so it can stop the standard retry handler from retrying a read timeout.
+def runtime_client(service: str, region: str | None = None):
+    """The cached boto3 client for `bedrock-runtime` or `sagemaker-runtime` in `region` (None: the
+    stack's), timeouts set."""
+    client = aws.client(service, region_name=region, read_timeout=read_timeout(), connect_timeout=5, retries=RETRIES)
+    # Registered first so it can stop the standard retry handler from retrying past the deadline.
     client.meta.events.register_first(
         f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
-        _no_retry_after_read_timeout,
-        unique_id="imagegen-no-retry-after-read-timeout",
+        _retry_only_in_time,
+        unique_id="imagegen-retry-only-in-time",
     )
     return client
 
 
-def _no_retry_after_read_timeout(caught_exception: Exception | None = None, **_: Any) -> None:
+class NoTimeToRetry(Exception):
+    """A retryable answer came too late for another whole attempt inside the sync deadline."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code)
+        self.code, self.message = code, message
+
+
+def _retry_only_in_time(caught_exception: Exception | None = None, response: Any = None, **_: Any) -> None:
+    """Stop botocore's retries when the next attempt could outlive the sync deadline (or after a read
+    timeout, which would not fit anyway): the caller then answers with what it got."""
     if isinstance(caught_exception, ReadTimeoutError):
         raise caught_exception
+    started = getattr(_call, "started", None)
+    if started is None or time.monotonic() - started + read_timeout() <= SYNC_BUDGET_SECONDS:
+        return
+    if caught_exception is not None:
+        raise caught_exception
+    error = (response[1] if response else {}).get("Error", {})
+    raise NoTimeToRetry(str(error.get("Code", "")), str(error.get("Message", "")))
 
 
 class ContentFiltered(ApiError):
@@ -91,6 +114,7 @@ def call(provider: str, operation: Callable[[], Any]) -> Any:
     """Run one runtime call and turn what can go wrong into a clear ApiError."""
     logs.bind(provider=provider)
     started = time.perf_counter()
+    _call.started = time.monotonic()
     try:
         answer = operation()
         logs.metric("ProviderLatency", round((time.perf_counter() - started) * 1000, 1), "Milliseconds")
@@ -101,6 +125,9 @@ def call(provider: str, operation: Callable[[], Any]) -> Any:
             504,
             "provider_timeout",
         ) from None
+    except NoTimeToRetry as exc:
+        log.warning("%s error %s (no time left to retry): %s", provider, exc.code, exc.message)
+        raise map_client_error(provider, exc.code or "ServiceUnavailable", exc.message) from None
     except (EndpointConnectionError, ConnectionClosedError) as exc:
         log.error("%s unreachable: %s", provider, exc)
         raise ProviderError(f"{provider} could not be reached", 502) from None
@@ -111,6 +138,8 @@ def call(provider: str, operation: Callable[[], Any]) -> Any:
         message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
         log.warning("%s error %s: %s", provider, code, message)
         raise map_client_error(provider, code, message) from None
+    finally:
+        _call.started = None
 
 
 def map_client_error(provider: str, code: str, message: str) -> ApiError:

@@ -3,7 +3,8 @@
 Request JSON: prompt, width, height, num_images_per_prompt, num_inference_steps,
 guidance_scale, seed, negative_prompt; `Accept: application/json;jpeg` makes the container
 answer `{"generated_images": [<base64 JPEG>...], "prompt": ...}`. The endpoint name is
-configuration (SAGEMAKER_ENDPOINT_NAME); without it the provider is off.
+configuration (SAGEMAKER_ENDPOINT_NAME); without it the provider is off. Its limits are the
+catalog's `sagemaker` row.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import base64
 import binascii
 import json
 
-from imagegen import config, invoke
+from imagegen import catalog, config, invoke
 from imagegen.invoke import Params, ProviderError, check_length, check_range, invalid
 
 NAME = "SageMaker Stable Diffusion"
 ACCEPT = "application/json;jpeg"
-MAX_PROMPT = 2000
 
 
 def endpoint_name() -> str:
@@ -26,15 +26,17 @@ def endpoint_name() -> str:
 
 
 def validate(params: Params) -> None:
-    check_length("prompt", params.prompt, MAX_PROMPT, NAME)
-    check_length("negative_prompt", params.negative_prompt, MAX_PROMPT, NAME)
+    limit = catalog.get("sagemaker").limit
+    check_length("prompt", params.prompt, limit("prompt"), NAME)
+    check_length("negative_prompt", params.negative_prompt, limit("prompt"), NAME)
+    low, high = limit("side")
     for field, value in (("width", params.width), ("height", params.height)):
-        if value is not None and (not 256 <= value <= 1024 or value % 8):
-            raise invalid(field, f"{value} must be 256..1024 and a multiple of 8 for {NAME}")
-    check_range("n", params.n, 1, 4, NAME)
-    check_range("steps", params.steps, 1, 150, NAME)
-    check_range("cfg_scale", params.cfg_scale, 0, 20, NAME)
-    check_range("seed", params.seed, 0, 4294967295, NAME)
+        if value is not None and (not low <= value <= high or value % limit("multiple_of")):
+            raise invalid(field, f"{value} must be {low}..{high} and a multiple of {limit('multiple_of')} for {NAME}")
+    check_range("n", params.n, 1, limit("n"), NAME)
+    check_range("steps", params.steps, *limit("steps"), NAME)
+    check_range("cfg_scale", params.cfg_scale, *limit("cfg_scale"), NAME)
+    check_range("seed", params.seed, *limit("seed"), NAME)
 
 
 def body(params: Params) -> dict:
