@@ -29,27 +29,59 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_webhook_secret_parameter_name, "/")}"
-  # The Bedrock models each function may invoke.
-  bedrock_models = {
-    generate = var.generate_models.bedrock
-    edit     = var.edit_bedrock_models
+  # The model catalog (one row per model: provider, id, where it runs, tasks, limits, price) and the
+  # models each function enables, by catalog name (the catalog's defaults unless var.models names them).
+  catalog = jsondecode(file("${path.module}/../layers/imagegen/imagegen/catalog.json"))
+  models = {
+    generate = coalesce(var.models.generate, local.catalog.defaults.generate)
+    edit     = coalesce(var.models.edit, local.catalog.defaults.edit)
   }
-  all_bedrock_models = distinct(flatten(values(local.bedrock_models)))
-  # A cross-region inference profile (us.…, eu.…) is invoked by its own ARN in this region, and the
-  # request is served by the foundation model in any region of the profile's geography: the role
-  # needs the profile and the model in each of those regions (AWS: "Prerequisites for inference profiles").
-  bedrock_profiles = { for id in local.all_bedrock_models : id => split(".", id)[0] if contains(keys(var.bedrock_profile_regions), split(".", id)[0]) }
+  unknown_models = sort(distinct([for name in flatten(values(local.models)) : name if !contains(keys(local.catalog.models), name)]))
+  retired_models = sort(distinct([for name in flatten(values(local.models)) : name if try(local.catalog.models[name].lifecycle, "active") != "active"]))
+  # The Bedrock rows each function may invoke, by catalog name.
+  bedrock_models = {
+    for function, names in local.models : function => {
+      for name in names : name => local.catalog.models[name] if try(local.catalog.models[name].provider, "") == "bedrock"
+    }
+  }
+  # A row runs in its own region, whatever the stack's. An on-demand model is invoked by its
+  # foundation-model ARN there; a model offered only through a cross-region inference profile is
+  # invoked by the profile's ARN in that region and served by the foundation model in each region
+  # the profile routes to, so the role needs all of them (AWS: "Prerequisites for inference profiles").
   bedrock_model_arns = {
-    for function, ids in local.bedrock_models : function => distinct(flatten([
-      for id in ids : contains(keys(local.bedrock_profiles), id) ? concat(
-        ["arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/${id}"],
-        [for region in var.bedrock_profile_regions[local.bedrock_profiles[id]] : "arn:${local.partition}:bedrock:${region}::foundation-model/${trimprefix(id, "${local.bedrock_profiles[id]}.")}"],
-      ) : ["arn:${local.partition}:bedrock:${local.region}::foundation-model/${id}"]
+    for function, rows in local.bedrock_models : function => distinct(flatten([
+      for row in values(rows) : try(row.profile, null) == null ? ["arn:${local.partition}:bedrock:${row.region}::foundation-model/${row.id}"] : concat(
+        ["arn:${local.partition}:bedrock:${row.region}:${local.account_id}:inference-profile/${row.profile}.${row.id}"],
+        [for region in row.routes_to : "arn:${local.partition}:bedrock:${region}::foundation-model/${row.id}"],
+      )
     ]))
   }
-  # The foundation model behind each configured id (what `aws bedrock get-foundation-model` knows).
-  bedrock_foundation_models = toset([for id in local.all_bedrock_models : contains(keys(local.bedrock_profiles), id) ? trimprefix(id, "${local.bedrock_profiles[id]}.") : id])
-  sagemaker_endpoint_arn    = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
+  # First use of a Marketplace model subscribes the account (Bedrock user guide, "Access Amazon Bedrock
+  # foundation models"): Subscribe limited to the rows' product ids, unless a row's id is unknown.
+  marketplace_products = {
+    for function, rows in local.bedrock_models : function => [for row in values(rows) : try(row.marketplace_product_id, null)]
+  }
+  marketplace_statements = {
+    for function, products in local.marketplace_products : function => !var.bedrock_marketplace_subscribe || length(products) == 0 ? [] : [
+      {
+        sid       = "SubscribeToBedrockMarketplaceModels"
+        actions   = ["aws-marketplace:Subscribe"]
+        resources = ["*"]
+        conditions = anytrue([for product in products : product == null]) ? [] : [{
+          test     = "ForAnyValue:StringEquals"
+          variable = "aws-marketplace:ProductId"
+          values   = distinct(products)
+        }]
+      },
+      {
+        sid        = "SeeAndEndBedrockMarketplaceSubscriptions"
+        actions    = ["aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"]
+        resources  = ["*"]
+        conditions = []
+      },
+    ]
+  }
+  sagemaker_endpoint_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker_endpoint_name)}"
 
   objects = { for prefix in ["images", "uploads", "jobs", "open", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
@@ -62,9 +94,6 @@ locals {
     close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
     open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
   }
-
-  # REPLICATE_EDIT_FORMS without the inputs a model does not have (null), as the code's Form expects.
-  replicate_edit_forms = { for model, form in var.replicate_edit_forms : model => { for key, value in form : key => value if value != null } }
 
   # ANALYSIS_MODELS without the fields left unset (null: the code's defaults), and the bucket keys
   # the analyze role may read: exactly each model file and label file, nothing else under models/.
@@ -129,8 +158,7 @@ locals {
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate_base_url
         PUBLIC_BASE_URL           = var.public_base_url
-        GENERATE_DEFAULT_PROVIDER = var.generate_default_provider
-        GENERATE_MODELS           = jsonencode(var.generate_models)
+        GENERATE_MODELS           = join(",", local.models.generate)
         SAGEMAKER_ENDPOINT_NAME   = var.sagemaker_endpoint_name
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
         MODEL_ALIASES             = jsonencode(var.model_aliases)
@@ -155,6 +183,7 @@ locals {
             conditions = []
           },
         ],
+        local.marketplace_statements.generate,
         var.sagemaker_endpoint_name == "" ? [] : [
           {
             sid        = "InvokeSageMakerEndpoint"
@@ -173,14 +202,9 @@ locals {
         URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate_base_url
-        REPLICATE_EDIT_MODEL      = var.replicate_edit_model
-        REPLICATE_EDIT_VERSION    = var.replicate_edit_version
-        REPLICATE_EDIT_MODELS     = join(",", var.replicate_edit_models)
+        EDIT_MODELS               = join(",", local.models.edit)
         REPLICATE_EDIT_INPUTS     = jsonencode(var.replicate_edit_inputs)
-        REPLICATE_EDIT_FORMS      = jsonencode(local.replicate_edit_forms)
         PUBLIC_BASE_URL           = var.public_base_url
-        EDIT_BEDROCK_MODELS       = join(",", var.edit_bedrock_models)
-        EDIT_DEFAULT_MODEL        = var.edit_default_model
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
         MODEL_ALIASES             = jsonencode(var.model_aliases)
         PREFER_WAIT_MAX_SECONDS   = tostring(var.prefer_wait_max_seconds)
@@ -205,6 +229,7 @@ locals {
             conditions = []
           },
         ],
+        local.marketplace_statements.edit,
       )
     }
 
@@ -319,61 +344,43 @@ locals {
     }
   }
 
-  unpinned_replicate_models = sort(distinct([
-    for ref in concat(
-      var.generate_models.replicate,
-      var.replicate_edit_models,
-      [var.replicate_edit_version == "" ? var.replicate_edit_model : "${var.replicate_edit_model}:${var.replicate_edit_version}"],
-    ) : ref if !strcontains(ref, ":") && !contains(var.replicate_official_models, ref)
-  ]))
-
   webhook_path = one([for key, route in local.routes : split(" ", key)[1] if route.function == "replicate_webhook"])
 }
 
-check "generate_settings" {
-  assert {
-    condition     = var.generate_default_provider != "sagemaker" || var.sagemaker_endpoint_name != ""
-    error_message = "generate_default_provider is sagemaker but sagemaker_endpoint_name is empty: the provider is off."
-  }
-
-  assert {
-    condition     = length(try(var.generate_models[var.generate_default_provider], ["sagemaker"])) > 0
-    error_message = "generate_models has no model for generate_default_provider."
-  }
-
-  assert {
-    condition     = var.function_settings.generate.timeout > var.bedrock_read_timeout_seconds
-    error_message = "The generate timeout must exceed bedrock_read_timeout_seconds, or a slow model call is cut off without an error response."
-  }
-}
-
-check "edit_settings" {
-  assert {
-    condition     = length(var.edit_bedrock_models) == 0 || var.function_settings.edit.timeout > var.bedrock_read_timeout_seconds
-    error_message = "The edit timeout must exceed bedrock_read_timeout_seconds, or a slow Bedrock edit is cut off without an error response."
-  }
-}
-
-# Replicate serves POST /v1/models/{owner}/{name}/predictions (no version) for its official models
-# only: a community model without a pinned version would 404 on every request, so refuse it at plan.
-resource "terraform_data" "replicate_models_pinned" {
-  input = local.unpinned_replicate_models
+# Every model named is a catalog row that is still offered: refused at plan, before anything is made.
+resource "terraform_data" "models_in_catalog" {
+  input = local.models
 
   lifecycle {
     precondition {
-      condition     = length(local.unpinned_replicate_models) == 0
-      error_message = "These Replicate models are not official and have no pinned version, so Replicate would answer 404: ${join(", ", local.unpinned_replicate_models)}. Pin each as owner/name:<64-hex version> (replicate_edit_version for replicate_edit_model), or add it to replicate_official_models if Replicate lists it as official."
+      condition     = length(local.unknown_models) == 0
+      error_message = "These models are not in the model catalog (layers/imagegen/imagegen/catalog.json): ${join(", ", local.unknown_models)}. Use a catalog name (README.md, Models), or add a row for the model."
+    }
+    precondition {
+      condition     = length(local.retired_models) == 0
+      error_message = "These models reached end of life: ${join(", ", local.retired_models)}. Remove them from models."
+    }
+    precondition {
+      condition     = !contains(local.models.generate, "sagemaker") || var.sagemaker_endpoint_name != ""
+      error_message = "models.generate names sagemaker but sagemaker_endpoint_name is empty."
+    }
+    precondition {
+      condition     = length(local.models.generate) > 0 || var.sagemaker_endpoint_name != ""
+      error_message = "models.generate is empty and no sagemaker_endpoint_name is set: generations would have no model."
     }
   }
 }
 
-# Warns (never fails) when a configured Bedrock model does not exist here or does not output
-# images; turned off with check_bedrock_models = false (an emulator has no Bedrock).
-module "bedrock_model_check" {
-  source   = "./modules/bedrock_model_check"
-  for_each = var.check_bedrock_models ? local.bedrock_foundation_models : toset([])
+check "sync_timeouts" {
+  assert {
+    condition     = var.function_settings.generate.timeout > var.bedrock_read_timeout_seconds
+    error_message = "The generate timeout must exceed bedrock_read_timeout_seconds, or a slow model call is cut off without an error response."
+  }
 
-  model_id = each.value
+  assert {
+    condition     = length(local.bedrock_models.edit) == 0 || var.function_settings.edit.timeout > var.bedrock_read_timeout_seconds
+    error_message = "The edit timeout must exceed bedrock_read_timeout_seconds, or a slow Bedrock edit is cut off without an error response."
+  }
 }
 
 check "route_functions_configured" {

@@ -1,5 +1,5 @@
 variable "region" {
-  description = "AWS region to deploy to (the Bedrock models in generate_models and edit_bedrock_models must be available there)."
+  description = "AWS region to deploy to. Bedrock models run where their catalog row says (a stack here calls them there), so any region works."
   type        = string
   default     = "us-east-1"
 
@@ -207,37 +207,24 @@ variable "replicate_base_url" {
   }
 }
 
-variable "replicate_edit_model" {
-  description = "Default image-to-image model, owner/name (REPLICATE_EDIT_MODEL)."
-  type        = string
-  default     = "catacolabs/cartoonify"
+variable "models" {
+  description = "Catalog names of the models each function may use (GENERATE_MODELS, EDIT_MODELS), the first being its route's default; null: the catalog's defaults. Models, where they run and their prices: README.md (Models) and layers/imagegen/imagegen/catalog.json; Terraform derives the regions, IAM ARNs and Marketplace products from the rows. `sagemaker` names the endpoint of sagemaker_endpoint_name."
+  type = object({
+    generate = optional(list(string))
+    edit     = optional(list(string))
+  })
+  default = {}
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.replicate_edit_model))
-    error_message = "replicate_edit_model must be owner/name."
+    condition     = alltrue([for name in concat(coalesce(var.models.generate, []), coalesce(var.models.edit, [])) : can(regex("^[a-z0-9][a-z0-9.-]{0,63}$", name))])
+    error_message = "models lists catalog names such as sd3.5-large or flux-schnell (lowercase letters, digits, . and -)."
   }
 }
 
-variable "replicate_edit_version" {
-  description = "Version id (64 hex characters) of replicate_edit_model (REPLICATE_EDIT_VERSION); empty: the model's latest version, which Replicate serves only for official models (replicate_official_models). The default is the cartoonify version the source system used."
-  type        = string
-  default     = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
-
-  validation {
-    condition     = can(regex("^([0-9a-f]{64})?$", var.replicate_edit_version))
-    error_message = "replicate_edit_version must be empty or a 64-character hex version id."
-  }
-}
-
-variable "replicate_edit_models" {
-  description = "Allowlist of owner/name[:version] models an edit request may pick (REPLICATE_EDIT_MODELS, comma-joined); empty: only replicate_edit_model."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for model in var.replicate_edit_models : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
-    error_message = "Each replicate_edit_models entry must be owner/name or owner/name:<64-hex version>."
-  }
+variable "bedrock_marketplace_subscribe" {
+  description = "Let the generate and edit roles subscribe the account to an enabled Bedrock Marketplace model (Stability's) on its first invocation, as Bedrock does (aws-marketplace:Subscribe, limited to the enabled models' product ids where AWS lists them, plus Unsubscribe and ViewSubscriptions). false: an administrator subscribes once instead (README: First use)."
+  type        = bool
+  default     = true
 }
 
 variable "replicate_edit_inputs" {
@@ -251,54 +238,8 @@ variable "replicate_edit_inputs" {
   }
 }
 
-variable "replicate_edit_forms" {
-  description = "How Replicate edit models the code does not know take their inputs, per model owner/name (REPLICATE_EDIT_FORMS, as JSON): image (the input that receives the image URL), prompt and mask (input names, absent: the model has none), prompt_required and mask_required. Adds to or overrides the built-in forms (cartoonify, flux-kontext, flux-fill); a model in neither takes the image as `image` only. Default: none."
-  type = map(object({
-    image           = string
-    prompt          = optional(string)
-    mask            = optional(string)
-    prompt_required = optional(bool, false)
-    mask_required   = optional(bool, false)
-  }))
-  default = {}
-
-  validation {
-    condition = alltrue([for model, form in var.replicate_edit_forms : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", model)) && alltrue([
-      for name in [form.image, form.prompt, form.mask] : name == null || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", name))
-    ])])
-    error_message = "replicate_edit_forms maps owner/name (no version) to input names made of letters, digits and underscores."
-  }
-
-  validation {
-    condition     = alltrue([for form in values(var.replicate_edit_forms) : (form.prompt != null || !form.prompt_required) && (form.mask != null || !form.mask_required)])
-    error_message = "A replicate_edit_forms row with prompt_required or mask_required must name that input (prompt or mask)."
-  }
-}
-
-variable "edit_bedrock_models" {
-  description = "Bedrock models an edit or variation request may pick, answered synchronously with 201 (EDIT_BEDROCK_MODELS, comma-joined): foundation-model or inference profile ids whose request format can edit (SD3.5 Large image-to-image, Stability Inpaint). The edit role may invoke exactly these (inference profiles through bedrock_profile_regions); empty: edits go to Replicate only."
-  type        = list(string)
-  default     = ["us.stability.sd3-5-large-v1:0", "us.stability.stable-image-inpaint-v1:0"]
-
-  validation {
-    condition     = alltrue([for id in var.edit_bedrock_models : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*$", id))])
-    error_message = "Each edit_bedrock_models entry must be a foundation-model id such as stability.sd3-5-large-v1:0 or an inference profile id such as us.stability.sd3-5-large-v1:0."
-  }
-}
-
-variable "edit_default_model" {
-  description = "Model of an edit or variation request that names none (EDIT_DEFAULT_MODEL): a model id of edit_bedrock_models or of the Replicate edit models, or an alias; empty: the Replicate default edit model (replicate_edit_model)."
-  type        = string
-  default     = ""
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9_.:/-]{0,200}$", var.edit_default_model))
-    error_message = "edit_default_model must be empty or a model id or alias (letters, digits and _ . : / -)."
-  }
-}
-
 variable "model_aliases" {
-  description = "Short model names a generation or edit request may use in place of a model id (MODEL_ALIASES, as JSON), e.g. { house-style = \"black-forest-labs/flux-schnell\" }. Adds to or overrides the built-in ones (sd3.5-large, flux-schnell, cartoonify...); an alias only names a model, which must still be enabled for the route. Default: none."
+  description = "More names a generation or edit request may use for a catalog model (MODEL_ALIASES, as JSON), e.g. { house-style = \"flux-schnell\" }: alias => catalog name. An alias only names a model, which must still be enabled in models. Default: none."
   type        = map(string)
   default     = {}
 
@@ -316,17 +257,6 @@ variable "prefer_wait_max_seconds" {
   validation {
     condition     = var.prefer_wait_max_seconds >= 0 && var.prefer_wait_max_seconds <= 29 && floor(var.prefer_wait_max_seconds) == var.prefer_wait_max_seconds
     error_message = "prefer_wait_max_seconds must be a whole number between 0 and 29."
-  }
-}
-
-variable "replicate_official_models" {
-  description = "Replicate models that Replicate lists as official: only these may be used without a pinned version (Replicate serves POST /v1/models/{owner}/{name}/predictions for official models only). Any other unpinned model in generate_models.replicate, replicate_edit_models or replicate_edit_model fails the plan."
-  type        = list(string)
-  default     = ["black-forest-labs/flux-schnell"]
-
-  validation {
-    condition     = alltrue([for model in var.replicate_official_models : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", model))])
-    error_message = "Each replicate_official_models entry must be owner/name, without a version."
   }
 }
 
@@ -361,55 +291,6 @@ variable "max_output_bytes" {
     condition     = var.max_output_bytes >= 1024 && floor(var.max_output_bytes) == var.max_output_bytes
     error_message = "max_output_bytes must be a whole number of at least 1024."
   }
-}
-
-variable "generate_default_provider" {
-  description = "Provider of a generation request that names none (GENERATE_DEFAULT_PROVIDER): bedrock, sagemaker or replicate."
-  type        = string
-  default     = "bedrock"
-
-  validation {
-    condition     = contains(["bedrock", "sagemaker", "replicate"], var.generate_default_provider)
-    error_message = "generate_default_provider must be bedrock, sagemaker or replicate."
-  }
-}
-
-variable "generate_models" {
-  description = "Models a generation request may pick (GENERATE_MODELS, as JSON); the first of each list is that provider's default. bedrock: foundation-model ids (the role may invoke exactly these); replicate: owner/name[:version]."
-  type = object({
-    bedrock   = optional(list(string), ["us.stability.sd3-5-large-v1:0"])
-    replicate = optional(list(string), ["black-forest-labs/flux-schnell"])
-  })
-  default = {}
-
-  validation {
-    condition     = alltrue([for id in var.generate_models.bedrock : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*$", id))])
-    error_message = "Each generate_models.bedrock entry must be a foundation-model id such as stability.sd3-5-large-v1:0 or an inference profile id such as us.stability.sd3-5-large-v1:0."
-  }
-
-  validation {
-    condition     = alltrue([for model in var.generate_models.replicate : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[0-9a-f]{64})?$", model))])
-    error_message = "Each generate_models.replicate entry must be owner/name or owner/name:<64-hex version>."
-  }
-}
-
-variable "bedrock_profile_regions" {
-  description = "Regions each cross-region inference profile geography routes requests to, by the prefix of the profile id (us.stability.sd3-5-large-v1:0 is the `us` profile): the generate and edit roles may invoke the profile and its foundation model in exactly these regions. Check the profile's regions with `aws bedrock get-inference-profile --inference-profile-identifier ID`."
-  type        = map(list(string))
-  default = {
-    us = ["us-east-1", "us-east-2", "us-west-2"]
-  }
-
-  validation {
-    condition     = alltrue([for prefix, regions in var.bedrock_profile_regions : can(regex("^[a-z]{2,6}(-[a-z]+)?$", prefix)) && length(regions) > 0 && alltrue([for region in regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", region))])])
-    error_message = "bedrock_profile_regions maps a profile prefix (us, eu, apac, ...) to a non-empty list of AWS regions."
-  }
-}
-
-variable "check_bedrock_models" {
-  description = "Look up each model of generate_models.bedrock and edit_bedrock_models at plan time (aws_bedrock_foundation_model in a check block) and warn when it does not exist in the region or does not output images. Off by default: a check block's data source is read at every plan, so `plan -detailed-exitcode` always reports a change (exit 2) and drift detection breaks; turn it on for a one-off `terraform plan -var check_bedrock_models=true`."
-  type        = bool
-  default     = false
 }
 
 variable "sagemaker_endpoint_name" {

@@ -40,6 +40,9 @@ ROUTES = json.loads((ROOT / "functions" / "routes.json").read_text())
 FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/handler.py")}
 DOCUMENTED_ENV = tfcheck.documented_environment((ROOT / "docs" / "configuration.md").read_text(), FUNCTIONS)
 EXAMPLES = {"minimal": "x86_64", "complete": "arm64"}
+CATALOG = json.loads((ROOT / "layers" / "imagegen" / "imagegen" / "catalog.json").read_text())
+# What AWS offers where (ListFoundationModels + ListInferenceProfiles): where a profile routes requests.
+OFFERED = json.loads((ROOT / "localdev" / "providers" / "bedrock-image-models.json").read_text())["models"]
 
 
 def unquoted(value):
@@ -75,15 +78,11 @@ def variable_defaults() -> dict:
     def block(variable: str) -> str:
         return text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
 
-    bedrock = re.search(r'bedrock\s*= optional\(list\(string\), \["([^"]+)"\]\)', text).group(1)
-    edit_bedrock = re.search(r"default\s*= (\[[^\]]*\])", block("edit_bedrock_models")).group(1)
     auth = block("auth")
     return {
         "function_settings": settings,
         "throttling": limits("throttling"),
         "webhook_throttling": limits("webhook_throttling"),
-        "bedrock_models": [bedrock],
-        "edit_bedrock_models": json.loads(edit_bedrock),
         "auth_type": re.search(r'type\s*= optional\(string, "(\w+)"\)', auth).group(1),
         "auth_cache_seconds": int(re.search(r"cache_seconds\s*= optional\(number, (\d+)\)", auth).group(1)),
         "prefer_wait_max_seconds": int(re.search(r"default\s*= (\d+)", block("prefer_wait_max_seconds")).group(1)),
@@ -109,16 +108,10 @@ class Expected:
         self.sagemaker = inputs.get("sagemaker_endpoint_name", "")
         self.alarm_topic = inputs.get("alarm_topic_arn")
         self.webhook_throttling = {**defaults["webhook_throttling"], **inputs.get("webhook_throttling", {})}
-        self.bedrock_models = inputs.get("generate_models", {}).get("bedrock", defaults["bedrock_models"])
-        self.edit_bedrock_models = inputs.get("edit_bedrock_models", defaults["edit_bedrock_models"])
-        self.edit_default_model = inputs.get("edit_default_model", "")
+        # the models by catalog name: the example's, else the catalog's defaults
+        self.models = {f: inputs.get("models", {}).get(f, CATALOG["defaults"][f]) for f in ("generate", "edit")}
         self.model_aliases = inputs.get("model_aliases", {})
         self.prefer_wait_max_seconds = inputs.get("prefer_wait_max_seconds", defaults["prefer_wait_max_seconds"])
-        # REPLICATE_EDIT_FORMS: the optional flags filled in, the inputs a model lacks left out
-        self.replicate_edit_forms = {
-            model: {"prompt_required": False, "mask_required": False, **form}
-            for model, form in inputs.get("replicate_edit_forms", {}).items()
-        }
         # ANALYSIS_MODELS: the example's rows as written (Terraform leaves the unset fields out)
         self.analysis_models = inputs.get("analysis_models", {})
         self.expiry = {
@@ -293,7 +286,7 @@ def test_api_keys_are_checked_by_the_authorizer_function(deployed):
 
 
 def test_edits_and_generations_get_their_models_aliases_and_wait(deployed):
-    """The edit function's Bedrock models, default model, Replicate forms, aliases and Prefer: wait cap."""
+    """The functions' catalog models, aliases and Prefer: wait cap."""
     deployment, expected = deployed
     lam = client(deployment, "lambda")
     names = outputs(deployment)["function_names"]
@@ -301,9 +294,8 @@ def test_edits_and_generations_get_their_models_aliases_and_wait(deployed):
         function: lam.get_function(FunctionName=names[function])["Configuration"]["Environment"]["Variables"]
         for function in ("edit", "generate")
     }
-    assert env["edit"]["EDIT_BEDROCK_MODELS"].split(",") == expected.edit_bedrock_models
-    assert env["edit"]["EDIT_DEFAULT_MODEL"] == expected.edit_default_model
-    assert json.loads(env["edit"]["REPLICATE_EDIT_FORMS"]) == expected.replicate_edit_forms
+    assert env["edit"]["EDIT_MODELS"].split(",") == expected.models["edit"]
+    assert env["generate"]["GENERATE_MODELS"].split(",") == expected.models["generate"]
     for function in ("edit", "generate"):
         assert json.loads(env[function]["MODEL_ALIASES"]) == expected.model_aliases, function
         assert env[function]["PREFER_WAIT_MAX_SECONDS"] == str(expected.prefer_wait_max_seconds), function
@@ -395,17 +387,26 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def bedrock_arns(model_ids: list[str]) -> set[str]:
-    """What AWS's inference-profile prerequisites ask for: the profile here, the model in each routed region."""
+def bedrock_arns(names: list[str]) -> set[str]:
+    """Each Bedrock model where its row runs it; a profile's ARN there plus the model in each region AWS
+    says the profile routes to (AWS's inference-profile prerequisites)."""
     arns = set()
-    for model_id in model_ids:
-        prefix, _, base = model_id.partition(".")
-        if prefix == "us":
-            arns.add(f"arn:aws:bedrock:{REGION}:{ACCOUNT_ID}:inference-profile/{model_id}")
-            arns |= {f"arn:aws:bedrock:{r}::foundation-model/{base}" for r in ("us-east-1", "us-east-2", "us-west-2")}
+    for row in (CATALOG["models"][name] for name in names):
+        if row["provider"] != "bedrock":
+            continue
+        if row.get("profile"):
+            profile = row["profile"]
+            arns.add(f"arn:aws:bedrock:{row['region']}:{ACCOUNT_ID}:inference-profile/{profile}.{row['id']}")
+            routes = OFFERED[row["id"]]["inferenceProfile"][profile.upper()][row["region"]]
+            arns |= {f"arn:aws:bedrock:{r}::foundation-model/{row['id']}" for r in routes}
         else:
-            arns.add(f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}")
+            arns.add(f"arn:aws:bedrock:{row['region']}::foundation-model/{row['id']}")
     return arns
+
+
+def marketplace_products(names: list[str]) -> list[str | None]:
+    rows = (CATALOG["models"][name] for name in names)
+    return [row.get("marketplace_product_id") for row in rows if row["provider"] == "bedrock"]
 
 
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")  # each function's own log group
@@ -425,6 +426,10 @@ def test_policies_are_least_privilege(deployed):
             assert statement["Effect"] == "Allow", where
             for action in as_list(statement["Action"]):
                 assert "*" not in action, where
+            if all(action.startswith("aws-marketplace:") for action in as_list(statement["Action"])):
+                # AWS Marketplace has no resource-level permissions: "*", checked below
+                assert as_list(statement["Resource"]) == ["*"], where
+                continue
             for resource in as_list(statement["Resource"]):
                 assert resource != "*" and ALLOWED_RESOURCE.match(resource), f"{where}: {resource}"
                 if resource.startswith("arn:aws:s3:::"):
@@ -449,11 +454,13 @@ def test_policies_are_least_privilege(deployed):
         assert set(reads) <= listed and listed - set(reads) <= {"open/"}, function  # the sweeper lists open/
         # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
-        models = {"generate": expected.bedrock_models, "edit": expected.edit_bedrock_models}
-        if models.get(function):
-            assert set(actions["bedrock:InvokeModel"]) == bedrock_arns(models[function]), function
+        arns = bedrock_arns(expected.models.get(function, []))
+        if arns:
+            assert set(actions["bedrock:InvokeModel"]) == arns, function
+            check_marketplace(function, statements, marketplace_products(expected.models[function]))
         else:
             assert "bedrock:InvokeModel" not in actions, function
+            assert not any(a.startswith("aws-marketplace:") for a in actions), function
         # the API key records: the authorizer reads them, and nothing else; nobody else touches them
         key_records = f"arn:aws:s3:::{bucket}/auth/api-keys/*"
         touches_keys = [a for a, resources in actions.items() if key_records in resources]
@@ -468,6 +475,21 @@ def test_policies_are_least_privilege(deployed):
             assert images in actions["s3:GetObject"] and images in actions["s3:PutObject"]
         if function == "analyze":
             assert listed == model_keys(expected), function  # exact keys, no prefix
+
+
+def check_marketplace(function: str, statements: list[dict], products: list[str | None]) -> None:
+    """First use of a Marketplace model: exactly the three actions Bedrock's auto-subscription needs,
+    Subscribe limited to the enabled models' product ids when AWS lists one for each."""
+    market = [st for st in statements if any(a.startswith("aws-marketplace:") for a in as_list(st["Action"]))]
+    actions = sorted(a for st in market for a in as_list(st["Action"]))
+    assert actions == ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"]
+    (subscribe,) = [st for st in market if "aws-marketplace:Subscribe" in as_list(st["Action"])]
+    assert as_list(subscribe["Action"]) == ["aws-marketplace:Subscribe"], function
+    if None in products:
+        assert "Condition" not in subscribe, function
+    else:
+        limited = subscribe["Condition"]["ForAnyValue:StringEquals"]["aws-marketplace:ProductId"]
+        assert sorted(as_list(limited)) == sorted(set(products)), function
 
 
 def model_keys(expected: Expected) -> set[str]:
@@ -560,14 +582,16 @@ def test_a_bucket_name_with_dots_plans(root_plan):
     assert re.search(r'name\s+= "alias/images-imagegen-example-com"', result.stdout), result.stdout
 
 
-def test_an_unpinned_community_model_is_refused_at_plan(root_plan):
-    # cartoonify is a community model: unversioned, Replicate would answer 404 to every edit.
-    result = root_plan("-var", "replicate_edit_version=", "-var", 'replicate_edit_models=["acme/sketchify"]')
+def test_a_model_not_in_the_catalog_or_sagemaker_without_an_endpoint_is_refused_at_plan(root_plan):
+    result = root_plan("-var", 'models={generate=["sd3.5-large", "acme-sketchify"]}')
     assert result.returncode == 1
-    assert "not official and have no pinned version" in result.stderr
-    assert "acme/sketchify, catacolabs/cartoonify" in result.stderr.replace("\n", " ")
-    pinned = root_plan("-var", 'replicate_edit_models=["acme/sketchify:' + "a" * 64 + '"]')
-    assert pinned.returncode == 0, pinned.stderr
+    assert "These models are not in the model catalog" in words(result.stderr)
+    assert "acme-sketchify" in words(result.stderr)
+    result = root_plan("-var", 'models={generate=["sagemaker"]}')
+    assert result.returncode == 1
+    assert "models.generate names sagemaker but sagemaker_endpoint_name is empty" in words(result.stderr)
+    fine = root_plan("-var", 'models={generate=["stable-image-core"], edit=["flux-fill-pro"]}')
+    assert fine.returncode == 0, fine.stderr
 
 
 def planned_routes(plan_output: str) -> dict[str, str]:
@@ -623,34 +647,6 @@ def test_a_malformed_analysis_model_row_is_refused_at_plan(root_plan):
 def words(text: str) -> str:
     """Terraform's diagnostics as one line: wrapped lines joined, the box-drawing margin dropped."""
     return " ".join(text.replace("│", " ").split())
-
-
-CHECK_MODULE = TERRAFORM / "modules" / "bedrock_model_check"
-
-
-def test_the_bedrock_model_check_warns_about_a_model_that_cannot_make_images(deployments, tmp_path):
-    # GIVEN the check module on a model that outputs images, one that outputs text, one that does not exist
-    deployment = deployments["minimal"]
-    (tmp_path / "main.tf").write_text(
-        "\n".join(
-            f'module "{name}" {{\n  source   = "{CHECK_MODULE}"\n  model_id = "{model}"\n}}'
-            for name, model in (
-                ("image", "stability.sd3-5-large-v1:0"),
-                ("text", "amazon.nova-pro-v1:0"),
-                ("missing", "acme.no-such-model-v1:0"),
-            )
-        )
-    )
-    (tmp_path / "provider.tf").write_text(f'provider "aws" {{\n  region = "{REGION}"\n}}\n')
-    (tmp_path / "emulator_override.tf").write_text(emulator_override(deployment.endpoint))
-    deployment.run(str(deployment.workdir / "scripts" / "tf-init.sh"), str(tmp_path), cwd=deployment.workdir)
-    # WHEN it is planned THEN the plan goes on, warning about the two unusable models only
-    result = deployment.run("terraform", "plan", "-input=false", "-no-color", check=False, cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode in (0, 2), output
-    assert "amazon.nova-pro-v1:0 does not output images" in output
-    assert "acme.no-such-model-v1:0" in output and "Check block assertion known after apply" not in output
-    assert "stability.sd3-5-large-v1:0 does not output images" not in output
 
 
 def test_logs_metrics_alarms_and_the_dashboard_are_deployed(deployed):

@@ -7,7 +7,6 @@ uses botocore's Stubber, which answers before any HTTP (and so before any retry)
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import struct

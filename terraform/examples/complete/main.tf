@@ -1,6 +1,7 @@
 # Every optional feature on: API keys with a short authorizer cache, X-Ray tracing, reserved
 # concurrency, a SageMaker endpoint, custom CORS origins, an alarm topic, arm64, no bucket
-# versioning, an extra Replicate edit model with its input form, model aliases, a shorter
+# versioning, models picked from the catalog (Stable Image Ultra and Core from us-west-2, FLUX on
+# Replicate, the SageMaker endpoint), model aliases, a shorter
 # `Prefer: wait` and both image analysis models. Build the zips first: `make build ARCH=arm64`.
 # (JWT instead: auth = { type = "JWT", issuer = "https://cognito-idp.<region>.amazonaws.com/<pool id>",
 # audience = ["<client id>"] }.)
@@ -24,9 +25,6 @@ module "imagegen" {
   throttling              = { burst_limit = 20, rate_limit = 10 }
   alarm_topic_arn         = "arn:aws:sns:us-east-1:123456789012:imagegen-alarms"
 
-  generate_models = {
-    bedrock = ["us.stability.sd3-5-large-v1:0", "stability.stable-image-ultra-v1:1"]
-  }
   webhook_throttling = { burst_limit = 200, rate_limit = 100 }
 
   # Bearer API keys (`make api-key NAME=...`); a revoked key stops working within a minute.
@@ -35,17 +33,16 @@ module "imagegen" {
     cache_seconds = 60
   }
 
-  # A community model next to cartoonify: pinned (Replicate serves unpinned community models 404),
-  # with the names of its inputs, and an alias clients may use for it.
-  replicate_edit_models = ["acme/sketchify:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]
-  replicate_edit_forms = {
-    "acme/sketchify" = { image = "input_image", prompt = "prompt", prompt_required = true }
+  # Models by catalog name (README: Models), the first of each list the route's default. Each runs
+  # where the catalog says, whatever this stack's region: Ultra and Core on demand in us-west-2.
+  models = {
+    generate = ["stable-image-ultra", "stable-image-core", "sagemaker", "flux-dev"]
+    edit     = ["sd3.5-large", "stable-image-inpaint", "flux-kontext-pro", "flux-fill-pro", "cartoonify"]
   }
   model_aliases = {
-    sketch       = "acme/sketchify"
-    house-render = "stability.stable-image-ultra-v1:1"
+    house-render = "stable-image-ultra"
+    sketch       = "flux-kontext-pro"
   }
-  edit_default_model      = "sd3.5-large"
   prefer_wait_max_seconds = 15
 
   # Image analysis: the two demo models `make serve` installs (they look at the mean colour). Upload
