@@ -26,8 +26,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 FUNCTIONS := $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/handler.py))))
 FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
-LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/vendor.zip dist/layers/analysis.zip
-SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pycache__/*')
+LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/awssdk.zip dist/layers/vendor.zip dist/layers/analysis.zip
+SHARED_SOURCES := $(shell find layers/imagegen -type f -not -path '*/__pycache__/*')
 
 .PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
         serve api-key tf-check deploy deploy-local bench ci clean
@@ -35,7 +35,7 @@ SHARED_SOURCES := $(shell find layers/imagegen -name '*.py' -not -path '*/__pyca
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/vendor/requirements.txt layers/analysis/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/awssdk/requirements.txt layers/vendor/requirements.txt layers/analysis/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed (set PYTHON=...)"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -60,7 +60,8 @@ dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
 build/arch-$(ARCH):
 	mkdir -p build && rm -f build/arch-* && touch $@
 
-# The third-party layers (vendor; analysis: onnxruntime, numpy, Pillow), one rule: layers/<name>/requirements.txt.
+# The third-party layers (awssdk: the pinned boto3/botocore; vendor; analysis: onnxruntime, numpy), one rule:
+# layers/<name>/requirements.txt. build_zip.py refuses a zip over Lambda's 50 MB direct-upload limit.
 # Test suites, type stubs and onnxruntime's model tooling are dropped (never imported at run time); the unzipped size is printed
 # because Lambda refuses more than 250 MB for a function and its layers together.
 dist/layers/%.zip: layers/%/requirements.txt scripts/build_zip.py build/arch-$(ARCH)

@@ -75,7 +75,7 @@ def colour(*parts: object) -> tuple[int, int, int]:
 def png(width: int, height: int, rgb: tuple[int, int, int], text: str = "") -> bytes:
     """An 8-bit RGB PNG: a vertical gradient from `rgb`, with `text` in a tEXt chunk."""
     r, g, b = rgb
-    return pictures.png(width, height, lambda x, y: (r, g, (b + y) & 0xFF), text)
+    return pictures.png_rows(width, height, lambda y: bytes((r, g, (b + y) & 0xFF)) * width, text)
 
 
 def jpeg(width: int, height: int, rgb: tuple[int, int, int], text: str = "") -> bytes:
@@ -261,11 +261,13 @@ def source_image(body: dict, name: str) -> tuple[int, int]:
 
 
 def stability_answer(prompt: str, seed: int, width: int, height: int, fmt: str, *parts: object) -> dict:
+    """Stability's answer. Seed 0 means a random seed (AWS's model-parameter pages), so it is one."""
+    seed = seed or int.from_bytes(os.urandom(4), "big") % 4294967294 + 1
     triggers(prompt, "bedrock")
     if "[filtered]" in prompt.lower():
         return {"seeds": [seed], "finish_reasons": ["Filter reason: prompt"], "images": []}
     make = png if fmt == "png" else jpeg
-    image = make(width, height, colour(prompt, seed, *parts))
+    image = make(width, height, colour(prompt, seed, *parts), prompt)
     return {"seeds": [seed], "finish_reasons": [None], "images": encode([image])}
 
 

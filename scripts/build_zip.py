@@ -1,7 +1,9 @@
 """Write a reproducible zip: sorted entries, fixed timestamps and permissions.
 
 The same sources give byte-identical zips, so Terraform's source_code_hash only
-changes when the code does.
+changes when the code does. A zip over Lambda's 50 MB direct-upload limit (functions and layers
+alike: CreateFunction / PublishLayerVersion with the zip inline) is refused here, at build time,
+with what to do, rather than by AWS at apply time (an emulator accepts any size).
 
 usage: build_zip.py OUTPUT.zip SOURCE_DIR [PREFIX]
 """
@@ -16,6 +18,12 @@ from pathlib import Path
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 SKIP_DIRS = {"__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
+# Lambda quotas: "50 MB (zipped, when uploaded directly)" for a deployment package or layer.
+MAX_DIRECT_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class TooLarge(SystemExit):
+    """The zip cannot be uploaded to Lambda directly."""
 
 
 def files_under(source: Path) -> list[Path]:
@@ -36,6 +44,13 @@ def build(output: Path, source: Path, prefix: str = "") -> int:
             info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes(), compresslevel=9)
+    size = tmp.stat().st_size
+    if size > MAX_DIRECT_UPLOAD_BYTES:
+        tmp.unlink()
+        raise TooLarge(
+            f"{output}: {size / 2**20:.1f} MiB zipped is over Lambda's 50 MiB direct-upload limit: "
+            "drop packages from its requirements (or split the layer) until it fits"
+        )
     tmp.replace(output)
     return len(files)
 

@@ -102,6 +102,7 @@ locals {
 
   layers = {
     imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
+    awssdk   = "The AWS SDK every function runs on, pinned: boto3, botocore and their dependencies"
     vendor   = "Third-party packages: replicate, httpx and their dependencies"
     analysis = "ONNX Runtime, numpy, Pillow for image analysis"
   }
@@ -152,7 +153,7 @@ locals {
   functions = {
     generate = {
       description = "Text-to-image: Bedrock or SageMaker synchronously, Replicate with a webhook"
-      layers      = ["imagegen", "vendor"]
+      layers      = ["imagegen", "awssdk", "vendor"]
       environment = {
         URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
@@ -197,7 +198,7 @@ locals {
 
     edit = {
       description = "Edits and variations: Bedrock synchronously, Replicate with a webhook (one prediction per image)"
-      layers      = ["imagegen", "vendor"]
+      layers      = ["imagegen", "awssdk", "vendor"]
       environment = {
         URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
@@ -235,7 +236,7 @@ locals {
 
     replicate_webhook = {
       description = "Replicate webhook: verifies the signature, stores the outputs, marks the job done"
-      layers      = ["imagegen"]
+      layers      = ["imagegen", "awssdk"]
       environment = {
         REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate_webhook_secret_parameter_name
         REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate_output_hosts)
@@ -256,7 +257,7 @@ locals {
 
     cancel_job = {
       description = "Cancels a job's Replicate prediction and marks the job canceled"
-      layers      = ["imagegen", "vendor"]
+      layers      = ["imagegen", "awssdk", "vendor"]
       environment = {
         URL_EXPIRY_SECONDS        = tostring(var.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
@@ -277,7 +278,7 @@ locals {
 
     sweeper = {
       description = "Scheduled: finishes or times out jobs whose webhook never came (asks Replicate)"
-      layers      = ["imagegen", "vendor"]
+      layers      = ["imagegen", "awssdk", "vendor"]
       lists       = ["open/"] # the prefix it lists, exactly
       environment = {
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
@@ -297,8 +298,8 @@ locals {
 
     analyze = {
       description = "Image classification and object detection with ONNX Runtime in the function; models read from the bucket once per cold start"
-      # vendor: the multipart parser (imagegen.forms); analysis: onnxruntime, numpy, Pillow (imagegen.vision)
-      layers = ["imagegen", "vendor", "analysis"]
+      # vendor: the multipart parser (imagegen.forms) and Pillow; analysis: onnxruntime, numpy (imagegen.vision)
+      layers = ["imagegen", "awssdk", "vendor", "analysis"]
       environment = {
         ANALYSIS_MODELS = jsonencode(local.analysis_models)
       }
@@ -315,7 +316,7 @@ locals {
 
     authorizer = {
       description = "API Gateway Lambda authorizer of the API_KEY auth: checks Authorization: Bearer <key> against the key records"
-      layers      = ["imagegen"]
+      layers      = ["imagegen", "awssdk"]
       environment = {}
       statements = [
         {
@@ -329,7 +330,7 @@ locals {
 
     get_job = {
       description = "Job status, with presigned URLs once the job has images"
-      layers      = ["imagegen"]
+      layers      = ["imagegen", "awssdk"]
       environment = {
         URL_EXPIRY_SECONDS = tostring(var.url_expiry_seconds)
       }

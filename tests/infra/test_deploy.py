@@ -279,7 +279,8 @@ def test_api_keys_are_checked_by_the_authorizer_function(deployed):
     source_arn = f"{outputs(deployment)['api_execution_arn']}/authorizers/{authorizer['AuthorizerId']}"
     assert grant["Condition"]["ArnLike"]["AWS:SourceArn"] == source_arn
     # the authorizer function: our package only, the common environment, its own settings
-    assert [layer["Arn"] for layer in function["Layers"]] == [outputs(deployment)["layer_arns"]["imagegen"]]
+    layer_arns = outputs(deployment)["layer_arns"]
+    assert [layer["Arn"] for layer in function["Layers"]] == [layer_arns["imagegen"], layer_arns["awssdk"]]
     assert set(function["Environment"]["Variables"]) == {"BUCKET_NAME", "LOG_LEVEL", "METRICS_NAMESPACE"}
     settings = expected.settings["authorizer"]
     assert (function["Timeout"], function["MemorySize"]) == (settings["timeout"], settings["memory_size"])
@@ -310,9 +311,10 @@ def test_the_analyze_function_gets_its_layers_models_and_routes(deployed):
     deployment, expected = deployed
     lam, apigw = client(deployment, "lambda"), client(deployment, "apigatewayv2")
     names, layer_arns = outputs(deployment)["function_names"], outputs(deployment)["layer_arns"]
-    assert set(layer_arns) == {"imagegen", "vendor", "analysis"}
+    assert set(layer_arns) == {"imagegen", "awssdk", "vendor", "analysis"}
     config = lam.get_function(FunctionName=names["analyze"])["Configuration"]
-    assert [layer["Arn"] for layer in config["Layers"]] == [layer_arns[k] for k in ("imagegen", "vendor", "analysis")]
+    in_order = [layer_arns[k] for k in ("imagegen", "awssdk", "vendor", "analysis")]
+    assert [layer["Arn"] for layer in config["Layers"]] == in_order
     for function, name in names.items():  # the 134 MB layer on analyze only
         if function != "analyze":
             layers = [layer["Arn"] for layer in lam.get_function(FunctionName=name)["Configuration"].get("Layers", [])]

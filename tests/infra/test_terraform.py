@@ -121,7 +121,7 @@ def test_per_function_settings_cover_exactly_the_functions():
 
 def third_party_imports(function: str) -> set[str]:
     """Top-level packages a function's code can import (handler + every imagegen module it reaches,
-    function-level imports included), less the standard library, imagegen and the runtime's boto3."""
+    function-level imports included), less the standard library and imagegen."""
     import ast
     import sys
 
@@ -144,40 +144,39 @@ def third_party_imports(function: str) -> set[str]:
                 for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
                     if candidate.exists():
                         queue.append(candidate)
-    return found - set(sys.stdlib_module_names) - {"__future__", "boto3", "botocore"}
+    return found - set(sys.stdlib_module_names) - {"__future__"}
 
 
-# The top-level packages each third-party layer provides (Pillow is in both: edit masks, analysis).
+# The top-level packages each third-party layer provides.
 LAYER_PACKAGES = {
+    "awssdk": {"boto3", "botocore"},
     "vendor": {"replicate", "httpx", "multipart", "pydantic", "PIL"},
-    "analysis": {"onnxruntime", "numpy", "PIL"},
+    "analysis": {"onnxruntime", "numpy"},
 }
 
 
 def test_each_function_gets_exactly_the_layers_it_imports():
-    """A layer only on the functions that import it: vendor where replicate/httpx/multipart are used,
-    analysis (the 134 MB one) where onnxruntime/numpy are; Pillow alone comes from vendor."""
+    """A layer only on the functions that import it: awssdk everywhere (the pinned SDK, never the
+    runtime's), vendor where replicate/httpx/multipart/Pillow are used, analysis (the large one) where
+    onnxruntime/numpy are."""
     functions = root_local("functions")
     provided = set().union(*LAYER_PACKAGES.values())
     for name, settings in functions.items():
         needed = third_party_imports(name)
         assert needed <= provided, f"{name} imports {needed - provided}, which no layer provides"
-        wanted = ["imagegen"]
-        if needed - LAYER_PACKAGES["analysis"]:
-            wanted.append("vendor")
-        if needed & (LAYER_PACKAGES["analysis"] - LAYER_PACKAGES["vendor"]):
-            wanted.append("analysis")
-        if needed and wanted == ["imagegen"]:
-            wanted.append("vendor")  # Pillow alone
+        wanted = ["imagegen"] + [layer for layer, packages in LAYER_PACKAGES.items() if needed & packages]
         used = [tfcheck.unquote(layer) for layer in settings["layers"]]
         assert used == wanted, name
-    assert third_party_imports("get_job") == set() and third_party_imports("replicate_webhook") == set()
+    for name in functions:
+        assert "boto3" in third_party_imports(name), name  # every function: S3 at least
+    assert third_party_imports("get_job") == {"boto3", "botocore"}
     assert {"replicate", "multipart"} <= third_party_imports("edit")
-    # analyze: the multipart parser (vendor) for multipart bodies, ONNX Runtime and numpy (analysis)
+    # analyze: the multipart parser and Pillow (vendor), ONNX Runtime and numpy (analysis)
     assert {"multipart", "onnxruntime", "numpy", "PIL"} <= third_party_imports("analyze")
     layers = root_local("layers")
-    assert set(layers) == {"imagegen", "vendor", "analysis"}
-    assert [tfcheck.unquote(layer) for layer in functions["analyze"]["layers"]] == ["imagegen", "vendor", "analysis"]
+    assert set(layers) == {"imagegen", "awssdk", "vendor", "analysis"}
+    analyze = [tfcheck.unquote(layer) for layer in functions["analyze"]["layers"]]
+    assert analyze == ["imagegen", "awssdk", "vendor", "analysis"]
     assert sum("analysis" in str(settings["layers"]) for settings in functions.values()) == 1
 
 
@@ -186,13 +185,25 @@ def requirement_pins(layer: str) -> dict[str, str]:
     return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
 
 
-def test_packages_in_two_layers_of_one_function_are_the_same_version():
-    """Both vendor and analysis ship Pillow (and packaging) into /opt/python: with two versions, which
-    one analyze imports would depend on the layer order."""
-    vendor, analysis = requirement_pins("vendor"), requirement_pins("analysis")
-    shared = set(vendor) & set(analysis)
-    assert "pillow" in shared
-    assert {name: vendor[name] for name in shared} == {name: analysis[name] for name in shared}
+def test_no_package_ships_twice_to_one_function():
+    """Two layers of one function both unpack into /opt/python: a package in both would be shipped
+    twice, and which copy is imported would depend on the layer order."""
+    functions = root_local("functions")
+    for name, settings in functions.items():
+        seen: dict[str, str] = {}
+        for layer in (tfcheck.unquote(layer) for layer in settings["layers"]):
+            if layer == "imagegen":
+                continue
+            for package in requirement_pins(layer):
+                assert package not in seen, f"{name}: {package} is in both {seen.get(package)} and {layer}"
+                seen[package] = layer
+
+
+def test_the_dev_venv_runs_the_sdk_that_ships():
+    # requirements-dev.txt installs layers/awssdk/requirements.txt itself: the tests use the pinned SDK.
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r layers/awssdk/requirements.txt" in dev and "boto3==" not in dev
+    assert tuple(int(x) for x in requirement_pins("awssdk")["botocore"].split(".")[:3]) >= (1, 35, 72)
 
 
 def documented_environment() -> dict[str, set[str]]:

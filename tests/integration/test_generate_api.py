@@ -8,7 +8,6 @@ AWS_ENDPOINT_URL keeps pointing S3 at LocalStack.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import re
 import time
@@ -17,7 +16,7 @@ import zlib
 import pytest
 import requests
 
-from imagegen import generation
+from imagegen import catalog
 from localdev.fake_models import FakeModels
 
 ENDPOINT_NAME = "it-stable-diffusion"
@@ -32,19 +31,18 @@ def models(api):
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
         "SAGEMAKER_ENDPOINT_NAME": ENDPOINT_NAME,
         "IMAGEGEN_MODELS_OFFLINE": "1",
-        # Nova Canvas first (these tests read its tEXt chunks and sizes), then the default model.
-        "GENERATE_MODELS": json.dumps({"bedrock": ["amazon.nova-canvas-v1:0", "us.stability.sd3-5-large-v1:0"]}),
+        "GENERATE_MODELS": "sd3.5-large,stable-image-ultra",
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
-    generation.settings.cache_clear()
+    catalog.enabled.cache_clear()
     yield server
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    generation.settings.cache_clear()
+    catalog.enabled.cache_clear()
     server.stop()
 
 
@@ -57,10 +55,10 @@ def png_text(data: bytes) -> str:
 
 
 def test_prompt_gives_201_and_the_url_downloads_exactly_the_image(api, models, s3, bucket):
-    # GIVEN the default model (Nova Canvas, offline)
+    # GIVEN the default model (SD3.5 Large, offline)
     # WHEN a client posts a prompt
-    response = requests.post(f"{api}/v1/images/generations", json={"prompt": "a lighthouse", "n": 2}, timeout=30)
-    # THEN 201 with two presigned URLs that download exactly the stored PNGs
+    response = requests.post(f"{api}/v1/images/generations", json={"prompt": "a lighthouse"}, timeout=30)
+    # THEN 201 with a presigned URL that downloads exactly the stored PNG
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "succeeded" and body["provider"] == "bedrock" and body["offline"] is True
@@ -71,7 +69,7 @@ def test_prompt_gives_201_and_the_url_downloads_exactly_the_image(api, models, s
         assert download.status_code == 200 and download.headers["content-type"] == "image/png"
         assert download.content == stored["Body"].read()
         assert png_text(download.content) == "a lighthouse"
-    assert models.requests[-1]["body"]["imageGenerationConfig"]["numberOfImages"] == 2
+    assert len(body["images"]) == 1
     # AND GET /v1/jobs/{id} shows the same job, offline
     job = requests.get(f"{api}/v1/jobs/{body['id']}", timeout=10).json()
     assert job["status"] == "succeeded" and job["offline"] is True
@@ -85,14 +83,17 @@ def test_message_form_of_the_bedrock_seeds(api, models):
     assert response.json()["prompt"] == "a red fox"
 
 
-def test_the_default_model_sd35_large_through_its_inference_profile(api, models):
-    # WHEN the default model (Active on Bedrock, unlike Nova Canvas) is picked by its profile id
-    body = {"prompt": "a lighthouse at dusk", "model": "us.stability.sd3-5-large-v1:0", "width": 1344, "height": 768}
+def test_the_default_model_sd35_large_is_called_on_demand_in_us_west_2(api, models):
+    # GIVEN a stack in us-east-1, where AWS does not offer SD3.5 Large (the fake knows that from AWS's lists)
+    assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
+    # WHEN the default model is asked for a 16:9 image
+    body = {"prompt": "a lighthouse at dusk", "width": 1344, "height": 768}
     response = requests.post(f"{api}/v1/images/generations", json=body, timeout=30)
-    # THEN Bedrock got SD3.5's own body (aspect ratio, no pixel sizes) at the profile id
+    # THEN Bedrock got SD3.5's own body (aspect ratio, no pixel sizes), by its id, in us-west-2
     assert response.status_code == 201, response.text
     sent = models.requests[-1]
-    assert sent["model"] == "us.stability.sd3-5-large-v1:0", sent
+    assert sent["model"] == "stability.sd3-5-large-v1:0", sent
+    assert "/us-west-2/bedrock/aws4_request" in sent["headers"]["Authorization"]
     assert sent["body"]["aspect_ratio"] == "16:9" and "width" not in sent["body"]
     assert requests.get(response.json()["images"][0]["url"], timeout=10).content.startswith(b"\x89PNG")
 
@@ -122,9 +123,10 @@ def test_content_filtered_is_a_422(api, models):
     [
         ({"prompt": "x", "provider": "midjourney"}, "unknown_provider", "provider"),
         ({"prompt": "x", "model": "stability.stable-diffusion-xl-v1"}, "model_not_allowed", "model"),
-        ({"prompt": "x" * 1025}, "invalid_parameter", "prompt"),
-        ({"prompt": "x", "width": 1000, "height": 1000}, "invalid_parameter", "width"),
-        ({"prompt": "x", "height": 5000}, "invalid_parameter", "height"),
+        ({"prompt": "x", "model": "stable-image-core"}, "model_not_allowed", "model"),  # not enabled here
+        ({"prompt": "x" * 10001}, "invalid_parameter", "prompt"),
+        ({"prompt": "x", "width": 1000, "height": 700}, "invalid_parameter", "size"),
+        ({"prompt": "x", "height": 5000}, "invalid_parameter", "size"),
         ({"prompt": "x", "n": 5}, "invalid_parameter", "n"),
         ({"prompt": "x", "provider": "sagemaker", "width": 513}, "invalid_parameter", "width"),
     ],
@@ -134,6 +136,7 @@ def test_bad_requests_are_400_naming_the_field(api, models, body, code, field):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == code and error["message"].startswith(f"{field}:")
+    assert error["param"] == field
 
 
 def test_100_concurrent_requests_give_100_jobs_and_100_objects(api, models, s3, bucket):

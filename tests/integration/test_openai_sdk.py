@@ -19,15 +19,14 @@ import pytest
 import requests
 from PIL import Image
 
-from imagegen import apikeys
+from imagegen import apikeys, catalog
 from localdev.server import LocalApi
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock/SageMaker, as a fixture)
 
-SD35 = "us.stability.sd3-5-large-v1:0"
+SD35 = "stability.sd3-5-large-v1:0"
 INPAINT = "us.stability.stable-image-inpaint-v1:0"
 EDIT_ENV = {
-    "EDIT_BEDROCK_MODELS": f"{SD35},{INPAINT}",
-    "REPLICATE_EDIT_MODELS": "black-forest-labs/flux-kontext-pro,black-forest-labs/flux-fill-pro",
+    "EDIT_MODELS": "cartoonify,sd3.5-large,stable-image-inpaint,flux-kontext-pro,flux-fill-pro",
     "PREFER_WAIT_MAX_SECONDS": "15",
 }
 
@@ -46,7 +45,9 @@ def keyed_api(bucket):
 def edit_models(monkeypatch, fake_replicate):
     for name, value in EDIT_ENV.items():
         monkeypatch.setenv(name, value)
-    return fake_replicate
+    catalog.enabled.cache_clear()
+    yield fake_replicate
+    catalog.enabled.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -83,27 +84,29 @@ def fetch(url: str) -> Image.Image:
 # -- generations ----------------------------------------------------------------------------------
 
 
-def test_generate_n2_with_size_returns_urls_to_real_images(client):
-    result = client.images.generate(prompt="a red fox", model="amazon.nova-canvas-v1:0", n=2, size="512x512")
+def test_generate_n2_with_size_returns_urls_to_two_real_images(client, models):  # noqa: F811
+    # SD3.5 Large makes one image per call: two calls at once, each its own image
+    before = len(models.requests)
+    result = client.images.generate(prompt="a red fox", n=2, size="1344x768")
     assert result.created > 0 and len(result.data) == 2
-    for image in result.data:
-        assert fetch(image.url).size == (512, 512)
+    assert len(models.requests) == before + 2
+    pictures = [requests.get(image.url, timeout=10).content for image in result.data]
+    assert len(set(pictures)) == 2
+    assert all(Image.open(io.BytesIO(p)).size == (1344, 768) for p in pictures)
 
 
 def test_generate_b64_json_decodes_to_the_image(client):
-    result = client.images.generate(
-        prompt="a blue heron", model="amazon.nova-canvas-v1:0", size="1024x1024", response_format="b64_json"
-    )
+    result = client.images.generate(prompt="a blue heron", size="1024x1024", response_format="b64_json")
     (image,) = result.data
     assert Image.open(io.BytesIO(base64.b64decode(image.b64_json))).size == (1024, 1024)
 
 
-def test_an_alias_names_the_model_and_quality_maps_to_novas_tier(client, models):  # noqa: F811
-    result = client.images.generate(prompt="a lighthouse", model="sd3.5-large", size="1344x768")
+def test_a_catalog_name_or_alias_names_the_model(client, models):  # noqa: F811
+    result = client.images.generate(prompt="a lighthouse", model="stable-image-ultra", size="1344x768")
     assert fetch(result.data[0].url).size == (1344, 768)
+    assert models.requests[-1]["model"] == "stability.stable-image-ultra-v1:1"
+    client.images.generate(prompt="a lighthouse", model="stable-diffusion-3.5-large")
     assert models.requests[-1]["model"] == SD35
-    client.images.generate(prompt="a lighthouse", model="amazon.nova-canvas-v1:0", quality="hd")
-    assert models.requests[-1]["body"]["imageGenerationConfig"]["quality"] == "premium"
 
 
 # -- edits and variations on Bedrock (sync: 201 with the images) ----------------------------------
@@ -222,7 +225,7 @@ def test_errors_arrive_as_the_sdks_typed_exceptions_with_our_code(client, edit_m
 def test_without_a_key_401_with_a_wrong_or_revoked_or_expired_one_403(keyed_api, key, models):  # noqa: F811
     def call(api_key: str | None) -> int:
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        body = {"prompt": "x", "model": "amazon.nova-canvas-v1:0", "size": "320x320"}
+        body = {"prompt": "x", "size": "1024x1024"}
         return requests.post(f"{keyed_api}/v1/images/generations", json=body, headers=headers, timeout=30).status_code
 
     revoked, record = apikeys.mint("to revoke")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from scripts.build_zip import build
+import pytest
+
+from scripts.build_zip import TooLarge, build
 from tests.conftest import ROOT
 
 
@@ -49,3 +52,24 @@ def test_make_build_function_zips_hold_only_their_handler(tmp_path):
         names = zipfile.ZipFile(ROOT / target).namelist()
         sources = sorted(p.name for p in (ROOT / "functions" / Path(target).stem).glob("*.py"))
         assert names == sources == ["handler.py"], target
+
+
+def test_a_zip_over_lambdas_direct_upload_limit_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    # GIVEN a layer directory that zips to more than the limit (random bytes do not compress)
+    monkeypatch.setattr("scripts.build_zip.MAX_DIRECT_UPLOAD_BYTES", 1024 * 1024)
+    source = tmp_path / "layer"
+    source.mkdir()
+    (source / "blob.bin").write_bytes(os.urandom(1024 * 1024 + 4096))
+    # WHEN it is built THEN the build fails, says why and what to do, and leaves no zip behind
+    with pytest.raises(TooLarge, match="over Lambda's 50 MiB direct-upload limit: drop packages"):
+        build(tmp_path / "big.zip", source, "python/")
+    assert not list(tmp_path.glob("big.zip*"))
+    # AND just under it, the zip is written
+    (source / "blob.bin").write_bytes(os.urandom(1024 * 1024 - 4096))
+    build(tmp_path / "fits.zip", source, "python/")
+    assert (tmp_path / "fits.zip").stat().st_size <= 1024 * 1024
+
+
+def test_the_catalog_ships_in_the_imagegen_layer(tmp_path):
+    build(tmp_path / "imagegen.zip", ROOT / "layers" / "imagegen", "python/")
+    assert "python/imagegen/catalog.json" in zipfile.ZipFile(tmp_path / "imagegen.zip").namelist()

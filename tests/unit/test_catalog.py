@@ -85,4 +85,3 @@ def test_the_readme_model_table_is_generated_from_the_catalog():
 
     readme = (ROOT / "README.md").read_text()
     assert catalog_docs.table() in readme, "run: python scripts/catalog_docs.py (README's model table is stale)"
-

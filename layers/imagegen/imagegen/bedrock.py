@@ -15,7 +15,8 @@ profile id where AWS offers it only through one.
 The other Stability Image Services (erase, outpaint, search-replace, upscale, ...) take other
 bodies and have no row: Terraform refuses a name that is not in the catalog at plan time.
 SDXL, Titan Image Generator and Nova Canvas reached end of life on Bedrock; their formats are gone.
-These models return one image per call; a row's `limits.n` says how many a request may ask for.
+These models return one image per call (a row's `limits.n`): a generation of n images makes n calls
+at once, each with its own seed.
 Each adapter states the tasks it can do; any other task is a 400 naming the model.
 """
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from imagegen import images, invoke, masks
 from imagegen.catalog import Model
@@ -44,6 +47,8 @@ def decode_images(values: object) -> list[bytes]:
 TASK_NAMES = {"generate": "text-to-image", "edit": "image edits", "variation": "variations"}
 # OpenAI's `quality` values that mean "the model's usual quality" for every model here.
 DEFAULT_QUALITY = (None, "auto", "standard")
+# Images a generation may ask for: a model that makes fewer per call (limits.n) is called concurrently.
+MAX_N = 4
 # How far image-to-image may move from the input (0 = unchanged, 1 = ignore it), per task.
 DEFAULT_STRENGTH = {"edit": 0.7, "variation": 0.5}
 
@@ -75,7 +80,7 @@ class StableImage:
             raise invalid("model", f"{model.name} cannot do {TASK_NAMES[p.task]} (it does {can})")
         check_length("prompt", p.prompt, model.limit("prompt"), model.name)
         check_length("negative_prompt", p.negative_prompt, model.limit("prompt"), model.name)
-        check_range("n", p.n, 1, model.limit("n", 1), model.name)
+        check_range("n", p.n, 1, MAX_N if p.task == "generate" else model.limit("n", 1), model.name)
         if p.quality not in DEFAULT_QUALITY:
             raise invalid("quality", f"{p.quality!r} cannot be honoured by {model.name}; leave it out")
         refuse("steps", p.steps, model.name)
@@ -178,7 +183,25 @@ def validate(model: Model, params: Params) -> None:
 
 
 def generate(model: Model, params: Params) -> list[bytes]:
-    """Invoke the model once, in its own region, and return the images' bytes (validate first)."""
+    """The images' bytes (validate first): one call, or as many calls at once as the row's images per
+    call need for `n` (each with its own seed, so they differ)."""
+    per_call = model.limit("n", 1)
+    if params.n <= per_call:
+        return invoke_once(model, params)
+    invoke.runtime_client("bedrock-runtime", model.region)  # made once, before the threads share it
+    top = model.limit("seed")[1]
+    calls = [
+        replace(
+            params, n=min(per_call, params.n - start), seed=None if params.seed is None else (params.seed + start) % top
+        )
+        for start in range(0, params.n, per_call)
+    ]
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="bedrock") as pool:
+        return [image for batch in pool.map(lambda p: invoke_once(model, p), calls) for image in batch]
+
+
+def invoke_once(model: Model, params: Params) -> list[bytes]:
+    """Invoke the model once, in its own region, and return the images' bytes."""
     adapter = adapter_for(model)
     body = json.dumps(adapter.body(model, params))
     response = invoke.call(

@@ -1,0 +1,193 @@
+"""Every function as Lambda runs it: its zip plus exactly the layers Terraform attaches to it.
+
+`make build` makes the zips. For each function, its zip is unpacked as /var/task and the layers
+that terraform/main.tf gives it (read from the .tf, not restated) as /opt/python, and the handler
+answers a real request in a fresh Python 3.12 (Lambda's python3.12), isolated from everything else:
+`-I -S`, so no site-packages, no dev venv, no PYTHONPATH; sys.path is the task and the layers only.
+So a function that imports a package its layers lack, or runs on an AWS SDK other than the pinned
+one, fails here. The AWS SDK must be the awssdk layer's, at the version pinned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import platform
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import hcl2
+import pytest
+
+from tests.conftest import EVENTS, ROOT
+from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock/SageMaker)
+
+PY312 = os.environ.get("LAMBDA_PYTHON", "/root/.pyenv/versions/3.12.1/bin/python")
+ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+PINNED = dict(
+    line.split("==", 1)
+    for line in (ROOT / "layers" / "awssdk" / "requirements.txt").read_text().split()
+    if "==" in line
+)
+# What Lambda's runtime would read: ours (as Terraform sets it) and the test stack's endpoints.
+PASSED_ENV = ("AWS_", "BUCKET_NAME", "REPLICATE_", "IMAGEGEN_", "SAGEMAKER_", "GENERATE_MODELS", "EDIT_MODELS")
+
+RUNNER = """
+import importlib.util, json, sys
+task, opt, event_path = sys.argv[1:4]
+sys.path[:0] = [task, opt]
+spec = importlib.util.spec_from_file_location("lambda_function", task + "/handler.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+
+class Context:
+    function_name = "isolated"
+    memory_limit_in_mb = 512
+    aws_request_id = "11111111-2222-3333-4444-555555555555"
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+answer = module.handler(json.load(open(event_path)), Context())
+import boto3, botocore
+print(json.dumps({"answer": answer, "boto3": boto3.__file__, "botocore": botocore.__version__,
+                  "path": sys.path, "modules": sorted(m.split(".")[0] for m in sys.modules)}))
+"""
+
+
+def terraform_layers() -> dict[str, list[str]]:
+    """function => the layers terraform/main.tf attaches, in order."""
+    parsed = hcl2.loads((ROOT / "terraform" / "main.tf").read_text())
+    functions = next(block["functions"] for block in parsed["locals"] if "functions" in block)
+    return {name: [layer.strip('"') for layer in spec["layers"]] for name, spec in functions.items()}
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    if not Path(PY312).exists():
+        pytest.fail(f"Lambda's Python 3.12 is needed at {PY312} (set LAMBDA_PYTHON)", pytrace=False)
+    subprocess.run(["make", "-s", "build", f"ARCH={ARCH}", f"PYTHON={sys.executable}"], cwd=ROOT, check=True)
+    return ROOT / "dist"
+
+
+def lay_out(dist: Path, function: str, layers: list[str], where: Path) -> tuple[Path, Path]:
+    task, opt = where / "var" / "task", where / "opt"
+    zipfile.ZipFile(dist / "functions" / f"{function}.zip").extractall(task)
+    for layer in layers:
+        zipfile.ZipFile(dist / "layers" / f"{layer}.zip").extractall(opt)
+    return task, opt / "python"
+
+
+def run(dist: Path, function: str, event: dict, tmp_path: Path, **env: str) -> dict:
+    task, opt = lay_out(dist, function, terraform_layers()[function], tmp_path)
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    (tmp_path / "runner.py").write_text(RUNNER)
+    passed = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+    result = subprocess.run(
+        [PY312, "-I", "-S", "-B", str(tmp_path / "runner.py"), str(task), str(opt), str(tmp_path / "event.json")],
+        env={**passed, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, f"{function}:\n{result.stderr[-3000:]}"
+    ran = json.loads(result.stdout.strip().splitlines()[-1])
+    # THEN the SDK is the awssdk layer's, pinned; nothing came from outside the task and the layers
+    assert ran["boto3"].startswith(str(opt)), ran["boto3"]
+    assert ran["botocore"] == PINNED["botocore"]
+    outside = [p for p in ran["path"] if p.endswith("site-packages")]
+    assert outside == [], outside
+    return ran
+
+
+def event(name: str, **changes) -> dict:
+    loaded = json.loads((EVENTS / f"{name}.json").read_text())
+    return {**loaded, **changes}
+
+
+def test_every_function_has_a_run_here():
+    assert set(terraform_layers()) == set(RUNS)
+
+
+def run_generate(dist, tmp_path, bucket):
+    ran = run(dist, "generate", event("generate_post"), tmp_path)
+    assert ran["answer"]["statusCode"] == 201, ran["answer"]["body"]
+    body = json.loads(ran["answer"]["body"])
+    assert boto3.client("s3").head_object(Bucket=bucket, Key=body["images"][0]["key"])["ContentType"] == "image/png"
+    assert "replicate" not in ran["modules"]  # the async path's imports stay out of a sync request
+
+
+def run_edit(dist, tmp_path, bucket):
+    ran = run(dist, "edit", event("edit_multipart"), tmp_path)
+    assert ran["answer"]["statusCode"] == 202, ran["answer"]["body"]
+    assert {"replicate", "multipart"} <= set(ran["modules"])
+
+
+def run_get_job(dist, tmp_path, bucket):
+    ran = run(dist, "get_job", event("get_job", pathParameters={"id": "0" * 32}), tmp_path)
+    assert ran["answer"]["statusCode"] == 404
+    assert json.loads(ran["answer"]["body"])["error"]["code"] == "job_not_found"
+
+
+def run_cancel_job(dist, tmp_path, bucket):
+    cancel = event("get_job", pathParameters={"id": "0" * 32}, routeKey="POST /v1/jobs/{id}/cancel")
+    ran = run(dist, "cancel_job", cancel, tmp_path)
+    assert ran["answer"]["statusCode"] == 404
+
+
+def run_replicate_webhook(dist, tmp_path, bucket):
+    ran = run(dist, "replicate_webhook", event("webhook_succeeded"), tmp_path)
+    assert ran["answer"]["statusCode"] == 401  # the sample's signature is not this secret's
+    assert "replicate" not in ran["modules"]  # a stdlib verifier, no SDK
+
+
+def run_sweeper(dist, tmp_path, bucket):
+    ran = run(dist, "sweeper", {"source": "aws.events", "detail-type": "Scheduled Event"}, tmp_path)
+    assert isinstance(ran["answer"], dict)
+
+
+def run_authorizer(dist, tmp_path, bucket):
+    request = {"version": "2.0", "type": "REQUEST", "routeArn": "arn:aws:execute-api:us-east-1:1:a/$default/POST/x",
+               "identitySource": ["Bearer igk_0123456789abcdef_" + "x" * 43], "routeKey": "POST /v1/images/edits",
+               "headers": {"authorization": "Bearer igk_0123456789abcdef_" + "x" * 43}}  # fmt: skip
+    ran = run(dist, "authorizer", request, tmp_path)
+    assert ran["answer"] == {"isAuthorized": False}
+
+
+def run_analyze(dist, tmp_path, bucket):
+    from tests.integration.test_analysis_api import picture  # a real PNG of one colour
+
+    body = json.dumps({"image": base64.b64encode(picture((255, 0, 0))).decode()})
+    classify = event("edit_json", body=body, routeKey="POST /v1/images/classifications")
+    ran = run(dist, "analyze", classify, tmp_path, ANALYSIS_MODELS=os.environ["ANALYSIS_MODELS"])
+    assert ran["answer"]["statusCode"] == 200, ran["answer"]["body"]
+    assert {"onnxruntime", "numpy", "PIL"} <= set(ran["modules"])
+
+
+RUNS = {
+    "generate": run_generate,
+    "edit": run_edit,
+    "get_job": run_get_job,
+    "cancel_job": run_cancel_job,
+    "replicate_webhook": run_replicate_webhook,
+    "sweeper": run_sweeper,
+    "authorizer": run_authorizer,
+    "analyze": run_analyze,
+}
+
+
+@pytest.mark.parametrize("function", sorted(RUNS))
+def test_the_function_answers_from_its_zip_and_its_layers_alone(
+    function,
+    built,
+    tmp_path,
+    bucket,
+    models,
+    fake_replicate,
+    analysis_models,  # noqa: F811
+):
+    RUNS[function](built, tmp_path, bucket)
