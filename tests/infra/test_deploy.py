@@ -30,7 +30,6 @@ import pytest
 import tfcheck
 
 from localdev.emulator import ACCOUNT_ID, REGION, Deployment
-from localdev.emulator import override as emulator_override
 
 pytestmark = pytest.mark.deploy
 

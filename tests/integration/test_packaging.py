@@ -188,6 +188,6 @@ def test_the_function_answers_from_its_zip_and_its_layers_alone(
     bucket,
     models,
     fake_replicate,
-    analysis_models,  # noqa: F811
+    analysis_models,
 ):
     RUNS[function](built, tmp_path, bucket)
