@@ -181,13 +181,6 @@ RUNS = {
 
 
 @pytest.mark.parametrize("function", sorted(RUNS))
-def test_the_function_answers_from_its_zip_and_its_layers_alone(
-    function,
-    built,
-    tmp_path,
-    bucket,
-    models,
-    fake_replicate,
-    analysis_models,
-):
+@pytest.mark.usefixtures("models", "fake_replicate", "analysis_models")
+def test_the_function_answers_from_its_zip_and_its_layers_alone(function, built, tmp_path, bucket):
     RUNS[function](built, tmp_path, bucket)
