@@ -13,7 +13,7 @@ import os
 import sys
 
 from localdev.bucket import ensure_bucket
-from localdev.server import LocalApi
+from localdev.server import Cors, LocalApi
 
 log = logging.getLogger("imagegen.localdev")
 
@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     banner = configure_environment(args.host, args.port)
-    server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth)
+    # API Gateway's CORS, as Terraform's cors_allowed_origins (default any origin); empty turns it off
+    origins = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
+    cors = Cors.like_terraform(origins)
+    server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth, cors=cors)
     print(f"imagegen local HTTP API at {server.url}", flush=True)
     if server.auth:
         banner.append("auth        API keys: Authorization: Bearer <key> (make api-key NAME=me mints one)")
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         banner.append("auth        OPEN: no API key needed (keep it on loopback; make serve AUTH=api_key for keys)")
     else:
         banner.append(f"auth        OPEN ON {args.host}: anyone who reaches it can spend; use AUTH=api_key")
+    banner.append(
+        f"cors        {', '.join(origins) or 'off'} (CORS_ALLOWED_ORIGINS, as Terraform's cors_allowed_origins)"
+    )
     for line in banner:
         print(f"  {line}", flush=True)
     for route in server.routes:

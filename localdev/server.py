@@ -10,6 +10,15 @@ same Lambda authorizer as in AWS (functions/authorizer), called in-process, and 
 API Gateway answers: 401 `{"message":"Unauthorized"}` without an Authorization header, 403
 `{"message":"Forbidden"}` when the authorizer says no, and otherwise the route's function with
 the key's id in requestContext.authorizer.lambda. Without it the routes are open (loopback only).
+
+What API Gateway and Lambda refuse, it refuses the same way: a body over API Gateway's 10 MB;
+an event over Lambda's 6 MB invocation payload (the JSON event, body base64-encoded and headers
+included, which is what reaches Lambda: about 4.5 MB of binary upload) with 413
+`{"message":"Request Too Long"}`; an answer over Lambda's 6 MB response payload with 502
+`{"message":"Internal Server Error"}`; a route or method it has not got with 404
+`{"message":"Not Found"}`. CORS is API Gateway's too (`cors_origins`, Terraform's
+`cors_allowed_origins`): preflights answered and `access-control-allow-origin` added for an allowed
+`Origin`, nothing at all when it is off; the handlers send no CORS headers of their own.
 """
 
 from __future__ import annotations
@@ -37,11 +46,15 @@ SHARED_LAYER = ROOT / "layers" / "imagegen"
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
 DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read and dropped up to this, so the client sees the 413
+# API Gateway's HTTP API payload quota, and Lambda's synchronous invocation payload quotas: the request
+# (6 MiB) and the response (the 6,291,556 bytes Lambda's own error message names).
+MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+MAX_ANSWER_BYTES = 6_291_556
 
 # The shared package is a layer (/opt/python on Lambda): here it is the repository's layers/imagegen.
 if str(SHARED_LAYER) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER))
-from imagegen.http import CORS_HEADERS, MAX_BODY_BYTES  # noqa: E402 (needs the path above)
 
 log = logging.getLogger("imagegen.localdev")
 
@@ -50,6 +63,41 @@ AUTHORIZER = "authorizer"
 # What API Gateway itself answers when a Lambda authorizer refuses (or was never asked).
 UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
 FORBIDDEN = (403, b'{"message":"Forbidden"}')
+NOT_FOUND = (404, b'{"message":"Not Found"}')
+EVENT_TOO_LARGE = (413, b'{"message":"Request Too Long"}')
+INTEGRATION_FAILED = (502, b'{"message":"Internal Server Error"}')
+BODY_TOO_LARGE = (413, f"HTTP content length exceeded {MAX_REQUEST_BODY_BYTES} bytes.".encode())
+
+
+@dataclass(frozen=True)
+class Cors:
+    """API Gateway's CORS configuration of the deployment (terraform/modules/http_api, same defaults)."""
+
+    origins: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    max_age: int = 0
+
+    @classmethod
+    def like_terraform(cls, origins: list[str] | tuple[str, ...]) -> Cors:
+        """The http_api module's methods, headers and max age, read from its variables.tf."""
+        import hcl2
+
+        text = (ROOT / "terraform" / "modules" / "http_api" / "variables.tf").read_text()
+        variables = {k.strip('"'): v for block in hcl2.loads(text)["variable"] for k, v in block.items()}
+
+        def default(name: str):
+            value = variables[name]["default"]
+            return tuple(v.strip('"') for v in value) if isinstance(value, list) else value
+
+        methods, headers = default("cors_allowed_methods"), default("cors_allowed_headers")
+        return cls(tuple(origins), methods, headers, int(default("cors_max_age_seconds")))
+
+    def allowed(self, origin: str | None) -> str | None:
+        """The access-control-allow-origin for a request's Origin, or None (no CORS headers)."""
+        if not origin or not self.origins:
+            return None
+        return "*" if "*" in self.origins else origin if origin in self.origins else None
 
 
 @dataclass(frozen=True)
@@ -161,10 +209,6 @@ def to_http(result: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/json"}, json.dumps(result).encode()
 
 
-def error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-
 class LocalApi(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -176,6 +220,7 @@ class LocalApi(ThreadingHTTPServer):
         routes: list[Route] | None = None,
         functions_dir: Path = FUNCTIONS_DIR,
         auth: str | None = None,
+        cors: Cors | None = None,
     ):
         if auth not in (None, "api_key"):
             raise ValueError("auth must be None (open) or 'api_key'")
@@ -183,6 +228,7 @@ class LocalApi(ThreadingHTTPServer):
         self.routes = routes if routes is not None else load_routes()
         self.functions_dir = functions_dir
         self.auth = auth
+        self.cors = cors if cors is not None else Cors()
         self._handlers: dict[str, Callable] = {}
         self._lock = threading.Lock()
 
@@ -216,7 +262,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
-        for name, value in {**CORS_HEADERS, **headers}.items():
+        allow = self.server.cors.allowed(self.headers.get("origin"))
+        if allow:
+            headers = {**headers, "access-control-allow-origin": allow}
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -231,7 +280,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         instead of the answer. Past DRAIN_LIMIT the connection is simply closed.
         """
         length = int(self.headers.get("content-length") or 0)
-        if length > MAX_BODY_BYTES:
+        if length > MAX_REQUEST_BODY_BYTES:
             self.close_connection = True
             left = min(length, DRAIN_LIMIT)
             while left > 0 and (chunk := self.rfile.read(min(left, 1024 * 1024))):
@@ -239,44 +288,72 @@ class RequestHandler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
+    def refuse(self, answer: tuple[int, bytes], content_type: str = "application/json") -> None:
+        self.send(answer[0], {"content-type": content_type}, answer[1])
+
+    def preflight(self) -> bool:
+        """API Gateway answers a CORS preflight itself when CORS is on (and routes it like any request when off)."""
+        cors = self.server.cors
+        if self.command != "OPTIONS" or not cors.origins or not self.headers.get("access-control-request-method"):
+            return False
+        allow = cors.allowed(self.headers.get("origin"))
+        headers = {}
+        if allow:
+            headers = {
+                "access-control-allow-methods": ",".join(cors.methods),
+                "access-control-allow-headers": ",".join(cors.headers),
+                "access-control-max-age": str(cors.max_age),
+            }
+        self.send(204, headers, b"")
+        return True
+
     def dispatch(self) -> None:
         path = urlsplit(self.path).path
-        if self.command == "OPTIONS":  # CORS preflight, answered by API Gateway itself
-            self.send(204, {}, b"")
+        if self.preflight():
             return
         route, match = self.server.match(self.command, path)
         if route is None:
-            self.send(
-                404,
-                {"content-type": "application/json"},
-                error_body("route_not_found", f"no route for {self.command} {path}"),
-            )
+            self.read_body()  # drained, so the connection stays usable
+            self.refuse(NOT_FOUND)
             return
         body = self.read_body()
         if body is None:
-            self.send(
-                413,
-                {"content-type": "application/json"},
-                error_body("payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes"),
-            )
+            self.refuse(BODY_TOO_LARGE, "text/plain; charset=utf-8")
             return
         host = self.headers.get("host", "localhost")
         event = build_event(
             route, match, self.command, self.path, dict(self.headers.items()), body, self.client_address[0], host
         )
         event["headers"].setdefault("x-forwarded-proto", "http")
+        if len(json.dumps(event, separators=(",", ":"))) > MAX_EVENT_BYTES:
+            self.refuse(EVENT_TOO_LARGE)  # Lambda refuses the invocation; API Gateway answers this
+            return
         if self.server.auth == "api_key" and route.auth:
             refused = self.authorize(event)
             if refused:
-                self.send(refused[0], {"content-type": "application/json"}, refused[1])
+                self.refuse(refused)
                 return
         try:
             result = self.server.handler_for(route.function)(event, LocalContext(route.function))
+            if len(json.dumps(result, separators=(",", ":"))) > MAX_ANSWER_BYTES:
+                log.error("handler %s answered more than Lambda's 6 MB response payload", route.function)
+                self.refuse(INTEGRATION_FAILED)
+                return
             status, headers, payload = to_http(result)
+            if self.server.cors.origins:  # API Gateway ignores an integration's CORS headers when CORS is on
+                headers = {k: v for k, v in headers.items() if not k.startswith("access-control-")}
         except Exception:
             log.exception("handler %s raised", route.function)
             status, headers, payload = 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         self.send(status, headers, payload)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals: a method it has no handler for is, on API Gateway, a route it has not got."""
+        if code == 501:
+            self.close_connection = True
+            self.refuse(NOT_FOUND)
+            return
+        super().send_error(code, message, explain)
 
     def authorize(self, event: dict) -> tuple[int, bytes] | None:
         """Run the Lambda authorizer as API Gateway does; None if the request may go on."""

@@ -595,6 +595,16 @@ def test_a_model_not_in_the_catalog_or_sagemaker_without_an_endpoint_is_refused_
     assert fine.returncode == 0, fine.stderr
 
 
+def test_cors_off_plans_no_cors_configuration_and_on_plans_the_origins(root_plan):
+    # Off: API Gateway adds no CORS header and answers no preflight; the handlers send none of their own.
+    off = root_plan("-var", "cors_allowed_origins=[]")
+    assert off.returncode == 0, off.stderr
+    assert "cors_configuration" not in off.stdout
+    on = root_plan("-var", 'cors_allowed_origins=["https://app.example.com"]')
+    assert on.returncode == 0, on.stderr
+    assert "cors_configuration" in on.stdout and '"https://app.example.com"' in on.stdout
+
+
 def planned_routes(plan_output: str) -> dict[str, str]:
     """Route key => authorization_type of each route in a plan's output."""
     found = {}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import re
 import socket
+import threading
 
+import pytest
 import requests
 
 from imagegen import jobs, storage
+from localdev.server import Cors, LocalApi, Route
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -40,29 +45,93 @@ def test_stored_job_is_served_with_urls_that_download_the_image(api, s3, bucket)
     assert download.headers["content-type"] == "image/png"
 
 
-def test_unknown_route_is_a_404_json_error(api):
-    for method, path in [("GET", "/nope"), ("DELETE", "/v1/jobs/abc"), ("GET", "/v1/images/edits")]:
+def test_a_route_or_method_it_has_not_got_is_api_gateways_404(api):
+    for method, path in [("GET", "/nope"), ("DELETE", "/v1/jobs/abc"), ("GET", "/v1/images/edits"), ("TRACE", "/")]:
         response = requests.request(method, f"{api}{path}", timeout=10)
         assert response.status_code == 404, (method, path)
-        assert response.json()["error"]["code"] == "route_not_found"
+        assert response.json() == {"message": "Not Found"}, (method, path)
 
 
-def test_body_over_6_mb_is_a_413_before_any_handler_runs(api):
+def big_body(size: int) -> bytes:
+    return b"\x89PNG" + os.urandom(size - 4)
+
+
+def test_an_event_over_lambdas_6_mb_is_refused_as_api_gateway_does(api):
+    # GIVEN a 4.6 MiB binary upload: 6.4 MB once API Gateway base64-encodes it into the event
     response = requests.post(
         f"{api}/v1/images/edits",
-        data=b"x" * (6 * 1024 * 1024 + 1),
+        data=big_body(int(4.6 * 2**20)),
         headers={"content-type": "application/octet-stream"},
         timeout=30,
     )
+    # THEN Lambda would refuse the invocation: API Gateway's own 413, not our JSON
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "payload_too_large"
+    assert response.json() == {"message": "Request Too Long"}
+    # AND 4.4 MiB (5.9 MiB base64-encoded) still reaches the function, which answers for itself
+    fits = requests.post(
+        f"{api}/v1/images/edits",
+        data=big_body(int(4.4 * 2**20)),
+        headers={"content-type": "application/octet-stream"},
+        timeout=30,
+    )
+    assert fits.status_code == 415 and fits.json()["error"]["code"] == "unsupported_media_type"
 
 
-def test_cors_preflight_and_headers(api):
-    preflight = requests.options(f"{api}/v1/images/generations", timeout=10)
-    assert preflight.status_code == 204
-    assert "POST" in preflight.headers["access-control-allow-methods"]
-    assert requests.get(f"{api}/v1/jobs/nope", timeout=10).headers["access-control-allow-origin"] == "*"
+def test_a_body_over_api_gateways_10_mb_is_refused_before_anything(api):
+    response = requests.post(f"{api}/v1/images/edits", data=b"x" * (10 * 1024 * 1024 + 1), timeout=60)
+    assert response.status_code == 413 and "HTTP content length exceeded 10485760 bytes" in response.text
+
+
+def test_an_answer_over_lambdas_6_mb_is_api_gateways_502(bucket, tmp_path):
+    # GIVEN a function that answers 7 MB
+    routes = [Route("GET /big", "GET", re.compile("^/big$"), "big", auth=False)]
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "handler.py").write_text(
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': 'x' * (7 * 1024 * 1024)}\n"
+    )
+    server = LocalApi(("127.0.0.1", 0), routes=routes, functions_dir=tmp_path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        response = requests.get(f"{server.url}/big", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    # THEN the client gets what API Gateway answers when Lambda cannot return the response
+    assert response.status_code == 502 and response.json() == {"message": "Internal Server Error"}
+
+
+def cors_server(origins: list[str]) -> LocalApi:
+    server = LocalApi(("127.0.0.1", 0), cors=Cors.like_terraform(origins))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("origins", [["*"], ["https://app.example.com"]])
+def test_cors_on_answers_preflights_and_allows_the_configured_origins(bucket, origins):
+    server = cors_server(origins)
+    try:
+        headers = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+        preflight = requests.options(f"{server.url}/v1/images/generations", headers=headers, timeout=10)
+        assert preflight.status_code == 204
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert "authorization" in preflight.headers["access-control-allow-headers"]
+        answer = requests.get(f"{server.url}/v1/jobs/nope", headers={"origin": "https://app.example.com"}, timeout=10)
+        assert answer.headers["access-control-allow-origin"] == origins[0]
+        other = requests.get(f"{server.url}/v1/jobs/nope", headers={"origin": "https://evil.example"}, timeout=10)
+        assert ("access-control-allow-origin" in other.headers) == (origins == ["*"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cors_off_means_no_cors_header_from_anyone(api):
+    # The default test server has CORS off, as Terraform with cors_allowed_origins = []
+    headers = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+    preflight = requests.options(f"{api}/v1/images/generations", headers=headers, timeout=10)
+    assert preflight.status_code == 404  # no OPTIONS route, and API Gateway does not answer for CORS
+    answer = requests.get(f"{api}/v1/jobs/nope", headers={"origin": "https://app.example.com"}, timeout=10)
+    assert answer.status_code == 404
+    assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
 
 
 def test_concurrent_requests_are_served_in_parallel(api):

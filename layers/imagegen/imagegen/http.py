@@ -3,6 +3,8 @@
 Every error a client can cause is an ApiError, which becomes
 `{"error": {"code", "message"}}` with a 4xx status. Anything else is logged with
 its traceback and answered with a bare 500: no stack trace ever reaches a client.
+CORS is API Gateway's alone (Terraform's cors_allowed_origins): the handlers send no CORS headers,
+so CORS off means off.
 """
 
 from __future__ import annotations
@@ -22,12 +24,6 @@ from imagegen import logs
 from imagegen.config import ConfigError
 
 log = logging.getLogger("imagegen")
-
-CORS_HEADERS = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-headers": "authorization,content-type,x-amz-date,x-amz-security-token",
-    "access-control-allow-methods": "GET,POST,OPTIONS",
-}
 
 # Lambda's synchronous invocation payload limit; API Gateway refuses larger bodies too.
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -167,7 +163,7 @@ def parse_event(event: dict) -> Request:
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> dict:
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json", **CORS_HEADERS, **(headers or {})},
+        "headers": {"content-type": "application/json", **(headers or {})},
         "body": json.dumps(payload, separators=(",", ":")),
         "isBase64Encoded": False,
     }
