@@ -19,10 +19,14 @@ ifeq ($(WHEEL_PLATFORMS),)
 $(error ARCH must be x86_64 or arm64, not "$(ARCH)")
 endif
 
-export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
-export AWS_ACCESS_KEY_ID ?= test
-export AWS_SECRET_ACCESS_KEY ?= test
-export AWS_DEFAULT_REGION ?= us-east-1
+# LocalStack's endpoint and test credentials, for the targets that run against LocalStack or moto
+# only (tests, serve, api-key, bench, deploy-local): never exported to every recipe, so `make deploy`
+# runs with the operator's own AWS (profile, SSO or environment) untouched. What the caller already
+# set wins, as before.
+LOCALSTACK_URL ?= http://127.0.0.1:4566
+LOCAL_AWS = AWS_ENDPOINT_URL="$${AWS_ENDPOINT_URL:-$(LOCALSTACK_URL)}" \
+  AWS_ACCESS_KEY_ID="$${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-test}" \
+  AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}"
 
 FUNCTIONS := $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/handler.py))))
 FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
@@ -77,23 +81,23 @@ dist/layers/%.zip: layers/%/requirements.txt scripts/build_zip.py build/arch-$(A
 	@echo "$@: $$(du -sm build/$* | cut -f1) MB unzipped, $$(du -m $@ | cut -f1) MB zipped"
 
 test: install localstack-up ## Run every test tier (unit, integration on LocalStack, Terraform) and tf-check
-	$(PY) -m pytest tests
+	$(LOCAL_AWS) $(PY) -m pytest tests
 	$(MAKE) tf-check
 
 test-unit: install ## Unit tests only (no LocalStack needed)
-	$(PY) -m pytest tests/unit
+	$(LOCAL_AWS) $(PY) -m pytest tests/unit
 
 test-integration: install localstack-up ## Integration tests over HTTP against the local server and LocalStack
-	$(PY) -m pytest tests/integration
+	$(LOCAL_AWS) $(PY) -m pytest tests/integration
 
 test-infra: install ## Terraform tests: static checks and the real apply of both examples to a moto server
-	$(PY) -m pytest tests/infra
+	$(LOCAL_AWS) $(PY) -m pytest tests/infra
 
 fuzz: install localstack-up ## Fuzz every route through the local server: 10,000 random/hostile requests each, counts per status
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} FUZZ_CHECK_S3=0 FUZZ_RANDOM=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_fuzz.py
+	$(LOCAL_AWS) FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} FUZZ_CHECK_S3=0 FUZZ_RANDOM=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_fuzz.py
 
 test-deploy: install ## Only the real apply -> no-drift plan -> destroy of both examples (moto server, ~2 min)
-	$(PY) -m pytest -m deploy tests/infra
+	$(LOCAL_AWS) $(PY) -m pytest -m deploy tests/infra
 
 lint: install ## ruff
 	$(PY) -m ruff check .
@@ -107,11 +111,11 @@ localstack-down: ## Stop the LocalStack this project started
 
 AUTH ?= none
 serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials; AUTH=api_key for keys)
-	$(PY) -m localdev.serve --host $(HOST) --port $(PORT) --auth $(AUTH)
+	$(LOCAL_AWS) $(PY) -m localdev.serve --host $(HOST) --port $(PORT) --auth $(AUTH)
 
 api-key: install localstack-up ## Mint an API key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90]; printed once
 	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=<expiry>]"; exit 2; }
-	@$(PY) scripts/api_key.py mint --name "$(NAME)" $(if $(DAYS),--expires-days $(DAYS))
+	@$(LOCAL_AWS) $(PY) scripts/api_key.py mint --name "$(NAME)" $(if $(DAYS),--expires-days $(DAYS))
 
 tf-check: ## terraform fmt, init (registry or offline mirror), validate (root + examples), checkov
 	@scripts/tf-check.sh
@@ -119,16 +123,16 @@ tf-check: ## terraform fmt, init (registry or offline mirror), validate (root + 
 bench: install localstack-up ## Cost, speed and memory against baselines from the same run (table + bench/results.json)
 	@# cold starts import the layers here, so they are built for this machine's architecture
 	$(MAKE) --no-print-directory build ARCH=$(HOST_ARCH)
-	$(PY) -m bench $(BENCH_ARGS)
+	$(LOCAL_AWS) $(PY) -m bench $(BENCH_ARGS)
 
-deploy: build ## terraform apply to AWS (needs terraform and AWS credentials)
+deploy: build ## terraform apply to your AWS account (your profile, SSO or environment credentials, as they are)
 	scripts/tf-init.sh $(TF_DIR)
 	$(TF) -chdir=$(TF_DIR) apply -var architecture=$(ARCH)
 
 # LocalStack Pro (apigatewayv2) gets the deployment; the free edition cannot run it (no HTTP API,
 # no Lambda without Docker), so the same Terraform goes to a moto server instead and says so.
 deploy-local: install localstack-up ## Apply terraform/ locally: LocalStack Pro if it has apigatewayv2, else a moto server
-	@if curl -fsS $(AWS_ENDPOINT_URL)/_localstack/health | grep -q '"apigatewayv2"'; then \
+	@export $(LOCAL_AWS); if curl -fsS "$$AWS_ENDPOINT_URL/_localstack/health" | grep -q '"apigatewayv2"'; then \
 	  command -v tflocal >/dev/null || { echo "tflocal is not installed: pip install terraform-local"; exit 1; }; \
 	  $(MAKE) --no-print-directory build && cd $(TF_DIR) && tflocal init && tflocal apply -auto-approve -var architecture=$(ARCH); \
 	else \

@@ -73,3 +73,40 @@ def test_a_zip_over_lambdas_direct_upload_limit_is_refused_with_what_to_do(tmp_p
 def test_the_catalog_ships_in_the_imagegen_layer(tmp_path):
     build(tmp_path / "imagegen.zip", ROOT / "layers" / "imagegen", "python/")
     assert "python/imagegen/catalog.json" in zipfile.ZipFile(tmp_path / "imagegen.zip").namelist()
+
+
+def test_make_deploy_runs_terraform_with_the_operators_aws_untouched(tmp_path):
+    # GIVEN an operator signed in with a profile (SSO), and terraform replaced by a recorder
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorder = bin_dir / "terraform"
+    recorder.write_text('#!/bin/sh\nenv | grep "^AWS_" | sort > "$RECORD_DIR/env.$$"\necho "$@" >> "$RECORD_DIR/args"\n')
+    recorder.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "AWS_PROFILE": "ops-sso",
+        "AWS_REGION": "eu-west-1",
+        "RECORD_DIR": str(tmp_path),
+        "TF_PLUGIN_DIR": str(tmp_path),  # tf-init: no registry probe
+    }
+    # WHEN `make deploy` runs (its zips taken as built)
+    subprocess.run(["make", "-s", "-o", "build", "deploy"], cwd=ROOT, env=env, check=True, capture_output=True)
+    # THEN terraform ran init and apply, each seeing exactly the operator's AWS settings:
+    # no LocalStack endpoint, no `test` credentials
+    args = (tmp_path / "args").read_text().splitlines()
+    assert [line.split()[1] for line in args] == ["init", "apply"]
+    seen = [path.read_text().splitlines() for path in tmp_path.glob("env.*")]
+    assert len(seen) == 2
+    for lines in seen:
+        assert lines == ["AWS_PROFILE=ops-sso", "AWS_REGION=eu-west-1"]
+
+
+def test_the_local_targets_still_get_localstack(tmp_path):
+    # `make -n` prints the recipes: serve and the tests carry LocalStack's endpoint and test credentials
+    for target in ("serve", "test-integration", "api-key NAME=x"):
+        dry = subprocess.run(["make", "-n", *target.split()], cwd=ROOT, capture_output=True, text=True, check=True)
+        line = next(line for line in dry.stdout.splitlines() if "localdev.serve" in line or "pytest" in line
+                    or "api_key.py" in line)  # fmt: skip
+        assert 'AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"' in line, target
+        assert 'AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"' in line, target
