@@ -19,7 +19,12 @@ Speaks the parts of Replicate's HTTP API that imagegen uses:
 Misbehaviour on purpose, chosen by an input field `fake` (a knob of the fake, not Replicate's):
 `"fail"` (the prediction fails with an error), `"reject"` (the create is refused with 422),
 `"duplicate-webhook"` (the completed webhook is delivered twice, one after the other),
-`"concurrent-webhooks"` (delivered twice at the same moment). An input `num_outputs` > 1 gives
+`"concurrent-webhooks"` (delivered twice at the same moment), `"queued-past-deadline"` (the
+prediction waits in the queue past its `Cancel-After` deadline and ends `aborted`, as Replicate's
+changelog of 2025-10-16 describes), `"data-removed"` (it succeeds, and its output is already
+removed when it is read: `output: null`, `data_removed: true`, as after Replicate's one-hour data
+retention for API predictions). A `Cancel-After` header (a duration such as `90s`, `5m`, `1h`) sets
+the prediction's `deadline`; one that is not a duration is a 400. An input `num_outputs` > 1 gives
 a list of outputs; otherwise `output` is a single URL, as cartoonify's is.
 """
 
@@ -59,6 +64,7 @@ HTTP_FAILURES = {
 CANCEL_PATH = re.compile(r"^/v1/predictions/(\w+)/cancel$")
 DELIVERY_PATH = re.compile(r"^/delivery/(\w+)/out-(\d+)\.png$")
 WEBHOOK_EVENTS = {"start", "output", "logs", "completed"}
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DEFAULT_VERSION = "f109015d60170dfb20460f17da8cb863155823c85ece1115e1e9e4ec7ef51d3b"
 # Replicate serves `POST /v1/models/{owner}/{name}/predictions` for its official models only; for a
 # community model (cartoonify is one) it answers 404 and the caller must send a `version`.
@@ -136,6 +142,7 @@ class FakeReplicate(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.predictions: dict[str, dict] = {}
         self.requests: list[dict] = []  # create request bodies, as received
+        self.cancel_afters: list[str | None] = []  # each create's Cancel-After header
         self.outputs: dict[str, bytes] = {}  # output URL -> bytes served there
         self.output_types: dict[str, str] = {}  # output URL -> Content-Type, if not image/png
         self.deliveries: list[dict] = []  # {"prediction_id", "status", "attempt"}
@@ -173,7 +180,7 @@ class FakeReplicate(ThreadingHTTPServer):
         self.server_close()
 
     # -- the model -----------------------------------------------------------------------------
-    def create(self, model: str, version: str, body: dict) -> dict:
+    def create(self, model: str, version: str, body: dict, cancel_after: int | None = None) -> dict:
         prediction_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(26))
         prediction = {
             "id": prediction_id,
@@ -195,6 +202,9 @@ class FakeReplicate(ThreadingHTTPServer):
             },
             "metrics": {},
         }
+        if cancel_after is not None:
+            deadline = datetime.now(timezone.utc).timestamp() + cancel_after
+            prediction["deadline"] = datetime.fromtimestamp(deadline, timezone.utc).isoformat().replace("+00:00", "Z")
         if body.get("webhook"):
             prediction["webhook"] = body["webhook"]
             prediction["webhook_events_filter"] = body.get("webhook_events_filter") or sorted(WEBHOOK_EVENTS)
@@ -209,10 +219,18 @@ class FakeReplicate(ThreadingHTTPServer):
         time.sleep(self.delay)
         with self.lock:
             prediction = self.predictions[prediction_id]
-            prediction.update(status="processing", started_at=now_iso())
+            behaviour = prediction["input"].get("fake")
+            aborted = behaviour == "queued-past-deadline"  # never started: aborted, not billed
+            if aborted:
+                prediction.update(status="aborted", completed_at=now_iso())
+            else:
+                prediction.update(status="processing", started_at=now_iso())
+            payload = json.dumps(prediction)
+        if aborted:
+            self.deliver_completed(prediction, payload, behaviour)
+            return
         started = time.monotonic()
         inputs = prediction["input"]
-        behaviour = inputs.get("fake")
         if behaviour == "hang":  # the model never finishes (until it is canceled)
             return
         try:
@@ -238,7 +256,12 @@ class FakeReplicate(ThreadingHTTPServer):
                 result, logs=logs, completed_at=now_iso(), metrics={"predict_time": time.monotonic() - started}
             )
             payload = json.dumps(prediction)
-        lost = behaviour == "no-webhook"  # the webhook never arrives (throttled, Replicate gave up)
+            if behaviour == "data-removed":  # read later, it is gone
+                prediction.update(output=None, data_removed=True)
+        self.deliver_completed(prediction, payload, behaviour)
+
+    def deliver_completed(self, prediction: dict, payload: str, behaviour: object) -> None:
+        lost = behaviour in ("no-webhook", "data-removed")  # the webhook never arrives (throttled, gave up)
         if (
             self.deliver
             and not lost
@@ -397,6 +420,17 @@ class FakeHandler(BaseHTTPRequestHandler):
         if body["input"].get("fake") == "reject":
             self.reply(422, {"title": "Input validation failed", "detail": "image: fake rejection", "status": 422})
             return
+        cancel_after = self.headers.get("cancel-after")
+        duration = DURATION.match(cancel_after or "")
+        if cancel_after is not None and (not duration or not any(duration.groups())):
+            self.problem(400, "Invalid Cancel-After", f"{cancel_after!r} is not a duration such as 90s, 5m or 1h")
+            return
+        seconds = None
+        if duration:
+            hours, minutes, secs = (int(part or 0) for part in duration.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+        with self.server.lock:
+            self.server.cancel_afters.append(cancel_after)
         if model_route:
             model, version = f"{model_route.group(1)}/{model_route.group(2)}", DEFAULT_VERSION
         else:
@@ -406,7 +440,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
         try:
             time.sleep(self.server.create_delay)
-            self.reply(201, self.server.create(model, version, body))
+            self.reply(201, self.server.create(model, version, body, seconds))
         finally:
             with self.server.lock:
                 self.server.in_flight -= 1

@@ -160,6 +160,7 @@ locals {
         REPLICATE_BASE_URL        = var.replicate_base_url
         PUBLIC_BASE_URL           = var.public_base_url
         GENERATE_MODELS           = join(",", local.models.generate)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
         SAGEMAKER_ENDPOINT_NAME   = var.sagemaker_endpoint_name
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)
         MODEL_ALIASES             = jsonencode(var.model_aliases)
@@ -204,6 +205,7 @@ locals {
         REPLICATE_API_TOKEN_PARAM = var.replicate_api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate_base_url
         EDIT_MODELS               = join(",", local.models.edit)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
         REPLICATE_EDIT_INPUTS     = jsonencode(var.replicate_edit_inputs)
         PUBLIC_BASE_URL           = var.public_base_url
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock_read_timeout_seconds)

@@ -378,7 +378,7 @@ variable "function_settings" {
 }
 
 variable "sweeper" {
-  description = "The job sweeper: every interval_minutes (1-1440) it looks at the jobs open longer than after_seconds (60-86400), asks Replicate where their prediction is and finishes them; a job still running after job_timeout_seconds (300-604800) is canceled and failed as timed out."
+  description = "The job sweeper: every interval_minutes (1-1440) it looks at the jobs open longer than after_seconds (60-86400), asks Replicate where their prediction is and finishes them; a job still running after job_timeout_seconds (300-604800) is canceled and failed as timed out, and every prediction is created with that deadline (Cancel-After)."
   type = object({
     interval_minutes    = optional(number, 5)
     after_seconds       = optional(number, 300)

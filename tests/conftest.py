@@ -28,6 +28,7 @@ def clear_caches() -> None:
     catalog.enabled.cache_clear()
     config.bucket_name.cache_clear()
     config.url_expiry_seconds.cache_clear()
+    config.job_timeout_seconds.cache_clear()
     secrets.parameter.cache_clear()
 
 

@@ -163,3 +163,23 @@ def test_output_urls_off_the_allowlist_are_refused_and_nothing_is_fetched(
     assert [k for k in keys(s3, bucket, "images/") if f"/{job['id']}/" in k] == []
     stored, _ = record(s3, bucket, job["id"])
     assert stored["status"] == "failed" and "allowed host" in stored["error"]
+
+
+def test_an_aborted_prediction_ends_its_job_failed_through_the_webhook(api, fake_replicate, s3, bucket):
+    # GIVEN an edit whose prediction waits in Replicate's queue past its deadline (our Cancel-After)
+    body = {"image": base64.b64encode(render(b"aborted")).decode(), "input": {"fake": "queued-past-deadline"}}
+    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["jobs"][0]["id"]
+    # WHEN Replicate delivers the `aborted` prediction
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while (job := record(s3, bucket, job_id)[0])["status"] == "queued":
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} did not end: {job}")
+        time.sleep(0.05)
+    # THEN the job is failed, saying why, and the delivery was acknowledged (no retries)
+    assert job["status"] == "failed" and job["error_code"] == "aborted" and "deadline" in job["error"]
+    deliveries = fake_replicate.deliveries_for(job["prediction_id"])
+    assert [d["status"] for d in deliveries] == [200]
+    # AND the prediction was created with the job timeout as its deadline
+    assert fake_replicate.cancel_afters[-1] == "3600s"

@@ -80,7 +80,9 @@ def test_make_deploy_runs_terraform_with_the_operators_aws_untouched(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     recorder = bin_dir / "terraform"
-    recorder.write_text('#!/bin/sh\nenv | grep "^AWS_" | sort > "$RECORD_DIR/env.$$"\necho "$@" >> "$RECORD_DIR/args"\n')
+    recorder.write_text(
+        '#!/bin/sh\nenv | grep "^AWS_" | sort > "$RECORD_DIR/env.$$"\necho "$@" >> "$RECORD_DIR/args"\n'
+    )
     recorder.chmod(0o755)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",

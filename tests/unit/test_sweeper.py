@@ -164,3 +164,56 @@ def test_cancel_of_a_finished_job_is_409_and_of_an_unknown_one_404(fake):
     assert prediction["status"] == "succeeded"  # nothing was sent to Replicate
     assert call_cancel(storage.new_job_id())[0] == 404
     assert call_cancel("not-a-job")[0] == 404
+
+
+def test_an_aborted_prediction_fails_the_job_saying_why(fake):
+    # GIVEN a prediction Replicate aborted: its deadline (our Cancel-After) passed before it started
+    job, _ = submitted(fake, status="aborted", completed_at="2026-12-01T00:00:00Z")
+    # WHEN the sweeper reads it THEN the job ends failed, with the reason, and is closed
+    assert sweeper.sweep(now() + LATER) == {"finished_failed": 1}
+    stored = jobs.get(job["id"])
+    assert stored["status"] == "failed" and stored["error_code"] == "aborted"
+    assert "deadline" in stored["error"] and open_ids() == set()
+
+
+def test_outputs_replicate_already_removed_fail_the_job_and_are_never_retried(fake):
+    # GIVEN a prediction that succeeded an hour ago: Replicate removed its output (data_removed)
+    job, _ = submitted(fake, status="succeeded", output=None, data_removed=True)
+    # WHEN the sweeper reads it THEN the job fails with that reason; the next pass has nothing left to do
+    assert sweeper.sweep(now() + LATER) == {"failed_output": 1}
+    stored = jobs.get(job["id"])
+    assert stored["status"] == "failed" and stored["error_code"] == "output_removed"
+    assert "data_removed" in stored["error"]
+    assert sweeper.sweep(now() + LATER) == {} and open_ids() == set()
+
+
+def test_past_the_timeout_a_job_ends_whatever_replicate_says(fake):
+    # GIVEN a job whose prediction Replicate no longer knows (404), and one whose outputs keep failing
+    gone, _ = submitted(fake)
+    del fake.predictions[gone["prediction_id"]]
+    stuck, _ = submitted(fake, status="succeeded", output="http://127.0.0.1:9/gone.png")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REPLICATE_OUTPUT_HOSTS", f"{fake.netloc},127.0.0.1:9")
+        # WHEN the sweeper runs before the timeout THEN both are left for later
+        assert sweeper.sweep(now() + LATER) == {"error": 1, "retry_later": 1}
+        # AND past it, both end as timed out, and their markers are gone
+        assert sweeper.sweep(now() + timedelta(hours=2)) == {"timed_out": 2}
+    for job in (gone, stuck):
+        stored = jobs.get(job["id"])
+        assert stored["status"] == "failed" and stored["error_code"] == "timed_out"
+    assert open_ids() == set()
+
+
+def test_predictions_are_created_with_the_job_timeout_as_their_deadline(fake, monkeypatch):
+    from imagegen import predictions
+
+    monkeypatch.setenv("JOB_TIMEOUT_SECONDS", "900")
+    predictions._client.cache_clear()
+    job = jobs.create(jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify"))
+    predictions.submit_prediction(
+        "catacolabs/cartoonify:v1", {"image": "https://example.com/a.png"}, job["id"], "https://x/h"
+    )
+    assert fake.cancel_afters == ["900s"]
+    (prediction,) = fake.predictions.values()
+    assert prediction["deadline"].endswith("Z")
+    predictions._client.cache_clear()

@@ -48,6 +48,13 @@ def url_expiry_seconds() -> int:
     return env_int("URL_EXPIRY_SECONDS", 900, 60, 604800)
 
 
+@cache
+def job_timeout_seconds() -> int:
+    """How long an async job may take in all (JOB_TIMEOUT_SECONDS): Replicate's deadline for the
+    prediction (the Cancel-After header) and the sweeper's limit."""
+    return env_int("JOB_TIMEOUT_SECONDS", 3600, 300, 7 * 86400)
+
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

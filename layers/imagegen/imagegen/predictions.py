@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from imagegen import jobs, secrets
+from imagegen import config, jobs, secrets
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request
 
@@ -90,10 +90,15 @@ def _client(token: str, base_url: str) -> Any:
     class TimeoutTransport(httpx.HTTPTransport):
         """Our timeout on every request: replicate's predictions.create sends `timeout=None` per
         request (unless it is asked to wait), which disables the client's timeout, so a Replicate
-        that hangs would hold the Lambda until API Gateway gives up with the job left queued."""
+        that hangs would hold the Lambda until API Gateway gives up with the job left queued.
+        And a deadline on every prediction we create (`Cancel-After`, Replicate changelog
+        2025-10-16, which the SDK does not send): past the job's timeout Replicate ends it, `aborted`
+        if it never started (and is not billed), `canceled` if it did."""
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             request.extensions["timeout"] = timeout.as_dict()
+            if request.method == "POST" and request.url.path.endswith("/predictions"):
+                request.headers["Cancel-After"] = f"{config.job_timeout_seconds()}s"
             return super().handle_request(request)
 
     return replicate.Client(api_token=token, base_url=base_url, timeout=timeout, transport=TimeoutTransport())
@@ -118,13 +123,16 @@ def as_dict(prediction: Any) -> dict:
 
 
 def get(prediction_id: str) -> dict:
-    """`GET /v1/predictions/{id}`: the prediction as Replicate has it now (the sweeper's question)."""
-    return as_dict(client().predictions.get(prediction_id))
+    """`GET /v1/predictions/{id}`: the prediction as Replicate has it now (the sweeper's question).
+
+    Read as Replicate's JSON, not through the SDK's Prediction model: replicate 1.0.7 refuses any
+    status it does not list, and Replicate has since added `aborted` (changelog 2025-10-16)."""
+    return client()._request("GET", f"/v1/predictions/{quote(prediction_id)}").json()
 
 
 def cancel(prediction_id: str) -> dict:
     """`POST /v1/predictions/{id}/cancel`: stop it (and its billing); Replicate answers with the prediction."""
-    return as_dict(client().predictions.cancel(prediction_id))
+    return client()._request("POST", f"/v1/predictions/{quote(prediction_id)}/cancel").json()
 
 
 def describe_error(exc: Exception) -> tuple[int, str, str]:

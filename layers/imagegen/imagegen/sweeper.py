@@ -8,7 +8,8 @@ of jobs/), and for each job open longer than SWEEPER_AFTER_SECONDS asks Replicat
 prediction (`GET /v1/predictions/{id}`) and finishes the job through the webhook's own code
 path (webhooks.apply_prediction). A job still running after JOB_TIMEOUT_SECONDS is canceled at
 Replicate (so it stops billing) and failed as timed out; so is a job whose prediction id was never
-recorded.
+recorded. (Replicate itself ends a prediction at the same limit, the Cancel-After we submit with:
+`aborted` if it never started, `canceled` if it did.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from imagegen import jobs, logs, predictions, webhooks
+from imagegen import config, jobs, logs, predictions, webhooks
 from imagegen.config import env_int
 from imagegen.http import ApiError
 
@@ -26,10 +27,6 @@ log = logging.getLogger("imagegen")
 
 def after_seconds() -> int:
     return env_int("SWEEPER_AFTER_SECONDS", 300, 60, 86400)
-
-
-def timeout_seconds() -> int:
-    return env_int("JOB_TIMEOUT_SECONDS", 3600, 300, 7 * 86400)
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
@@ -61,27 +58,37 @@ def sweep_job(job_id: str, now: datetime) -> str:
         jobs.close(job_id)  # finished, but the marker's removal was lost
         return "closed_marker"
     age = now - datetime.fromisoformat(job["created_at"])
-    timed_out = age > timedelta(seconds=timeout_seconds())
+    timed_out = age > timedelta(seconds=config.job_timeout_seconds())
     prediction_id = job.get("prediction_id")
     if not prediction_id:
         # The submitting Lambda (30 s at most) is long gone: the prediction id will never come.
         fail(job_id, "the prediction was never recorded: the submission did not complete", "submit_lost")
         return "failed_unsubmitted"
-    prediction = predictions.get(prediction_id)
-    if prediction.get("status") in ("succeeded", "failed", "canceled"):
+    try:
+        prediction = predictions.get(prediction_id)
+    except Exception as exc:  # a 404, a Replicate that keeps failing: past the timeout the job ends anyway
+        if not timed_out:
+            raise
+        log.warning("sweeper: prediction %s of timed-out job %s unreadable: %s", prediction_id, job_id, exc)
+        prediction = {"status": "unknown"}
+    if prediction.get("status") in webhooks.FINAL_STATUSES:
         try:
             job = webhooks.apply_prediction(job, prediction)
         except ApiError as err:
-            if err.status >= 500:
+            if err.status < 500:
+                return "failed_output"  # apply_prediction recorded the permanent problem on the job
+            if not timed_out:
                 return "retry_later"  # outputs unreachable right now: the next pass tries again
-            return "failed_output"  # apply_prediction recorded the permanent problem on the job
+            fail(job_id, f"timed out: the outputs could not be stored ({err.message})", "timed_out")
+            return "timed_out"
         return f"finished_{job['status']}"
     if timed_out:
         try:
             predictions.cancel(prediction_id)
         except Exception as exc:  # the job is failed all the same; Replicate ends it at its own limit
             log.warning("sweeper: could not cancel prediction %s: %s", prediction_id, type(exc).__name__)
-        fail(job_id, f"timed out: still {prediction.get('status')} after {timeout_seconds()} s", "timed_out")
+        limit = config.job_timeout_seconds()
+        fail(job_id, f"timed out: still {prediction.get('status')} after {limit} s", "timed_out")
         return "timed_out"
     return "still_running"
 

@@ -14,7 +14,10 @@
    a temporary file, never whole in memory) with a size cap (MAX_OUTPUT_BYTES) and its magic
    bytes checked, then written to images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with
    If-None-Match (the date is the job's, so a redelivery writes the same keys).
-   `failed`/`canceled`: the error is recorded.
+   `failed`/`canceled`: the error is recorded. `aborted` (the prediction's deadline, our
+   Cancel-After, passed before it started) fails the job, saying so. A succeeded prediction whose
+   outputs Replicate already removed (`data_removed`, an hour after it ends by default) fails the
+   job with that reason: there is nothing left to fetch, so it is never retried.
 4. Job status only moves forward (jobs.update uses If-Match): a duplicate or concurrent delivery
    finds the job finished, or loses the race, and changes nothing; both get a 2xx.
 """
@@ -246,7 +249,7 @@ def finish(job_id: str, status: str, **fields: Any) -> dict:
 
 def fail(job_id: str, err: ApiError) -> None:
     """Record a permanent problem with the result on the job, then answer it."""
-    finish(job_id, "failed", error=err.message)
+    finish(job_id, "failed", error=err.message, error_code=err.code)
     raise err
 
 
@@ -280,6 +283,10 @@ def handle(request: Request) -> dict:
     return json_response(200, {"id": job["id"], "status": job["status"]})
 
 
+# Replicate's final prediction statuses (aborted: its deadline passed before it could start).
+FINAL_STATUSES = ("succeeded", "failed", "canceled", "aborted")
+
+
 def apply_prediction(job: dict, prediction: dict, deadline: float | None = None) -> dict:
     """Move an open job to where Replicate's prediction is: the one path for the webhook and the sweeper.
 
@@ -287,6 +294,9 @@ def apply_prediction(job: dict, prediction: dict, deadline: float | None = None)
     (and is raised as its 4xx); a transient one raises a 502 and leaves the job open for a retry.
     """
     job_id, status = job["id"], prediction.get("status")
+    if status == "succeeded" and prediction.get("data_removed"):
+        message = "Replicate removed the prediction's outputs (data_removed) before they could be stored"
+        fail(job_id, ApiError(410, "output_removed", message))
     if status == "succeeded":
         try:
             urls = output_urls(prediction.get("output"))
@@ -310,6 +320,9 @@ def apply_prediction(job: dict, prediction: dict, deadline: float | None = None)
     if status in ("failed", "canceled"):
         error = prediction.get("error") or f"the prediction was {status}"
         return finish(job_id, status, error=str(error)[:2000])
+    if status == "aborted":
+        error = "the prediction was aborted: its deadline (the job timeout) passed before Replicate could start it"
+        return finish(job_id, "failed", error=error, error_code="aborted")
     if status in ("starting", "processing"):
         return finish(job_id, "running")
     raise bad_request("invalid_status", f"unknown prediction status {str(status)[:50]!r}")
