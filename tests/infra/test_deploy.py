@@ -26,8 +26,10 @@ from pathlib import Path
 
 import boto3
 import hcl2
+import iam_eval
 import pytest
 import tfcheck
+from permission_scenarios import SCENARIOS, Fakes
 
 from localdev.emulator import ACCOUNT_ID, REGION, Deployment
 
@@ -658,6 +660,56 @@ def test_a_malformed_analysis_model_row_is_refused_at_plan(root_plan):
 def words(text: str) -> str:
     """Terraform's diagnostics as one line: wrapped lines joined, the box-drawing margin dropped."""
     return " ".join(text.replace("│", " ").split())
+
+
+def test_every_aws_call_a_function_makes_is_allowed_by_its_policy(deployed, monkeypatch):
+    """Each function's real code, run in-process with its deployed environment against the emulator's
+    bucket (and the fake Bedrock, SageMaker and Replicate), every request kind it serves; every AWS
+    call it makes is recorded as the code made it (iam_eval.record) and must be allowed by that
+    function's own deployed policy, resources and conditions included. moto enforces no IAM; this does."""
+    deployment, expected = deployed
+    lam, iam = client(deployment, "lambda"), client(deployment, "iam")
+    names, roles = outputs(deployment)["function_names"], outputs(deployment)["function_role_arns"]
+    bucket, kms_key = outputs(deployment)["bucket_name"], outputs(deployment)["bucket_kms_key_arn"]
+    environments = {
+        f: lam.get_function(FunctionName=n)["Configuration"]["Environment"]["Variables"] for f, n in names.items()
+    }
+    # moto enforces the bucket policy's TLS-only deny, and it speaks plain http: the bucket policy
+    # (a resource policy, not what this test is about) is set aside while the code runs, then restored.
+    s3 = client(deployment, "s3")
+    bucket_policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    calls: dict[str, list[iam_eval.Call]] = {}
+    fakes = None
+    try:
+        fakes = Fakes.start(deployment, environments)
+        for function, requests_of in SCENARIOS.items():
+            calls[function] = []
+            fakes.enter(monkeypatch, environments[function])
+            unhook = iam_eval.record(calls[function])
+            try:
+                requests_of(fakes, expected)
+            finally:
+                unhook()
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=bucket_policy)
+        if fakes:
+            fakes.stop()
+    profiles = {model: listed.get("inferenceProfile", {}) for model, listed in OFFERED.items()}
+    products = {row["id"]: row.get("marketplace_product_id") for row in CATALOG["models"].values()}
+    refused = []
+    for function, made in calls.items():
+        assert made or (function == "analyze" and not expected.analysis_models), f"{function} made no AWS call"
+        statements, _ = policy_statements(iam, roles[function].rsplit("/", 1)[1])
+        for call in made:
+            for need in iam_eval.needs(call, ACCOUNT_ID, kms_key, REGION, profiles, products):
+                if not iam_eval.allowed(need, statements):
+                    refused.append(f"{function}: {call.service}.{call.operation} needs {need}")
+    assert refused == [], "\n".join(refused)
+    operations = {(c.service, c.operation) for made in calls.values() for c in made}
+    assert {("s3", "PutObject"), ("s3", "GetObject"), ("s3", "ListObjectsV2"), ("s3", "DeleteObject"),
+            ("ssm", "GetParameter"), ("bedrock-runtime", "InvokeModel")} <= operations  # fmt: skip
+    assert bucket in {c.params.get("Bucket") for made in calls.values() for c in made}
 
 
 def test_logs_metrics_alarms_and_the_dashboard_are_deployed(deployed):

@@ -129,8 +129,8 @@ variable "policy_statements" {
   default = []
 
   validation {
-    condition     = alltrue([for statement in var.policy_statements : !contains(statement.actions, "*") && !contains(statement.resources, "*") && length(statement.resources) > 0])
-    error_message = "policy_statements must name their resources: no bare \"*\" in actions or resources, and at least one resource each."
+    condition     = alltrue([for statement in var.policy_statements : !contains(statement.actions, "*") && (!contains(statement.resources, "*") || alltrue([for action in statement.actions : startswith(action, "aws-marketplace:")])) && length(statement.resources) > 0])
+    error_message = "policy_statements must name their resources: no bare \"*\" in actions or resources (but for aws-marketplace actions, which have no resource-level permissions), and at least one resource each."
   }
 }
 
