@@ -216,6 +216,7 @@ def run(ctx) -> list[Figure]:
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": models.url,
             "GENERATE_MODELS": "sd3.5-large",
             "EDIT_MODELS": "sd3.5-large",
+            "ANALYSIS_MODELS": "{}",  # Terraform's default: the route answers 501 without a model
         }
         try:
             figures = measure(ctx, Path(tmp), env)

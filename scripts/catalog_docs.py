@@ -54,6 +54,8 @@ def table() -> str:
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
+    if text.count(START) != 1 or text.count(END) != 1:
+        sys.exit(f"README.md must hold the model table's markers exactly once: {START} ... {END}")
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
     fresh = f"{head}{START}\n{table()}\n{END}{tail}"

@@ -84,4 +84,5 @@ def test_the_readme_model_table_is_generated_from_the_catalog():
     from scripts import catalog_docs
 
     readme = (ROOT / "README.md").read_text()
-    assert catalog_docs.table() in readme, "run: python scripts/catalog_docs.py (README's model table is stale)"
+    assert catalog_docs.table() in readme and readme.count(catalog_docs.START) == 1
+    assert catalog_docs.main(["--check"]) == 0, "run: python scripts/catalog_docs.py (README's model table is stale)"

@@ -28,7 +28,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from imagegen import images, invoke, masks
+from imagegen import images, invoke
 from imagegen.catalog import Model
 from imagegen.config import ConfigError
 from imagegen.invoke import ContentFiltered, Params, ProviderError, check_length, check_range, invalid, refuse
@@ -158,7 +158,7 @@ def check_source(model: Model, data: bytes, field: str) -> None:
     limits = model.limit("image", {})
     if images.sniff(data) not in limits.get("types", ()):
         raise invalid(field, f"{model.name} takes {', '.join(limits.get('types', ()))} images")
-    width, height = masks.image_size(data, field)
+    width, height = images.dimensions(data, field)
     if min(width, height) < limits["min_side"]:
         raise invalid(field, f"{width}x{height}: {model.name} needs at least {limits['min_side']} px a side")
     if width * height > limits["max_pixels"]:

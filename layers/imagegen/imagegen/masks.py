@@ -15,17 +15,6 @@ from imagegen.http import ApiError, bad_request
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 
 
-def image_size(data: bytes, field: str) -> tuple[int, int]:
-    """(width, height) from the image's header, without decoding the pixels."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise bad_request("not_an_image", f"{field} could not be read as an image") from None
-
-
 def white_means_edit(mask: bytes, image_size: tuple[int, int], field: str = "mask") -> bytes:
     """A grayscale PNG, white where `mask` is fully transparent; a 400 naming `field` otherwise."""
     from PIL import Image, UnidentifiedImageError
