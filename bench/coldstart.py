@@ -57,6 +57,7 @@ USES = {
         *("imagegen.edits", "imagegen.predictions", "imagegen.secrets", "imagegen.images"),
         # Bedrock edits now, Replicate models' forms, masks, Prefer: wait, aliases, the answer's data
         *("imagegen.bedrock", "imagegen.invoke", "imagegen.editmodels", "imagegen.forms", "imagegen.masks"),
+        "imagegen.sizes",
         *("imagegen.catalog", "imagegen.results", "imagegen.waiting", "imagegen.parsing"),
     },
     "generate": {

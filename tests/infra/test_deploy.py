@@ -692,9 +692,10 @@ def test_every_aws_call_a_function_makes_is_allowed_by_its_policy(deployed, monk
             finally:
                 unhook()
     finally:
-        s3.put_bucket_policy(Bucket=bucket, Policy=bucket_policy)
         if fakes:
             fakes.stop()
+        empty_bucket(s3, bucket)  # destroy must still find what Terraform made, and only that
+        s3.put_bucket_policy(Bucket=bucket, Policy=bucket_policy)
     profiles = {model: listed.get("inferenceProfile", {}) for model, listed in OFFERED.items()}
     products = {row["id"]: row.get("marketplace_product_id") for row in CATALOG["models"].values()}
     refused = []
@@ -710,6 +711,15 @@ def test_every_aws_call_a_function_makes_is_allowed_by_its_policy(deployed, monk
     assert {("s3", "PutObject"), ("s3", "GetObject"), ("s3", "ListObjectsV2"), ("s3", "DeleteObject"),
             ("ssm", "GetParameter"), ("bedrock-runtime", "InvokeModel")} <= operations  # fmt: skip
     assert bucket in {c.params.get("Bucket") for made in calls.values() for c in made}
+
+
+def empty_bucket(s3, bucket: str) -> None:
+    """Every object version and delete marker gone (the bucket is versioned unless an example says not)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        found = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if found:
+            objects = [{"Key": item["Key"], "VersionId": item["VersionId"]} for item in found]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
 
 
 def test_logs_metrics_alarms_and_the_dashboard_are_deployed(deployed):

@@ -158,7 +158,9 @@ def check_source(model: Model, data: bytes, field: str) -> None:
     limits = model.limit("image", {})
     if images.sniff(data) not in limits.get("types", ()):
         raise invalid(field, f"{model.name} takes {', '.join(limits.get('types', ()))} images")
-    width, height = images.dimensions(data, field)
+    from imagegen import sizes  # only edits open images: generations never import it
+
+    width, height = sizes.dimensions(data, field)
     if min(width, height) < limits["min_side"]:
         raise invalid(field, f"{width}x{height}: {model.name} needs at least {limits['min_side']} px a side")
     if width * height > limits["max_pixels"]:

@@ -45,6 +45,7 @@ from imagegen import (
     parsing,
     predictions,
     results,
+    sizes,
     storage,
     waiting,
 )
@@ -231,7 +232,7 @@ def build_order(
         if len(sources) != 1 or sources[0].data is None:
             raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
         images.check_image(mask, "mask")
-        edit_area = masks.white_means_edit(mask, images.dimensions(sources[0].data, sources[0].field))
+        edit_area = masks.white_means_edit(mask, sizes.dimensions(sources[0].data, sources[0].field))
         order = replace(order, mask=edit_area)
     check_model_can(order)
     return order

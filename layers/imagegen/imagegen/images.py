@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 
 from imagegen.http import ApiError, bad_request
 
@@ -44,14 +43,3 @@ def check_image(data: bytes, field: str, max_bytes: int = MAX_IMAGE_BYTES) -> st
     if content_type is None:
         raise bad_request("not_an_image", f"{field} is not a PNG, JPEG, WebP or GIF image")
     return content_type
-
-
-def dimensions(data: bytes, field: str) -> tuple[int, int]:
-    """(width, height) from the image's header, without decoding the pixels."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise bad_request("not_an_image", f"{field} could not be read as an image") from None
