@@ -309,9 +309,13 @@ def invoke_inpaint(model_id: str, body: dict) -> dict:
     if not prompt:
         raise validation("#/prompt: expected minLength: 1")
     width, height = source_image(body, "image")
-    mask_size = source_image(body, "mask")
-    if body["image"].startswith("iVBOR") and mask_size != (width, height):  # both PNGs: sizes known
-        raise validation("#/mask: must be the size of the image")
+    source_image(body, "mask")  # a mask of another size is resized to the image's (AWS's Image Services page)
+    # "Every side must be at least 64 pixels. The total pixel count cannot exceed 9,437,184 pixels.
+    # Image aspect ratio must be between 1:2.5 and 2.5:1." (AWS, Stability AI Image Services: Inpaint)
+    if width * height > 9_437_184:
+        raise validation("#/image: the total pixel count cannot exceed 9,437,184 pixels")
+    if not 1 / 2.5 <= width / height <= 2.5:
+        raise validation("#/image: the aspect ratio must be between 1:2.5 and 2.5:1")
     return stability_answer(prompt, need(body, "seed", int, False) or 0, width, height, output_format(body), "inpaint")
 
 

@@ -78,6 +78,60 @@ OFFICIAL_MODELS = frozenset(
 )
 
 
+FLUX_RATIOS = ["1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21"]
+# The official models' input schemas as their API pages on replicate.com publish them (the fake's own
+# copy, never imagegen's catalog): input name -> allowed values ("enum" list, or (min, max) range, or a
+# type). An input a schema does not list, or a value outside it, is Replicate's 422.
+SCHEMAS = {
+    "black-forest-labs/flux-schnell": {
+        "prompt": str, "aspect_ratio": FLUX_RATIOS, "num_outputs": (1, 4), "num_inference_steps": (1, 4),
+        "seed": int, "output_format": ["webp", "jpg", "png"], "output_quality": (0, 100),
+        "disable_safety_checker": bool, "go_fast": bool, "megapixels": ["1", "0.25"],
+    },
+    "black-forest-labs/flux-dev": {
+        "prompt": str, "aspect_ratio": FLUX_RATIOS, "image": str, "prompt_strength": (0, 1), "num_outputs": (1, 4),
+        "num_inference_steps": (1, 50), "guidance": (0, 10), "seed": int, "output_format": ["webp", "jpg", "png"],
+        "output_quality": (0, 100), "disable_safety_checker": bool, "go_fast": bool, "megapixels": ["1", "0.25"],
+    },
+    "black-forest-labs/flux-kontext-pro": {
+        "prompt": str, "input_image": str, "aspect_ratio": ["match_input_image", *FLUX_RATIOS], "seed": int,
+        "output_format": ["jpg", "png"], "safety_tolerance": (0, 6), "prompt_upsampling": bool,
+    },
+    "black-forest-labs/flux-fill-pro": {
+        "prompt": str, "image": str, "mask": str, "steps": (15, 50), "guidance": (1.5, 100), "seed": int,
+        "outpaint": str, "output_format": ["jpg", "png"], "safety_tolerance": (1, 6), "prompt_upsampling": bool,
+    },
+}  # fmt: skip
+REQUIRED = {"black-forest-labs/flux-schnell": ["prompt"], "black-forest-labs/flux-dev": ["prompt"],
+            "black-forest-labs/flux-kontext-pro": ["prompt"], "black-forest-labs/flux-fill-pro": ["image"]}  # fmt: skip
+
+
+def invalid_inputs(model: str, inputs: dict) -> list[tuple[str, str]]:
+    """(field, description) for each input Replicate's schema of `model` refuses ("fake" is the fake's knob)."""
+    schema = SCHEMAS.get(model)
+    if schema is None:
+        return []
+    found = [(f"input.{name}", "is required") for name in REQUIRED.get(model, []) if name not in inputs]
+    for name, value in inputs.items():
+        allowed = schema.get(name)
+        if name == "fake":
+            continue
+        if allowed is None:
+            found.append(("input", f"Additional property {name} is not allowed"))
+        elif isinstance(allowed, list) and value not in allowed:
+            found.append((f"input.{name}", f"{name} must be one of the following: {', '.join(allowed)}"))
+        elif isinstance(allowed, tuple):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                found.append((f"input.{name}", "Invalid type. Expected: number"))
+            elif not allowed[0] <= value <= allowed[1]:
+                found.append((f"input.{name}", f"Must be between {allowed[0]} and {allowed[1]}"))
+        elif isinstance(allowed, type) and (
+            not isinstance(value, allowed) or isinstance(value, bool) != (allowed is bool)
+        ):
+            found.append((f"input.{name}", f"Invalid type. Expected: {allowed.__name__}"))
+    return found
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -433,6 +487,13 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.server.cancel_afters.append(cancel_after)
         if model_route:
             model, version = f"{model_route.group(1)}/{model_route.group(2)}", DEFAULT_VERSION
+            refused = invalid_inputs(model, body["input"])
+            if refused:
+                detail = "".join(f"- {field}: {description}\n" for field, description in refused)
+                fields = [{"field": field, "description": description} for field, description in refused]
+                self.reply(422, {"title": "Input validation failed", "detail": detail, "status": 422,
+                                 "invalid_fields": fields})  # fmt: skip
+                return
         else:
             model, version = "catacolabs/cartoonify", body["version"].split(":")[-1]
         with self.server.lock:

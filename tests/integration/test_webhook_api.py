@@ -179,7 +179,9 @@ def test_an_aborted_prediction_ends_its_job_failed_through_the_webhook(api, fake
         time.sleep(0.05)
     # THEN the job is failed, saying why, and the delivery was acknowledged (no retries)
     assert job["status"] == "failed" and job["error_code"] == "aborted" and "deadline" in job["error"]
-    deliveries = fake_replicate.deliveries_for(job["prediction_id"])
+    while not (deliveries := fake_replicate.deliveries_for(job["prediction_id"])):  # recorded once answered
+        assert time.monotonic() < deadline, "the delivery was never answered"
+        time.sleep(0.05)
     assert [d["status"] for d in deliveries] == [200]
     # AND the prediction was created with the job timeout as its deadline
     assert fake_replicate.cancel_afters[-1] == "3600s"

@@ -7,6 +7,7 @@ uses botocore's Stubber, which answers before any HTTP (and so before any retry)
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import struct
@@ -282,3 +283,18 @@ def test_values_outside_the_models_limits_are_a_400_naming_the_field(model, para
 )
 def test_values_at_the_limits_are_accepted(model, params):
     bedrock.validate(model, params)
+
+
+def test_the_fake_inpaint_refuses_images_aws_documents_it_refuses():
+    # AWS, Stability AI Image Services (Inpaint): at least 64 px a side, at most 9,437,184 pixels, 1:2.5 to 2.5:1
+    from localdev.fake_models import AwsError, invoke_inpaint
+
+    def body(width, height):
+        image = base64.b64encode(png(width, height, (0, 0, 0))).decode()
+        return {"prompt": "x", "image": image, "mask": image}
+
+    assert invoke_inpaint("stability.stable-image-inpaint-v1:0", body(64, 160))["images"]
+    for size in ((63, 64), (64, 161), (3073, 3072)):
+        with pytest.raises(AwsError) as refused:
+            invoke_inpaint("stability.stable-image-inpaint-v1:0", body(*size))
+        assert refused.value.code == "ValidationException", size

@@ -122,3 +122,30 @@ def test_handlers_take_the_sam_cli_sample_event_and_powertools_accepts_our_event
             "localhost:8080",
         )
         APIGatewayProxyEventV2Model(**event)
+
+
+def test_what_we_send_each_official_replicate_model_its_own_schema_accepts():
+    # The fake knows Replicate's published input schemas (localdev/fake_replicate.SCHEMAS), not our catalog:
+    # each catalog model's request, at the edges of the catalog's limits, must pass it.
+    from imagegen import catalog, editmodels, generation
+
+    for model in catalog.models().values():
+        if model.provider != "replicate" or not model.official:
+            continue
+        if "generate" in model.tasks:
+            guidance = 3.5 if model.limit("guidance") else None
+            params = Params(prompt="x", width=1344, height=768, seed=3, steps=model.limit("steps")[1], n=4,
+                            cfg_scale=guidance)  # fmt: skip
+            sent = generation.replicate_input(model, params)
+        else:
+            form = editmodels.form(model)
+            sent = {form.image: "https://example.com/a.png"}
+            sent |= {form.prompt: "x"} if form.prompt else {}
+            sent |= {form.mask: "https://example.com/m.png"} if form.mask else {}
+        assert fake_replicate.invalid_inputs(model.id, sent) == [], (model.name, sent)
+    # and the fake refuses what Replicate refuses
+    schnell = "black-forest-labs/flux-schnell"
+    assert fake_replicate.invalid_inputs(schnell, {"prompt": "x", "num_inference_steps": 5})
+    assert fake_replicate.invalid_inputs(schnell, {"prompt": "x", "width": 1024})
+    assert fake_replicate.invalid_inputs(schnell, {"prompt": "x", "aspect_ratio": "7:5"})
+    assert fake_replicate.invalid_inputs("black-forest-labs/flux-fill-pro", {"prompt": "x"})  # no image
