@@ -426,3 +426,43 @@ def test_replicate_not_answering_in_time_is_a_504_and_a_failed_job(fake, edit, m
     payload = json.loads(response["body"])
     assert payload["error"]["code"] == "provider_timeout"
     assert s3_json(f"jobs/{payload['jobs'][0]['id']}.json")["status"] == "failed"
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb to anything that decodes it)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("field", ["image", "mask"])
+def test_a_header_claiming_a_huge_image_is_a_413_naming_the_field(aws, edit, monkeypatch, field):
+    # GIVEN a 69-byte PNG that claims 20000x20000 pixels, as the edit's image or as its mask
+    monkeypatch.setenv("EDIT_MODELS", "stable-image-inpaint")
+    bomb = png_header(20000, 20000)
+    assert len(bomb) < 100
+    sane = render(b"x")
+    body = {"prompt": "a sofa", "image": bomb if field == "image" else sane, "mask": bomb if field == "mask" else sane}
+    event = json_event({name: base64.b64encode(value).decode() if name != "prompt" else value
+                        for name, value in body.items()})  # fmt: skip
+    # WHEN it is posted THEN a 413 that names it, not a 500, and nothing stored
+    response = edit(event, FakeContext())
+    assert response["statusCode"] == 413, response["body"]
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "image_too_large" and error["param"] == field
+    assert s3_keys() == []
+
+
+def test_a_lone_surrogate_in_a_prompt_is_a_400_before_any_job(fake, edit, monkeypatch):
+    monkeypatch.setenv("EDIT_MODELS", "flux-kontext-pro")
+    image = base64.b64encode(render(b"x")).decode()
+    event = load_event("edit_json", body='{"image": "' + image + '", "prompt": "a \\ud800 hat"}')
+    response = edit(event, FakeContext())
+    assert response["statusCode"] == 400, response["body"]
+    assert json.loads(response["body"])["error"]["param"] == "prompt"
+    assert s3_keys() == [] and fake.requests == []

@@ -9,6 +9,7 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def certs(tmp_path_factory) -> Path:
     try:
         subprocess.run(["openssl", "version"], check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("the openssl CLI is not available")
+        pytest.fail("the openssl CLI is needed for the HTTPS tests (.ci/run installs it: apt-get install openssl)")
     d = tmp_path_factory.mktemp("certs")
     key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
     ca_ext = "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
@@ -361,3 +362,72 @@ def test_unresolvable_host_is_unreachable(fetch, connections):
         fetch("/a.png", host="nowhere.test")
     assert (err.value.status, err.value.code) == (422, "image_url_unreachable")
     assert connections == []
+
+
+# --- one deadline for the whole fetch ----------------------------------------------------------------------
+
+
+class Dripping(threading.Thread):
+    """A TLS server that answers slowly on purpose: `head` at once, then `drip` one byte every 0.1 s."""
+
+    def __init__(self, certs: Path, head: bytes, drip: bytes):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(certs / "leaf.pem", certs / "leaf.key")
+        self.head, self.drip = head, drip
+
+    def run(self) -> None:
+        conn, _ = self.listener.accept()
+        with self.tls.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)  # the request
+            try:
+                tls.sendall(self.head)
+                for byte in self.drip:
+                    tls.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the client gave up: what we want
+
+
+@pytest.mark.parametrize(
+    ("head", "drip"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 200),  # headers that never end
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"0" * 200),  # a chunk size that never ends
+    ],
+)
+def test_a_server_dripping_bytes_cannot_stretch_the_timeout(certs, head, drip):
+    server = Dripping(certs, head, drip)
+    server.start()
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    started = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        fetch_image(f"https://{HOST}:{server.port}/a.png", "image_url", resolve=lambda h, p: ["127.0.0.1"],
+                    context=context, allow_loopback=True, timeout=1.0)  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert (err.value.status, err.value.code) == (422, "image_url_unreachable")
+    assert "took longer than 1s" in err.value.message
+    assert elapsed < 1.5, f"a 1 s fetch took {elapsed:.1f} s"
+
+
+def test_unreachable_addresses_share_one_deadline(monkeypatch):
+    # GIVEN a host with four public addresses, each of which never answers a connect (no packet is sent:
+    # the connect is replaced by one that waits out the timeout it is given)
+    given: list[float] = []
+
+    def hanging(address, timeout=None, *args, **kwargs):
+        given.append(timeout)
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hanging)
+    addresses = ["1.1.1.1", "8.8.8.8", "9.9.9.9", "208.67.222.222"]
+    started = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        fetch_image("https://images.example/a.png", "image_url", resolve=lambda h, p: addresses, timeout=1.0)
+    # THEN the whole fetch took the one second, not one per address
+    assert err.value.code == "image_url_unreachable"
+    assert time.monotonic() - started < 1.4
+    assert sum(given) <= 1.05

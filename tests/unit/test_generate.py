@@ -247,3 +247,35 @@ def test_the_default_model_is_sd35_large_on_demand_in_us_west_2():
     # it is called there whatever the stack's region.
     default = catalog.for_task("generate", "generate")[0]
     assert (default.name, default.ref, default.region) == ("sd3.5-large", "stability.sd3-5-large-v1:0", "us-west-2")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"prompt": "' + "x" * 10 + '", "' + "k" * 3_200_000 + '": 1}',  # an unknown field 3.2 MB long
+        '{"prompt": "x", "' + "é" * 2_200_000 + '": 1}',  # 2.2 MB of é, 6 bytes each once escaped
+        '{"prompt": "x", "model": "' + "é" * 2_200_000 + '"}',
+        '{"prompt": "x", "provider": "' + "p" * 3_000_000 + '"}',
+        '{"prompt": "x", "' + "n" * 1_000_000 + '": {"a": NaN}}',  # a JSON path made of client keys
+    ],
+)
+def test_an_error_echoes_at_most_a_short_cut_prefix_of_the_request(aws, generate, raw):
+    event = load_event("generate_post")
+    event["body"] = raw
+    response = generate(event, FakeContext())
+    assert 400 <= response["statusCode"] < 500
+    assert len(response["body"]) < 4096, len(response["body"])
+    error = json.loads(response["body"])["error"]
+    assert error["param"] is None or len(error["param"]) <= 64
+
+
+@pytest.mark.parametrize("raw", ['{"prompt": "a \\ud800 b"}', '{"prompt": "x", "negative_prompt": "\\udfff"}'])
+def test_text_that_is_not_unicode_is_a_400_naming_the_field_before_any_call(aws, generate, raw):
+    event = load_event("generate_post")
+    event["body"] = raw
+    with Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region)) as nothing_called:
+        status, body = call(generate, event)
+    nothing_called.assert_no_pending_responses()
+    assert status == 400 and body["error"]["param"] in ("prompt", "negative_prompt")
+    assert "UTF-8" in body["error"]["message"]
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -124,29 +125,52 @@ def _checked_addresses(host: str, port: int, field: str, resolve: Resolver, allo
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to addresses already checked: no DNS lookup of its own, SNI and certificate checked for `host`."""
+    """HTTPS to addresses already checked: no DNS lookup of its own, SNI and certificate checked for `host`.
 
-    def __init__(self, host: str, port: int, addresses: list[IPAddress], context: ssl.SSLContext, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=context)
+    Everything it does ends by `deadline`: each address is tried with what is left of it, and `cut()`
+    (the fetch's watchdog, at the deadline) shuts the socket down under whatever read is blocked, so a
+    server dripping bytes (headers, chunk sizes, a TLS handshake) cannot stretch the time."""
+
+    def __init__(self, host: str, port: int, addresses: list[IPAddress], context: ssl.SSLContext, deadline: float):
+        super().__init__(host, port, timeout=max(0.001, deadline - time.monotonic()), context=context)
         self._addresses = addresses
         self._tls = context
+        self._deadline = deadline
+        self.raw_sock: socket.socket | None = None
+        self.was_cut = False
         self.pinned_sock: ssl.SSLSocket | None = None  # kept: http.client drops self.sock when the server closes
 
     def connect(self) -> None:
         error: OSError = OSError("no address")
         for ip in self._addresses:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the deadline passed while connecting")
             try:
-                raw = socket.create_connection((str(ip), self.port), self.timeout)
+                raw = socket.create_connection((str(ip), self.port), left)
                 break
             except OSError as exc:
                 error = exc
         else:
             raise error
+        self.raw_sock = raw
         try:
             self.sock = self.pinned_sock = self._tls.wrap_socket(raw, server_hostname=self.host)
         except BaseException:
             raw.close()
             raise
+
+    def cut(self) -> None:
+        """The deadline: whatever is blocked on the socket returns at once (the TLS socket took over the
+        raw one's descriptor once the handshake began). What was read by then is not to be trusted."""
+        self.was_cut = True
+        for sock in (self.pinned_sock, self.raw_sock):
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return
+                except OSError:
+                    continue
 
 
 def _remaining(deadline: float, field: str, timeout: float) -> float:
@@ -220,7 +244,11 @@ def fetch_image(
         host, port, target = _parse(url, field)
         addresses = _checked_addresses(host, port, field, resolve, allow_loopback)
         log.info("fetching %s from https://%s", field, host)  # never the path or query: they may carry a token
-        conn = _PinnedHTTPSConnection(host, port, addresses, context, _remaining(deadline, field, timeout))
+        _remaining(deadline, field, timeout)
+        conn = _PinnedHTTPSConnection(host, port, addresses, context, deadline)
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), conn.cut)
+        watchdog.daemon = True
+        watchdog.start()
         name = f"[{host}]" if ":" in host else host
         headers = {"Host": name if port == 443 else f"{name}:{port}", "User-Agent": USER_AGENT, "Accept": "image/*"}
         response: http.client.HTTPResponse | None = None
@@ -234,9 +262,14 @@ def fetch_image(
             if not 200 <= response.status < 300:
                 raise _unreachable(field, f"{host} answered with an error (HTTP {response.status})")
             data = _read_body(response, conn, field, max_bytes, deadline, timeout)
+            if conn.was_cut:  # a body cut short can parse as a whole one (a chunk size of "0...")
+                raise TimeoutError("cut at the deadline")
         except (OSError, http.client.HTTPException) as exc:
+            if conn.was_cut or time.monotonic() >= deadline:  # the watchdog cut it, or a read ran out of time
+                raise _unreachable(field, f"the download took longer than {timeout:g}s") from None
             raise _unreachable(field, _describe(exc, host)) from None
         finally:
+            watchdog.cancel()
             conn.close()
             if response is not None:  # when the server closes, http.client hands the socket to the response
                 response.close()

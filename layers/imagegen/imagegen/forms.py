@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagegen import images
-from imagegen.http import ApiError, Request, bad_request
+from imagegen.http import ApiError, Request, bad_request, clip
 
 MAX_IMAGES = 8
 FILE_PARTS = ("image", "image[]")
@@ -64,7 +64,7 @@ def refuse_unknown(names: set[str], allowed: frozenset[str], kind: str) -> None:
     unknown = sorted(names - allowed)
     if unknown:
         name = unknown[0][:100]
-        raise ApiError(400, "unknown_field", f"{name}: unknown {kind}; use {', '.join(sorted(allowed))}", name)
+        raise ApiError(400, "unknown_field", f"{clip(name)}: unknown {kind}; use {', '.join(sorted(allowed))}", name)
 
 
 def as_list(value: object) -> list:
@@ -138,7 +138,7 @@ def text_fields(parts: list[Any], names: frozenset[str] | set[str]) -> dict[str,
     for name in names:
         found = [part for part in parts if part.name == name]
         if len(found) > 1:
-            raise ApiError(400, "invalid_parameter", f"{name}: sent more than once", name)
+            raise ApiError(400, "invalid_parameter", f"{clip(name)}: sent more than once", name)
         if found:
             fields[name] = form_text(found[0], name)
     return fields

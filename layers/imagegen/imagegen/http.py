@@ -29,18 +29,33 @@ log = logging.getLogger("imagegen")
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
+# What an error may echo of the client's own text: a field name (or JSON path) and a whole message.
+MAX_PARAM_CHARS = 64
+MAX_MESSAGE_CHARS = 1000
+
+
+def clip(text: str, limit: int = MAX_PARAM_CHARS) -> str:
+    """At most `limit` characters of a client's text, cut visibly: an error never echoes a request back."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ApiError(Exception):
-    """An error the client can act on: becomes a 4xx (or 5xx for upstream) JSON error."""
+    """An error the client can act on: becomes a 4xx (or 5xx for upstream) JSON error.
+
+    Its message and param are clipped (clip): a 3 MB field name must not make a 6 MB answer,
+    which Lambda cannot return (API Gateway would answer 5xx)."""
 
     # How long a throttled client should wait before retrying (a 429 always says so).
     RETRY_AFTER_SECONDS = 10
 
     def __init__(self, status: int, code: str, message: str, param: str | None = None):
+        message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.param = param  # the request field at fault, when there is one (OpenAI's `param`)
+        # the request field at fault, when there is one (OpenAI's `param`)
+        self.param = None if param is None else clip(param)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -60,32 +75,48 @@ def _finite_float(text: str) -> float | _NotFinite:
     return value if math.isfinite(value) else _NotFinite(text[:40])
 
 
-def _first_not_finite(value: Any, path: str) -> tuple[str, str] | None:
+def _not_utf8(text: str) -> bool:
+    """A lone surrogate (JSON's "\\ud800" parses to one) cannot be encoded as UTF-8: no provider can take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_problem(value: Any, path: str) -> tuple[str, str] | None:
+    """(where, what) of the first value JSON allows and we cannot use: a non-finite number, or text
+    (a value or a key) that is not valid Unicode."""
     if isinstance(value, _NotFinite):
-        return path, str(value)
+        return path, f"{value} is not a finite number"
+    if isinstance(value, str) and _not_utf8(value):
+        return path, "is text that cannot be encoded as UTF-8 (a lone surrogate such as \\ud800)"
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        found = _first_not_finite(
-            item, f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
-        )
+        where = f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
+        if isinstance(key, str) and _not_utf8(key):
+            return where.encode("utf-8", "replace").decode(), "is a key that cannot be encoded as UTF-8"
+        found = _first_problem(item, where)
         if found:
             return found
     return None
 
 
 def parse_json(data: bytes | str, what: str, field: str = "") -> Any:
-    """Strict JSON: NaN, Infinity and numbers that overflow a float (Python's json takes them all) are
-    a 400 naming the field they are in; so is nesting deep enough to exhaust the stack."""
+    """Strict JSON: NaN, Infinity and numbers that overflow a float (Python's json takes them all), and
+    text that is not valid Unicode (a lone surrogate escape), are a 400 naming the field they are in,
+    before anything is done with the request; so is nesting deep enough to exhaust the stack."""
     try:
         value = json.loads(data, parse_constant=_NotFinite, parse_float=_finite_float)
-        found = _first_not_finite(value, field)
+        found = _first_problem(value, field)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request("invalid_json", f"{what} is not valid JSON: {str(exc)[:200]}") from None
     except RecursionError:
         raise bad_request("invalid_json", f"{what} is nested too deeply") from None
     if found:
-        name, token = found
-        raise ApiError(400, "invalid_parameter", f"{name or what}: {token} is not a finite number")
+        name, problem = found
+        where = name.encode("utf-8", "replace").decode() or what
+        raise ApiError(400, "invalid_parameter", f"{clip(where)}: {problem}", where if name else None)
     return value
 
 

@@ -31,7 +31,7 @@ from botocore.exceptions import (
 )
 
 from imagegen import aws, config, logs
-from imagegen.http import ApiError
+from imagegen.http import ApiError, clip
 
 log = logging.getLogger("imagegen")
 
@@ -195,7 +195,7 @@ class Params:
 
 def invalid(field: str, message: str) -> ApiError:
     """A 400 whose message starts with the offending field's name."""
-    return ApiError(400, "invalid_parameter", f"{field}: {message}", param=field)
+    return ApiError(400, "invalid_parameter", f"{clip(field)}: {message}", param=field)
 
 
 def check_range(field: str, value: float | None, low: float, high: float, model: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 
+from imagegen import sizes
 from imagegen.http import ApiError, bad_request
 
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
@@ -17,25 +18,21 @@ MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 
 def white_means_edit(mask: bytes, image_size: tuple[int, int], field: str = "mask") -> bytes:
     """A grayscale PNG, white where `mask` is fully transparent; a 400 naming `field` otherwise."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(mask)) as opened:
-            if opened.format != "PNG":
-                raise bad_request("invalid_mask", f"{field} must be a PNG with an alpha channel")
-            if opened.width * opened.height > MAX_PIXELS:
-                raise ApiError(413, "image_too_large", f"{field} is over {MAX_PIXELS} pixels")
-            if opened.size != image_size:
-                (w, h), (iw, ih) = opened.size, image_size
-                raise bad_request("invalid_mask", f"{field} is {w}x{h} but the image is {iw}x{ih}; they must match")
-            has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
-            if not has_alpha:
-                raise bad_request(
-                    "invalid_mask", f"{field} has no alpha channel: its transparent pixels mark the area to edit"
-                )
-            alpha = opened.convert("RGBA").getchannel("A")
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise bad_request("invalid_mask", f"{field} could not be read as a PNG") from None
+    unreadable = bad_request("invalid_mask", f"{field} could not be read as a PNG")
+    with sizes.opened(mask, field, unreadable) as opened:
+        if opened.format != "PNG":
+            raise bad_request("invalid_mask", f"{field} must be a PNG with an alpha channel")
+        if opened.width * opened.height > MAX_PIXELS:
+            raise ApiError(413, "image_too_large", f"{field} is over {MAX_PIXELS} pixels", field)
+        if opened.size != image_size:
+            (w, h), (iw, ih) = opened.size, image_size
+            raise bad_request("invalid_mask", f"{field} is {w}x{h} but the image is {iw}x{ih}; they must match")
+        has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
+        if not has_alpha:
+            raise bad_request(
+                "invalid_mask", f"{field} has no alpha channel: its transparent pixels mark the area to edit"
+            )
+        alpha = opened.convert("RGBA").getchannel("A")
     edited = alpha.point(lambda a: 255 if a == 0 else 0)
     if edited.getbbox() is None:
         raise bad_request("invalid_mask", f"{field} has no fully transparent pixel, so nothing would change")
