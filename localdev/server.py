@@ -130,6 +130,13 @@ def load_handler(name: str, functions_dir: Path = FUNCTIONS_DIR) -> Callable[[di
     return module.handler
 
 
+def joined(headers) -> dict[str, str]:
+    """The request's headers as payload 2.0 has them: a header sent twice is one, its values joined
+    with commas (AWS, "Working with Lambda proxy integrations for HTTP APIs")."""
+    names = dict.fromkeys(name.lower() for name in headers)
+    return {name: ",".join(headers.get_all(name)) for name in names}
+
+
 def is_text(content_type: str) -> bool:
     return content_type.lower().startswith(TEXT_TYPES)
 
@@ -322,9 +329,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         host = self.headers.get("host", "localhost")
         event = build_event(
-            route, match, self.command, self.path, dict(self.headers.items()), body, self.client_address[0], host
+            route, match, self.command, self.path, joined(self.headers), body, self.client_address[0], host
         )
-        event["headers"].setdefault("x-forwarded-proto", "http")
+        # API Gateway writes the scheme it served itself (https), whatever a client sent: so does this (http)
+        event["headers"]["x-forwarded-proto"] = "http"
         if len(json.dumps(event, separators=(",", ":"))) > MAX_EVENT_BYTES:
             self.refuse(EVENT_TOO_LARGE)  # Lambda refuses the invocation; API Gateway answers this
             return

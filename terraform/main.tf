@@ -116,9 +116,11 @@ locals {
   # Python's level names as Lambda's JSON log levels.
   lambda_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
 
-  # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads
-  # (so a missing key is a 404, not a 403; "IfExists" because that implicit check carries no
-  # s3:prefix), and the bucket's KMS key through S3: Decrypt to read, GenerateDataKey only for a
+  # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,
+  # so a missing key is a 404, not a 403 (S3's implicit check for that carries the key as s3:prefix);
+  # a listing must name one of them (StringLike, not IfExists: a listing without a prefix has no
+  # s3:prefix and is refused, so no role can enumerate the bucket); and the bucket's KMS key through
+  # S3: Decrypt to read, GenerateDataKey only for a
   # function that writes. None at all for a function with no S3 action (analyze without models);
   # decided on the actions, which are known at plan, so the statement count is too.
   bucket_statements = {
@@ -128,7 +130,7 @@ locals {
         actions   = ["s3:ListBucket"]
         resources = [module.bucket.arn]
         conditions = [{
-          test     = "StringLikeIfExists"
+          test     = "StringLike"
           variable = "s3:prefix"
           values = distinct(concat(
             [for arn in flatten([for statement in function.statements : statement.resources if contains(statement.actions, "s3:GetObject")]) : trimprefix(arn, "${module.bucket.arn}/") if startswith(arn, "${module.bucket.arn}/")],
@@ -267,12 +269,6 @@ locals {
       }
       statements = [
         local.statements.read_write_jobs,
-        {
-          sid        = "ReadImages"
-          actions    = ["s3:GetObject"]
-          resources  = [local.objects.images]
-          conditions = []
-        },
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
       ]

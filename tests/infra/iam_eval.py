@@ -1,5 +1,9 @@
 """What IAM would say to an AWS call, from the call as the code made it and the role's own policy.
 
+S3's implicit check behind a 404 for a missing key (s3:ListBucket, the key as s3:prefix) follows
+what Ceph's S3 tests hold AWS to (ceph/s3-tests test_head_object_404_with_policy_prefix); a listing
+without a Prefix carries no s3:prefix at all (what the AWS CLI and SDK fixes for such policies show).
+
 `record()` registers a hook on boto3's default session that sees every call a client made from it
 makes (and every presigned URL it signs, which is used later with the same role's authority):
 service, operation, parameters and the client's region. `needs()` turns one call into the IAM
@@ -66,8 +70,10 @@ def needs(call: Call, account: str, kms_key_arn: str, region: str, profiles: dic
         action = S3_ACTIONS[call.operation]
         via = (("kms:ViaService", f"s3.{region}.amazonaws.com"),)
         key_use = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
-        own = [Need(action, f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
-        return own + ([Need(key_use, kms_key_arn, via)] if action != "s3:DeleteObject" else [])
+        found = [Need(action, f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
+        if action == "s3:GetObject":  # a missing key is a 404 only with ListBucket, checked with the key as prefix
+            found.append(Need("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", (("s3:prefix", p["Key"]),)))
+        return found + ([Need(key_use, kms_key_arn, via)] if action != "s3:DeleteObject" else [])
     if call.service == "ssm" and call.operation == "GetParameter":
         return [Need("ssm:GetParameter", f"arn:aws:ssm:{region}:{account}:parameter/{p['Name'].lstrip('/')}")]
     if call.service == "bedrock-runtime" and call.operation == "InvokeModel":

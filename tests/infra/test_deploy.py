@@ -450,10 +450,11 @@ def test_policies_are_least_privilege(deployed):
             check_analysis_model_reads(function, actions, model_keys(expected), bucket)
             if not expected.analysis_models:
                 continue  # no S3 action at all: no listing, no bucket key
-        # s3:ListBucket only for the prefixes it reads (IfExists: the 404-not-403 check has no prefix)
+        # s3:ListBucket only for the prefixes it reads, each listing naming one (no IfExists: a listing
+        # without a prefix is refused); the implicit 404-not-403 check carries the key as s3:prefix
         (listing,) = [st for st in statements if "s3:ListBucket" in as_list(st["Action"])]
         reads = sorted(arn.split(":::", 1)[1].split("/", 1)[1] for arn in actions.get("s3:GetObject", []))
-        listed = set(as_list(listing["Condition"]["StringLikeIfExists"]["s3:prefix"]))
+        listed = set(as_list(listing["Condition"]["StringLike"]["s3:prefix"]))
         assert set(reads) <= listed and listed - set(reads) <= {"open/"}, function  # the sweeper lists open/
         # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function

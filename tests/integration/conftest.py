@@ -67,11 +67,12 @@ REPLICATE_ENV = (
     "REPLICATE_OUTPUT_HOSTS",
     "REPLICATE_ALLOW_HTTP_LOOPBACK",
     "REPLICATE_EDIT_INPUTS",
+    "PUBLIC_BASE_URL",
 )
 
 
 @pytest.fixture(scope="module")
-def fake_replicate(bucket):
+def fake_replicate(bucket, api):
     """The fake Replicate (localdev/fake_replicate.py) with its token and webhook secret in LocalStack SSM.
 
     Sets the env the edit/webhook functions read, as Terraform would (the secrets as SSM
@@ -96,6 +97,8 @@ def fake_replicate(bucket):
             "REPLICATE_OUTPUT_HOSTS": fake.netloc,
             "REPLICATE_ALLOW_HTTP_LOOPBACK": "1",
             "REPLICATE_EDIT_INPUTS": json.dumps({"catacolabs/cartoonify": ["style", "fake"]}),
+            # the local server is plain http: webhooks come back to it here, as make serve sets it
+            "PUBLIC_BASE_URL": api,
         }
     )
     yield fake

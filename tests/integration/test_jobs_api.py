@@ -149,3 +149,34 @@ def test_malformed_http_does_not_kill_the_server(api):
         sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
         sock.recv(1024)
     assert requests.get(f"{api}/v1/jobs/nope", timeout=10).status_code == 404
+
+
+def raw_request(url: str, lines: list[str]) -> bytes:
+    """Send exactly these request lines (repeated headers and all) and read the whole answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(("\r\n".join([*lines, "Connection: close", "", ""])).encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_two_authorization_headers_are_joined_as_api_gateway_does(bucket):
+    from imagegen import apikeys
+
+    key = apikeys.mint("duplicate headers")[0]
+    server = LocalApi(("127.0.0.1", 0), auth="api_key")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = f"/v1/jobs/{'0' * 32}"
+        one = raw_request(server.url, [f"GET {path} HTTP/1.1", "Host: x", f"Authorization: Bearer {key}"])
+        both = ["Authorization: Bearer nope", f"Authorization: Bearer {key}"]
+        two = raw_request(server.url, [f"GET {path} HTTP/1.1", "Host: x", *both])
+    finally:
+        server.shutdown()
+        server.server_close()
+    # THEN one key is let through (to the job's own 404); two are one value "Bearer nope,Bearer igk_..." to
+    # the authorizer, which refuses it: API Gateway's 403, never the last header winning
+    assert one.split(b"\r\n", 1)[0].endswith(b"404 Not Found")
+    assert two.split(b"\r\n", 1)[0].endswith(b"403 Forbidden") and two.endswith(b'{"message":"Forbidden"}')

@@ -114,3 +114,10 @@ def test_configuration_error_is_a_503():
     response = call(handler, load_event("get_job"))
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"]["code"] == "not_configured"
+
+
+def test_the_webhook_base_is_https_whatever_a_client_says_its_scheme_was():
+    # API Gateway serves https only; a client's X-Forwarded-Proto: http must not downgrade our webhook URL
+    event = load_event("get_job")
+    event["headers"] = {**event["headers"], "x-forwarded-proto": "http"}
+    assert parse_event(event).base_url() == "https://abc123.execute-api.us-east-1.amazonaws.com"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -53,6 +54,21 @@ def test_a_wrong_secret_for_a_real_id_a_revoked_and_an_expired_key_are_refused(a
         apikeys.revoke("0" * 16)
     listed = {r["id"]: r for r in apikeys.list_keys()}
     assert "sha256" not in listed[record["id"]] and listed[record["id"]]["revoked_at"]
+
+
+@pytest.mark.parametrize("expires_at", ["2030-01-01T00:00:00", "tomorrow", 12])
+def test_a_record_we_did_not_write_is_a_no_never_a_500(aws, expires_at):
+    # GIVEN a key whose stored record was edited by hand: an expiry without a timezone, or no date at all
+    key, record = apikeys.mint("carol")
+    record["expires_at"] = expires_at
+    apikeys.aws.client("s3").put_object(
+        Bucket=apikeys.config.bucket_name(), Key=apikeys.record_key(record["id"]), Body=json.dumps(record).encode()
+    )
+    # WHEN the authorizer checks the key THEN it says no, with the reason, instead of raising
+    assert apikeys.verify(f"Bearer {key}") == apikeys.Verdict(False, "bad_record", record["id"])
+    # AND such a record is never written by mint
+    with pytest.raises(ValueError, match="timezone"):
+        apikeys.check_record({**record, "expires_at": "2030-01-01T00:00:00"})
 
 
 def test_names_are_required_and_short(aws):

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from imagegen import jobs, storage, webhooks
+from imagegen.http import ApiError
 from localdev.fake_replicate import FakeReplicate, render, signed_headers
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
@@ -92,7 +93,7 @@ def test_succeeded_streams_each_output_to_its_dated_key(fake, webhook):
     assert stored["Body"].read() == second and stored["ContentType"] == "image/jpeg"
     record = jobs.get(job["id"])
     assert record["status"] == "succeeded"
-    assert [(i["key"], i["content_type"], i["size"]) for i in record["images"]] == [
+    assert [(i["key"], i["content_type"], i["bytes"]) for i in record["images"]] == [
         (expected[0], "image/png", len(first)),
         (expected[1], "image/jpeg", len(second)),
     ]
@@ -217,6 +218,11 @@ def test_an_unreachable_output_is_502_and_the_job_waits_for_the_retry(fake, webh
         ("https://user:pw@replicate.delivery/out.png", False),
         ("ftp://replicate.delivery/out.png", False),
         ("https:///out.png", False),
+        # hosts with characters a host name cannot have, which an HTTP client may read otherwise
+        ("https://evil.com\\.replicate.delivery/out.png", False),
+        ("https://evil.com%2f.replicate.delivery/out.png", False),
+        ("https://evil.com%2ereplicate.delivery/out.png", False),
+        ("https://evil.com_.replicate.delivery/out.png", False),
     ],
 )
 def test_output_host_allowlist_default_is_https_replicate_delivery(monkeypatch, url, allowed):
@@ -329,3 +335,18 @@ def test_the_webhook_answers_5xx_before_its_lambda_would_be_killed(fake, webhook
     assert time.monotonic() - started < 3.0
     assert (got[0], got[1]["error"]["code"]) == (502, "output_unavailable")
     assert image_keys(job["id"]) == [] and jobs.get(job["id"])["status"] == "queued"
+
+
+def test_b64_json_of_a_replicate_job_is_refused_from_the_recorded_sizes_before_reading_anything(aws, monkeypatch):
+    # GIVEN a job the webhook finished with two 3 MB outputs (the sizes it recorded)
+    from imagegen import results, storage
+
+    stored = [{"key": f"images/2026/12/01/{'a' * 32}/{n}.png", "content_type": "image/png", "bytes": 3_000_000}
+              for n in range(2)]  # fmt: skip
+    read = []
+    monkeypatch.setattr(storage, "read", lambda key: read.append(key) or b"")
+    # WHEN it is asked for inline THEN a 413 that says to ask for url, and nothing was read into memory
+    with pytest.raises(ApiError) as err:
+        results.image_fields(stored, "b64_json")
+    assert (err.value.status, err.value.code) == (413, "response_too_large") and "url" in err.value.message
+    assert read == []

@@ -16,12 +16,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from imagegen import aws, config
+
+log = logging.getLogger("imagegen")
 
 PREFIX = "igk_"
 KEY_PATTERN = re.compile(r"igk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -67,6 +70,7 @@ def mint(name: str, expires_in_days: int | None = None) -> tuple[str, dict]:
         else None,
         "revoked_at": None,
     }
+    check_record(record)
     aws.client("s3").put_object(
         Bucket=config.bucket_name(),
         Key=record_key(key_id),
@@ -75,6 +79,20 @@ def mint(name: str, expires_in_days: int | None = None) -> tuple[str, dict]:
         IfNoneMatch="*",
     )
     return key, record
+
+
+def check_record(record: dict) -> datetime | None:
+    """The record's expiry (None: never), or ValueError if the record is not one we wrote: a hash that
+    is not one, an expiry that is not a date with its timezone (comparing it would fail)."""
+    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str) or len(record["sha256"]) != 64:
+        raise ValueError("the record has no SHA-256")
+    expires = record.get("expires_at")
+    if expires is None:
+        return None
+    when = datetime.fromisoformat(expires) if isinstance(expires, str) else None
+    if when is None or when.tzinfo is None:
+        raise ValueError(f"expires_at {str(expires)[:40]!r} is not a date and time with a timezone")
+    return when
 
 
 def read(key_id: str) -> dict | None:
@@ -129,14 +147,18 @@ def verify(header: str | None) -> Verdict:
     match = KEY_PATTERN.fullmatch(token)
     if not match:
         return Verdict(False, "malformed_key")
-    record = read(match.group(1))
+    try:
+        record = read(match.group(1))
+        expires = check_record(record) if record is not None else None
+    except ValueError as exc:  # a record we cannot trust (edited by hand, truncated): the answer is no
+        log.warning("API key %s has a bad record: %s", match.group(1), exc)
+        return Verdict(False, "bad_record", match.group(1))
     # Compared even when there is no record, so a missing id costs the same as a wrong secret.
     expected = record["sha256"] if record else digest("")
     if not hmac.compare_digest(expected, digest(token)) or record is None:
         return Verdict(False, "unknown_key")
     if record.get("revoked_at"):
         return Verdict(False, "revoked_key", record["id"])
-    expires = record.get("expires_at")
-    if expires and datetime.fromisoformat(expires) <= now():
+    if expires and expires <= now():
         return Verdict(False, "expired_key", record["id"])
     return Verdict(True, "ok", record["id"], record.get("name"))

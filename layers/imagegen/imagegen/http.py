@@ -155,10 +155,10 @@ class Request:
         return value
 
     def base_url(self) -> str:
-        """The absolute URL this API was called at (scheme, domain and stage), no trailing slash."""
-        proto = self.headers.get("x-forwarded-proto", "https")
+        """The absolute URL this API was called at (domain and stage), no trailing slash: https, the only
+        scheme API Gateway serves (a client's own X-Forwarded-Proto is not to be trusted)."""
         stage = "" if self.stage in ("", "$default") else f"/{self.stage}"
-        return f"{proto}://{self.domain}{stage}"
+        return f"https://{self.domain}{stage}"
 
 
 def parse_event(event: dict) -> Request:

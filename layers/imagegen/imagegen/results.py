@@ -21,7 +21,8 @@ def image_fields(stored: list[dict], response_format: str, produced: list[bytes]
     """`images` (presigned, with content types), `created` and `data` for images stored in the bucket."""
     if response_format == "b64_json":
         # Checked before anything is read back or presigned: the recorded sizes, then the bytes themselves.
-        check_inline_size(int(i.get("bytes") or 0) for i in stored)
+        # (`size`: what webhook-stored images recorded before it was `bytes`, as every image now does)
+        check_inline_size(int(i.get("bytes") or i.get("size") or 0) for i in stored)
         blobs = produced if produced is not None else [storage.read(i["key"]) for i in stored]
         check_inline_size(len(b) for b in blobs)
         data = [{"b64_json": base64.b64encode(b).decode()} for b in blobs]

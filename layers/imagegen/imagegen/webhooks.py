@@ -29,6 +29,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import re
 import tempfile
 import time
 import urllib.error
@@ -126,6 +127,11 @@ def max_output_bytes() -> int:
     return env_int("MAX_OUTPUT_BYTES", 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024)
 
 
+# A host name and nothing else (labels of letters, digits and hyphens), or an IPv4 literal: `\`, `%`
+# and the like parse as part of a "host" here and mean something else to an HTTP client.
+HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def url_allowed(url: str, hosts: list[str] | None = None) -> bool:
     """True for https URLs on an allowed host (`*.` = any subdomain, `host:port` = that port only).
 
@@ -137,7 +143,7 @@ def url_allowed(url: str, hosts: list[str] | None = None) -> bool:
         host, port = (parts.hostname or "").lower(), parts.port
     except ValueError:
         return False
-    if not host or parts.username or parts.password:
+    if not host or parts.username or parts.password or not HOSTNAME.fullmatch(host):
         return False
     if parts.scheme != "https" and not config.http_loopback_allowed(parts.scheme, host):
         return False
@@ -236,7 +242,7 @@ def store_outputs(job: dict, urls: list[str], deadline: float | None = None) -> 
                 log.info("job %s: stored %s (%d bytes)", job["id"], key, size)
             else:
                 log.info("job %s: %s was already stored", job["id"], key)
-        stored.append({"key": key, "content_type": content_type, "size": size})
+        stored.append({"key": key, "content_type": content_type, "bytes": size})
     return stored
 
 
