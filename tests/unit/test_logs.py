@@ -156,3 +156,30 @@ def test_finished_jobs_count_images_failures_and_model_time(aws, monkeypatch, ca
     failed = next(doc for doc in docs if "JobsFailed" in doc)
     assert (failed["provider"], failed["model"], failed["reason"]) == ("replicate", "catacolabs/cartoonify", "failed")
     assert ["reason", "provider", "model"] in failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+
+
+def test_an_exceptions_message_is_masked_under_the_formatter_lambda_uses(aws, monkeypatch):
+    # GIVEN the imagegen logger formatted as Lambda's JSON log format does it: awslambdaric's own formatter
+    from awslambdaric.lambda_runtime_log_utils import JsonFormatter as LambdaJsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LambdaJsonFormatter())
+    logger = logging.getLogger("imagegen")
+    logger.addHandler(handler)
+    logs.setup()
+    token = "r8_" + "Z" * 37
+    url = "https://bucket.s3.amazonaws.com/images/x.png?X-Amz-Signature=" + "f" * 64 + "&X-Amz-Date=1"
+    try:
+        # WHEN code logs an exception whose message carries a token and a presigned URL (api_handler does)
+        try:
+            raise RuntimeError(f"replicate refused {token} while fetching {url}")
+        except RuntimeError:
+            logger.exception("unhandled error")
+    finally:
+        logger.removeHandler(handler)
+    # THEN the runtime's line keeps the error's type and shape, and neither secret
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines() if text.strip()]
+    assert line["errorType"] == "RuntimeError" and line["message"] == "unhandled error"
+    assert "r8_***" in line["errorMessage"] and "X-Amz-Signature=***" in line["errorMessage"]
+    assert token not in json.dumps(line) and "f" * 64 not in json.dumps(line)

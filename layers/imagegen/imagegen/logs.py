@@ -96,8 +96,14 @@ def end(started: float, status: int, outcome: str) -> None:
     _process.clear()
 
 
+class RedactedError(Exception):
+    """Stands in for a logged exception whose message carried a secret (the record keeps its type)."""
+
+
 class ContextFilter(logging.Filter):
-    """Puts the request's fields on each record and masks secrets in message and fields."""
+    """Puts the request's fields on each record and masks secrets in message, fields and exception:
+    on Lambda the record is formatted by the runtime (awslambdaric's JsonFormatter: `errorMessage` is
+    str(exception)), not by us, so the record itself must carry nothing secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in current().items():
@@ -111,6 +117,11 @@ class ContextFilter(logging.Filter):
         for name, value in list(vars(record).items()):
             if isinstance(value, str) and name not in ("msg", "name", "levelname", "pathname", "filename"):
                 setattr(record, name, redact(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            kind, error, trace = record.exc_info
+            text = str(error)
+            if redact(text) != text:
+                record.exc_info, record.exc_text = (kind, RedactedError(redact(text)), trace), None
         return True
 
 
