@@ -20,7 +20,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localdev.fake_replicate import render
+from localdev.fake_replicate import render, signed_headers
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock/SageMaker, as a fixture)
 
 ROUTES = json.loads((Path(__file__).resolve().parents[2] / "functions" / "routes.json").read_text())
@@ -170,11 +170,15 @@ def request_strategy(route_key: str) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries({"method": st.just(method), "path": path, "body": body, "query": query})
 
 
-def send(api: str, req: dict) -> requests.Response:
+def send(api: str, req: dict, secret: str | None = None) -> requests.Response:
+    """The request; to the webhook route, signed with the fake Replicate's secret, so that what lies behind
+    the signature check (the one route without an API key) is fuzzed too."""
     data, content_type = req["body"]
     headers = {"content-type": content_type} if content_type else {}
     if req["method"] == "GET":
         data = None
+    if secret and req["path"].startswith("/v1/webhooks/"):
+        headers |= signed_headers(secret, data or b"")
     return requests.request(
         req["method"], api + req["path"], params=req["query"], data=data, headers=headers, timeout=60
     )
@@ -185,8 +189,9 @@ WRITES = frozenset({"PutObject", "CopyObject", "DeleteObject", "DeleteObjects", 
 
 
 class S3Writes:
-    """Every key the handlers write, as they write it: the local server runs them in this process, on
-    imagegen.aws's one S3 client, so a hook on that client sees each write (no bucket listing per example)."""
+    """Every key the handlers write, as they write it: the local server runs them in this process, and
+    every client imagegen.aws makes comes from boto3's default session, so a hook on the session is on
+    whichever client the handlers use (each test's cache clear makes new ones): no listing per example."""
 
     def __init__(self):
         self.keys: list[str] = []
@@ -209,13 +214,23 @@ def job_ids(keys) -> set[str]:
 
 @pytest.fixture(scope="module")
 def s3_writes():
-    from imagegen import aws
+    import boto3
 
     writes = S3Writes()
-    events = aws.client("s3").meta.events
+    events = boto3._get_default_session().events  # the session aws.client() makes every client from
     events.register("before-parameter-build.s3", writes, unique_id="fuzz-s3-writes")
     yield writes
     events.unregister("before-parameter-build.s3", unique_id="fuzz-s3-writes")
+
+
+def test_the_write_hook_sees_what_a_valid_request_writes(api, models, s3_writes):  # noqa: F811
+    # The "nothing written" check below is only worth something if this hook sees the handlers' writes.
+    before = len(s3_writes.keys)
+    response = requests.post(f"{api}/v1/images/generations", json={"prompt": "a lighthouse"}, timeout=30)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    written = s3_writes.keys[before:]
+    assert f"jobs/{job_id}.json" in written and any(key.startswith("images/") for key in written)
 
 
 @pytest.mark.parametrize("route_key", list(ROUTES))
@@ -233,7 +248,7 @@ def test_no_request_gets_a_5xx(api, fake_replicate, models, analysis_models, s3,
     @given(request_strategy(route_key))
     def check(req):
         start = len(s3_writes.keys)
-        response = send(api, req)
+        response = send(api, req, fake_replicate.secret)
         written = s3_writes.keys[start:]
         COUNTS[route_key][response.status_code] += 1
         assert response.status_code < 500, (req, response.status_code, response.text[:500])

@@ -33,6 +33,12 @@ def test_replicate_text_to_image_is_async_and_stored_by_the_webhook(api, fake_re
     assert create["webhook_events_filter"] == ["completed"]
 
 
+def jobs_in(s3, bucket: str) -> int:
+    return sum(
+        page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="jobs/")
+    )
+
+
 def test_openai_size_becomes_fluxs_aspect_ratio_and_what_flux_lacks_is_refused(api, fake_replicate, s3, bucket):
     # GIVEN the default Replicate model, FLUX schnell, whose inputs are an aspect ratio and 1-4 steps
     url = f"{api}/v1/images/generations"
@@ -55,7 +61,7 @@ def test_openai_size_becomes_fluxs_aspect_ratio_and_what_flux_lacks_is_refused(a
         ({"steps": 20}, "steps"),
         ({"cfg_scale": 3.5}, "cfg_scale"),
     ):
-        before = len(fake_replicate.requests)
+        before = len(fake_replicate.requests), jobs_in(s3, bucket)
         refused = requests.post(url, json={"prompt": "x", "model": "flux-schnell", **fields}, timeout=30)
         assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
-        assert len(fake_replicate.requests) == before
+        assert (len(fake_replicate.requests), jobs_in(s3, bucket)) == before  # no prediction, no job record

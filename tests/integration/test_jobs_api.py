@@ -134,13 +134,38 @@ def test_cors_off_means_no_cors_header_from_anyone(api):
     assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
 
 
-def test_concurrent_requests_are_served_in_parallel(api):
-    job = jobs.create(jobs.new_job(storage.new_job_id(), provider="bedrock", model="m"))
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        statuses = list(
-            pool.map(lambda _: requests.get(f"{api}/v1/jobs/{job['id']}", timeout=30).status_code, range(48))
-        )
-    assert statuses == [200] * 48
+SLOW_HANDLER = """
+import threading, time
+lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+def handler(event, context):
+    with lock:
+        state["now"] += 1
+        state["most"] = max(state["most"], state["now"])
+    time.sleep(0.5)
+    with lock:
+        state["now"] -= 1
+    return {"statusCode": 200, "body": str(state["most"])}
+"""
+
+
+def test_concurrent_requests_are_served_in_parallel(bucket, tmp_path):
+    # GIVEN a route whose function takes half a second
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "handler.py").write_text(SLOW_HANDLER)
+    server = LocalApi(("127.0.0.1", 0), routes=[Route("GET /slow", "GET", re.compile("^/slow$"), "slow", False)],
+                      functions_dir=tmp_path)  # fmt: skip
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # WHEN 8 requests come at once
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: requests.get(f"{server.url}/slow", timeout=30), range(8)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    # THEN they ran at the same time: the handler saw several of them in flight at once
+    assert [a.status_code for a in answers] == [200] * 8
+    assert max(int(a.text) for a in answers) >= 4
 
 
 def test_malformed_http_does_not_kill_the_server(api):

@@ -177,6 +177,11 @@ def test_throttled_bedrock_is_a_429(aws, generate):
         ({"prompt": "x", "cfg_scale": "high"}, 400, "invalid_parameter", "cfg_scale"),
         ({"prompt": "x", "size": "big"}, 400, "invalid_parameter", "size"),  # OpenAI's size, malformed
         ({"prompt": "x", "message": "y"}, 400, "invalid_parameter", "message"),
+        # what no model here can honour is refused by name (README: OpenAI compatibility), never dropped
+        ({"prompt": "x", "style": "vivid"}, 400, "invalid_parameter", "style"),
+        ({"prompt": "x", "background": "transparent"}, 400, "invalid_parameter", "background"),
+        ({"prompt": "x", "output_format": "webp"}, 400, "invalid_parameter", "output_format"),
+        ({"prompt": "x", "quality": "hd"}, 400, "invalid_parameter", "quality"),
     ],
 )
 def test_bad_requests_are_400s_naming_the_field(aws, generate, body, status, code, field):
@@ -279,3 +284,13 @@ def test_text_that_is_not_unicode_is_a_400_naming_the_field_before_any_call(aws,
     assert status == 400 and body["error"]["param"] in ("prompt", "negative_prompt")
     assert "UTF-8" in body["error"]["message"]
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_b64_json_past_lambdas_answer_limit_is_a_413_that_says_to_ask_for_url(aws, generate):
+    # GIVEN a model answering a 4.5 MB image: 6 MB once base64-encoded, more than Lambda may answer
+    big = png(8, 8, (1, 2, 3)) + b"\0" * (4_500_000)
+    with stub_bedrock(sd3_answer([big])):
+        status, body = call(generate, post({"prompt": "x", "response_format": "b64_json"}))
+    # THEN a 413 that says what to do, never an answer Lambda could not return
+    assert status == 413 and body["error"]["code"] == "response_too_large"
+    assert "response_format url" in body["error"]["message"]

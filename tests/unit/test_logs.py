@@ -12,6 +12,9 @@ import base64
 import io
 import json
 import logging
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import boto3
 import pytest
@@ -183,3 +186,64 @@ def test_an_exceptions_message_is_masked_under_the_formatter_lambda_uses(aws, mo
     assert line["errorType"] == "RuntimeError" and line["message"] == "unhandled error"
     assert "r8_***" in line["errorMessage"] and "X-Amz-Signature=***" in line["errorMessage"]
     assert token not in json.dumps(line) and "f" * 64 not in json.dumps(line)
+
+
+def custom_alarms() -> dict[str, tuple[str, dict[str, str]]]:
+    """The monitoring module's alarms on our own metrics: name -> (metric, dimensions), read from its main.tf."""
+    text = (Path(__file__).resolve().parents[2] / "terraform/modules/monitoring/main.tf").read_text()
+    block = text.split("custom_alarms = {", 1)[1].split("\n  }\n", 1)[0]
+    found = {}
+    for name, body in re.findall(r"\n    ([\w-]+) = \{(.*?)\n    \}", block, re.S):
+        metric = re.search(r'metric\s+= "(\w+)"', body).group(1)
+        dimensions = dict(re.findall(r'(\w+) = "([^"]+)"', re.search(r"dimensions\s+= \{([^}]*)\}", body).group(1)))
+        found[name] = (metric, dimensions)
+    return found
+
+
+def series(docs: list[dict], metric: str, dimensions: dict[str, str]) -> bool:
+    """True if some EMF document puts `metric` in exactly that dimension set with those values (what an alarm reads)."""
+    for doc in docs:
+        if metric not in doc:
+            continue
+        sets = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        if sorted(dimensions) in [sorted(s) for s in sets] and all(doc.get(k) == v for k, v in dimensions.items()):
+            return True
+    return False
+
+
+def test_every_custom_alarm_watches_a_series_the_code_emits(aws, monkeypatch, capsys):
+    # GIVEN what would set off each alarm: a forged webhook, a job past its timeout, a throttled Bedrock
+    from botocore.stub import Stubber
+
+    from imagegen import catalog, invoke, sweeper
+
+    monkeypatch.setenv("IMAGEGEN_EMF", "1")
+    boto3.client("ssm").put_parameter(Name="/t/secret", Value=new_secret(), Type="SecureString")
+    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET_PARAM", "/t/secret")
+    event = load_event("webhook_succeeded")
+    event["headers"] = signed_headers(new_secret(), event["body"])
+    load_handler("replicate_webhook")(event, FakeContext())
+
+    fake = FakeReplicate(deliver=False).start()
+    try:
+        boto3.client("ssm").put_parameter(Name="/t/token", Value=fake.token, Type="SecureString")
+        monkeypatch.setenv("REPLICATE_API_TOKEN_PARAM", "/t/token")
+        monkeypatch.setenv("REPLICATE_BASE_URL", fake.url)
+        prediction = fake.create("catacolabs/cartoonify", "v1", {"input": {}})
+        stored_job(prediction_id=prediction["id"])
+        sweeper.sweep(datetime.now(timezone.utc) + timedelta(hours=2))
+    finally:
+        fake.stop()
+
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region))
+    stubber.add_client_error("invoke_model", "ThrottlingException", "slow down", 429)
+    with stubber:
+        throttled = load_handler("generate")(load_event("generate_post"), FakeContext())
+    assert throttled["statusCode"] == 429
+
+    # THEN each alarm's metric was emitted in exactly the dimension set the alarm reads
+    docs = emf(capsys.readouterr().out)
+    alarms = custom_alarms()
+    assert set(alarms) == {"webhook-signature-failures", "sweeper-timeouts", "bedrock-throttling"}
+    for name, (metric, dimensions) in alarms.items():
+        assert series(docs, metric, dimensions), f"{name}: no {metric}{dimensions} was emitted"
