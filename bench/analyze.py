@@ -21,7 +21,7 @@ import time
 
 import requests
 
-import bench.local  # noqa: F401 (sets the LocalStack env and puts layers/imagegen on sys.path)
+import bench.local
 from bench import ROOT, Figure, median
 
 COLD = """
@@ -136,6 +136,86 @@ def per_image(ctx) -> list[Figure]:
     return figures
 
 
+WORST = """
+import importlib.util, json, resource, sys
+sys.path[:0] = [{layer!r}]
+spec = importlib.util.spec_from_file_location("analyze_handler", {handler!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+warm = module.handler(json.load(open({warm!r})), Context())
+assert warm["statusCode"] == 200, warm["body"]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+answer = module.handler(json.load(open({worst!r})), Context())
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"base_mb": base / 1024, "peak_mb": peak / 1024, "status": answer["statusCode"],
+                  "body": answer["body"][:300]}}))
+"""
+# The worst request found: four 50-megapixel PNGs (just under the decoder's pixel limit, ~150 KB each).
+WORST_SIDE, WORST_COUNT, FUNCTION_MB = 7071, 4, 1024
+
+
+def analysis_share() -> float:
+    from imagegen import analysis
+
+    return analysis.IMAGE_MEMORY_SHARE
+
+
+def worst_request(ctx) -> list[Figure]:
+    """Peak RSS of a fresh process running the analyze handler on the worst request, against the
+    function's memory (1024 MB by default): it must fit, whatever a key holder sends."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (WORST_SIDE, WORST_SIDE), (200, 40, 40)).save(out, format="PNG")
+    png_kb = len(out.getvalue()) // 1024
+    big = base64.b64encode(out.getvalue()).decode()
+    event = bench.local.event("POST", "/v1/images/classifications", "POST /v1/images/classifications",
+                              json.dumps({"image": [big] * WORST_COUNT}))  # fmt: skip
+    warm = bench.local.event("POST", "/v1/images/classifications", "POST /v1/images/classifications",
+                             json.dumps({"image": base64.b64encode(jpeg()).decode()}))  # fmt: skip
+    peaks, bases, statuses = [], [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {name: os.path.join(tmp, f"{name}.json") for name in ("worst", "warm")}
+        for name, doc in (("worst", event), ("warm", warm)):
+            with open(files[name], "w") as file:
+                json.dump(doc, file)
+        code = WORST.format(layer=str(ROOT / "layers" / "imagegen"), handler=str(ROOT / "functions/analyze/handler.py"),
+                            **files)  # fmt: skip
+        env = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(FUNCTION_MB)}
+        for _ in range(max(3, ctx.runs // 2)):
+            out = subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            peaks.append(result["peak_mb"])
+            bases.append(result["base_mb"])
+            statuses.add(result["status"])
+    ctx.notes.append(
+        f"analyze worst request: {WORST_COUNT} x {WORST_SIDE}x{WORST_SIDE} PNG ({png_kb} KB each), "
+        f"status {sorted(statuses)}; the process before it (model loaded, one small image) peaked at "
+        f"{median(bases):.0f} MB; decoded images may hold {analysis_share():.0%} of the function's memory"
+    )
+    return [
+        Figure(
+            "analyze",
+            f"peak RSS, worst request ({WORST_COUNT} x 50 MP PNG)",
+            median(peaks),
+            FUNCTION_MB,
+            "MB",
+            "the function's memory",
+            "<= 0.8x",
+            median(peaks) / FUNCTION_MB <= 0.8,
+        )
+    ]
+
+
 def run(ctx) -> list[Figure]:
     ctx.notes.append("analyze: demo colour models (tiny); a MobileNet-size model adds its own run time per image")
-    return cold_starts(ctx) + per_image(ctx)
+    figures = cold_starts(ctx) + per_image(ctx)
+    return figures + worst_request(ctx)

@@ -29,6 +29,7 @@ def clear_caches() -> None:
     config.bucket_name.cache_clear()
     config.url_expiry_seconds.cache_clear()
     config.job_timeout_seconds.cache_clear()
+    config.function_memory_mb.cache_clear()
     secrets.parameter.cache_clear()
 
 

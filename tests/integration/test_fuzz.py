@@ -178,7 +178,7 @@ def send(api: str, req: dict, secret: str | None = None) -> requests.Response:
     if req["method"] == "GET":
         data = None
     if secret and req["path"].startswith("/v1/webhooks/"):
-        headers |= signed_headers(secret, data or b"")
+        headers |= {k: v for k, v in signed_headers(secret, data or b"").items() if k != "content-type"}
     return requests.request(
         req["method"], api + req["path"], params=req["query"], data=data, headers=headers, timeout=60
     )

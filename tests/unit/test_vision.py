@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import struct
 import zlib
@@ -218,7 +219,8 @@ def test_boxes_are_in_the_displayed_frame_of_an_exif_rotated_photo(yolo_detector
     exif = Image.Exif()
     exif[0x0112] = 6
     rotated = encode((0, 0, 0), size=(480, 640), fmt="JPEG", exif=exif)
-    assert vision.load_image(rotated).size == (640, 480)
+    decoded = vision.load_image(rotated)
+    assert decoded.image.size == (decoded.width, decoded.height) == (640, 480)
     # THEN the boxes are the same as for a 640x480 image, not mapped into the stored 480x640 frame
     assert [without_score(d) for d in yolo_detector.detect(rotated, 0.25, 0.5)] == [EXPECTED_A, EXPECTED_C]
 
@@ -422,7 +424,7 @@ def test_load_image_applies_exif_orientation_and_converts_to_rgb():
     exif[0x0112] = 6
     out = io.BytesIO()
     stored.save(out, "JPEG", exif=exif, quality=95)
-    image = vision.load_image(out.getvalue())
+    image = vision.load_image(out.getvalue()).image
     # THEN it is displayed 20x40 with the stored left half on top (rotated 90 degrees clockwise)
     assert image.size == (20, 40) and image.mode == "RGB"
     top, bottom = image.getpixel((10, 5)), image.getpixel((10, 35))
@@ -431,4 +433,44 @@ def test_load_image_applies_exif_orientation_and_converts_to_rgb():
     # and a palette PNG with transparency comes back RGB
     out = io.BytesIO()
     Image.new("P", (4, 4), 0).save(out, "PNG", transparency=0)
-    assert vision.load_image(out.getvalue()).mode == "RGB"
+    assert vision.load_image(out.getvalue()).image.mode == "RGB"
+
+
+# ---- memory: shrunk before it is copied, a budget per request ------------------------------------------------
+
+
+def big_png(side: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_large_image_is_shrunk_to_what_the_model_needs_and_boxes_stay_in_its_own_pixels(yolo_detector):
+    # GIVEN a 2560x1920 JPEG (4x the 640x480 of the reference): the model takes 320x320
+    image = encode((0, 0, 0), size=(2560, 1920), fmt="JPEG")
+    decoded = vision.load_image(image, yolo_detector.spec.input_size)
+    # THEN it decoded small (JPEG draft), never below twice the model's input, and knows its real size
+    assert (decoded.width, decoded.height) == (2560, 1920)
+    assert 640 <= decoded.image.width < 2560 and 640 <= decoded.image.height < 1920
+    # AND boxes come back in the original's pixels: 4x the 640x480 ones
+    found = [without_score(d) for d in yolo_detector.detect(image, 0.25, 0.5)]
+    scaled = [{k: v * 4 if k != "label" else v for k, v in d.items()} for d in (EXPECTED_A, EXPECTED_C)]
+    assert [d["label"] for d in found] == ["cat", "dog"]
+    for got, want in zip(found, scaled, strict=True):
+        assert {k: got[k] for k in ("x", "y", "width", "height")} == pytest.approx(
+            {k: want[k] for k in ("x", "y", "width", "height")}, abs=4
+        )
+
+
+def test_a_request_decodes_within_its_budget_and_an_image_that_cannot_fit_is_a_413():
+    budget = vision.MemoryBudget(200 * 2**20)
+    # GIVEN four 20 MP PNGs (60 MB each to decode) and a 200 MB budget: three at most at once
+    data = big_png(4472)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        decoded = list(pool.map(lambda _: vision.load_image(data, (224, 224), budget, "image"), range(4)))
+    assert all(d.image.width <= 1200 for d in decoded) and budget.used == 0
+    # AND an image bigger than the whole budget is refused by name before it is decoded
+    small = vision.MemoryBudget(10 * 2**20)
+    with pytest.raises(ApiError) as err:
+        vision.load_image(data, (224, 224), small, "image[2]")
+    assert (err.value.status, err.value.code, err.value.param) == (413, "image_too_large", "image[2]")

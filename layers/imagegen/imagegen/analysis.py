@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from imagegen import aws, fetch, forms, logs, parsing, storage
+from imagegen import aws, config, fetch, forms, logs, parsing, storage
 from imagegen.config import ConfigError, env
 from imagegen.http import ApiError, Request, json_response
 from imagegen.invoke import check_range
@@ -114,8 +114,21 @@ def fetch_loopback_allowed() -> bool:
     return os.environ.get("IMAGEGEN_FETCH_ALLOW_LOOPBACK") == "1"
 
 
-def analyse(source: forms.Source, task: str, options: dict[str, float]) -> dict[str, Any]:
-    """One image's result, or its own error: one bad image never fails the others."""
+# The share of the function's memory one request's decoded images may hold at once (the rest: the runtime,
+# ONNX Runtime and the model, the request and the answer).
+IMAGE_MEMORY_SHARE = 0.4
+
+
+def budget():
+    """A request's memory budget for decoding its images (vision.MemoryBudget), from the function's memory."""
+    from imagegen import vision
+
+    return vision.MemoryBudget(int(config.function_memory_mb() * 2**20 * IMAGE_MEMORY_SHARE))
+
+
+def analyse(source: forms.Source, task: str, options: dict[str, float], memory) -> dict[str, Any]:
+    """One image's result, or its own error: one bad image never fails the others. Its decode waits for
+    room in the request's memory budget, so images decode one or a few at a time, never all at once."""
     result: dict[str, Any] = {"source": source.field}
     try:
         source.require()
@@ -125,9 +138,9 @@ def analyse(source: forms.Source, task: str, options: dict[str, float]) -> dict[
         chosen = model(task)
         started = time.perf_counter()
         if task == "classification":
-            result["labels"] = chosen.classify(data, int(options["top_k"]))
+            result["labels"] = chosen.classify(data, int(options["top_k"]), memory, source.field)
         else:
-            result["detections"] = chosen.detect(data, options["min_score"], options["iou"])
+            result["detections"] = chosen.detect(data, options["min_score"], options["iou"], memory, source.field)
         logs.metric("InferenceTime", round((time.perf_counter() - started) * 1000, 1), "Milliseconds", task=task)
     except ApiError as err:
         if err.code == "model_not_configured":
@@ -145,11 +158,12 @@ def handle(request: Request) -> dict:
     images = sources(request)
     model(task)  # loaded (or its configuration error raised) before any image is fetched
     aws.client("s3")  # made once, before threads: boto3 client creation is not thread-safe
+    memory = budget()
     if len(images) == 1:
-        results = [analyse(images[0], task, options)]
+        results = [analyse(images[0], task, options, memory)]
     else:
         with ThreadPoolExecutor(max_workers=len(images), thread_name_prefix="analyse") as pool:
-            results = list(pool.map(lambda source: analyse(source, task, options), images))
+            results = list(pool.map(lambda source: analyse(source, task, options, memory), images))
     for index, result in enumerate(results):
         result["index"] = index
     body = {"object": "list", "task": task, "model": model_settings()[task]["key"], "results": results}

@@ -55,6 +55,12 @@ def job_timeout_seconds() -> int:
     return env_int("JOB_TIMEOUT_SECONDS", 3600, 300, 7 * 86400)
 
 
+@cache
+def function_memory_mb() -> int:
+    """The function's memory (Lambda's own AWS_LAMBDA_FUNCTION_MEMORY_SIZE; 1024 off Lambda)."""
+    return env_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 1024, 128, 10240)
+
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

@@ -7,10 +7,14 @@ Detection boxes always come back in pixels of the image as displayed (after EXIF
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import os
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,17 +118,107 @@ def _triple(d: dict, name: str, default: tuple[float, float, float]) -> tuple[fl
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
-def load_image(data: bytes) -> Image.Image:
-    """Decode to RGB in the orientation a viewer displays (EXIF applied): a 400 if not an image, 413 if huge."""
+class MemoryBudget:
+    """The bytes of decoded pixels one request may hold at once: an image waits until there is room, and
+    one that could never fit is a 413 naming it. Per request, not per image: eight 50 MP images decode
+    one or two at a time instead of all at once."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, cost: int, field: str) -> Iterator[None]:
+        if cost > self.limit:
+            message = (
+                f"{field}: decoding it needs {cost / 2**20:.0f} MB, more than this function gives one request's "
+                f"images ({self.limit / 2**20:.0f} MB); send a smaller image"
+            )
+            raise ApiError(413, "image_too_large", message, field)
+        with self._room:
+            self._room.wait_for(lambda: self.used + cost <= self.limit)
+            self.used += cost
+        try:
+            yield
+        finally:
+            _give_back()  # the decoded pixels are freed by now: hand the pages back before the next decode
+            with self._room:
+                self.used -= cost
+                self._room.notify_all()
+
+
+def _give_back() -> None:
+    """Return freed heap memory to the OS (glibc's malloc_trim): Pillow's blocks are freed into the decoding
+    thread's own malloc arena, where the next image's thread cannot reuse them, so without it the process
+    keeps every arena's high-water mark."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc (macOS, musl): nothing to trim
+    _LIBC = None
+
+# Pillow can reduce these modes in place; any other (palette, 1-bit, CMYK, 16-bit) is converted first.
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "I", "F"})
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow keeps per pixel in memory: one byte for 1, L and P; two for 16-bit; four for the rest
+    (RGB is stored as four bytes a pixel)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+# EXIF orientations that turn the image a quarter: as displayed, width and height swap.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An image as displayed (EXIF applied) at a size no smaller than the model needs, and its full size."""
+
+    image: Image.Image
+    width: int  # the original, as displayed
+    height: int
+
+
+def load_image(
+    data: bytes, size: tuple[int, int] | None = None, budget: MemoryBudget | None = None, field: str = "image"
+) -> Decoded:
+    """Decode to RGB as a viewer displays it (EXIF applied), shrunk before anything is copied to no less
+    than twice `size` (the model's input) on each side: a JPEG decodes at 1/2 to 1/8 scale (draft), other
+    formats are reduced right after decoding. The decode waits for room in `budget`. A 400 if it is not an
+    image, a 413 if it is too large to decode at all."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: make it an error too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-                image = ImageOps.exif_transpose(image)  # also decodes, so truncated data fails here
-                return image.convert("RGB")
+                width, height = image.size  # the original's, from the header
+                if size:
+                    image.draft("RGB", (2 * size[0], 2 * size[1]))  # JPEG: decode smaller (others: no-op)
+                pixels = image.width * image.height
+                cost = pixels * _bytes_per_pixel(image.mode) + (0 if image.mode in _REDUCIBLE else pixels * 4)
+                with budget.hold(cost, field) if budget else contextlib.nullcontext():
+                    shrunk = None
+                    try:
+                        image.load()
+                        turned = image.getexif().get(0x0112) in _QUARTER_TURNS
+                        shrunk = image if image.mode in _REDUCIBLE else image.convert("RGBA")
+                        if size:
+                            factor = min(shrunk.width // (2 * size[0]), shrunk.height // (2 * size[1]))
+                            if factor > 1:
+                                shrunk = shrunk.reduce(factor)
+                        # a copy either way (exif_transpose), small by now, so it outlives the file
+                        result = ImageOps.exif_transpose(shrunk).convert("RGB")
+                    finally:
+                        del shrunk
+                        image.close()  # the full-size pixels go now, inside the budget, not after it
+            return Decoded(result, *((height, width) if turned else (width, height)))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(413, "image_too_large", f"the image is over {MAX_IMAGE_PIXELS} pixels") from None
+        raise ApiError(413, "image_too_large", f"{field}: the image is over {MAX_IMAGE_PIXELS} pixels", field) from None
     except _DECODE_ERRORS:
         raise ApiError(400, "not_an_image", "the image could not be decoded; send PNG, JPEG, WebP or GIF") from None
 
@@ -150,8 +244,12 @@ class Transform:
         return out
 
 
-def preprocess(image: Image.Image, spec: ModelSpec) -> tuple[np.ndarray, Transform]:
-    """The model's input tensor (float32, batch of 1) and the Transform that maps its pixels back."""
+def preprocess(decoded: Decoded | Image.Image, spec: ModelSpec) -> tuple[np.ndarray, Transform]:
+    """The model's input tensor (float32, batch of 1) and the Transform that maps its pixels back to the
+    original image (a Decoded image may have been shrunk; its width and height are the original's)."""
+    if isinstance(decoded, Image.Image):
+        decoded = Decoded(decoded, *decoded.size)
+    image = decoded.image
     in_w, in_h = spec.input_size
     w, h = image.size
     if spec.resize == "letterbox":
@@ -165,7 +263,8 @@ def preprocess(image: Image.Image, spec: ModelSpec) -> tuple[np.ndarray, Transfo
         new_w, new_h, pad_x, pad_y = in_w, in_h, 0, 0
         image = image.resize((in_w, in_h), Image.Resampling.BILINEAR)
     # The actual resized size, not the requested scale: rounding then does not shift mapped-back boxes.
-    transform = Transform(w, h, new_w / w, new_h / h, pad_x, pad_y)
+    # Input pixels map to the original (not the shrunk image): shrunk -> input is new/w, original -> shrunk w/W.
+    transform = Transform(decoded.width, decoded.height, new_w / decoded.width, new_h / decoded.height, pad_x, pad_y)
     pixels = np.asarray(image, dtype=np.float32) / 255.0  # H, W, C
     pixels = (pixels - np.asarray(spec.mean, dtype=np.float32)) / np.asarray(spec.std, dtype=np.float32)
     if spec.layout == "NCHW":
@@ -303,29 +402,39 @@ class Model:
                 f"(input_size {list(self.spec.input_size)}, layout {self.spec.layout})"
             )
 
-    def _run(self, image_bytes: bytes) -> tuple[list[np.ndarray], Transform]:
-        tensor, transform = preprocess(load_image(image_bytes), self.spec)
+    def _run(self, image_bytes: bytes, budget: MemoryBudget | None, field: str) -> tuple[list[np.ndarray], Transform]:
+        decoded = load_image(image_bytes, self.spec.input_size, budget, field)
+        tensor, transform = preprocess(decoded, self.spec)
         return self.session.run(None, {self.input_name: tensor}), transform
 
-    def classify(self, image_bytes: bytes, top_k: int = 5) -> list[dict[str, Any]]:
+    def classify(
+        self, image_bytes: bytes, top_k: int = 5, budget: MemoryBudget | None = None, field: str = "image"
+    ) -> list[dict[str, Any]]:
         if self.spec.task != "classification":
             raise ConfigError("this model is not a classifier")
         if not _is_int(top_k, 1, 1000):
             raise ApiError(400, "invalid_parameter", "top_k must be a whole number from 1 to 1000", param="top_k")
-        outputs, _ = self._run(image_bytes)
+        outputs, _ = self._run(image_bytes, budget, field)
         logits = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
         if logits.size != len(self.spec.labels):
             raise ConfigError(f"the model outputs {logits.size} scores for {len(self.spec.labels)} labels")
         scores = softmax(logits) if self.spec.softmax else logits
         return _top_k(scores, self.spec.labels, top_k)
 
-    def detect(self, image_bytes: bytes, min_score: float = 0.25, iou: float = 0.45) -> list[dict[str, Any]]:
+    def detect(
+        self,
+        image_bytes: bytes,
+        min_score: float = 0.25,
+        iou: float = 0.45,
+        budget: MemoryBudget | None = None,
+        field: str = "image",
+    ) -> list[dict[str, Any]]:
         if self.spec.task != "detection":
             raise ConfigError("this model is not a detector")
         for name, value in (("min_score", min_score), ("iou", iou)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ApiError(400, "invalid_parameter", f"{name} must be a number from 0 to 1", param=name)
-        outputs, transform = self._run(image_bytes)
+        outputs, transform = self._run(image_bytes, budget, field)
         return decode_detections(outputs, self.spec, transform, min_score, iou)
 
 
