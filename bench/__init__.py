@@ -7,7 +7,8 @@ Sections (one module each, run in this order by `python -m bench`):
   memory     peak RSS growth of the webhook storing a 64 MB output vs reading it all
   fanout     8-image edit vs 1-image edit with a 300 ms submit round trip
   sync       generate through the local server vs the fake Bedrock's fixed 2 s
-  analyze    image analysis: cold start with model load, per-image latency of both routes
+  analyze    image analysis: cold start with model load, per-image latency of both routes, the worst request's peak RSS
+  recovery   webhooks API Gateway throttled: the sweeper pass that finishes their jobs anyway
   artifacts  zip sizes against Lambda's limits
 Add a section (e.g. analyze) by writing a module with `run(ctx) -> list[Figure]` and listing
 it in bench.__main__.SECTIONS.
