@@ -38,7 +38,10 @@ def run(ctx) -> list[Figure]:
             assert first.status_code == 201, first.text
             sent = fake.requests[-1]
             fake.latency = PROVIDER_SECONDS
-            client = boto3.client("bedrock-runtime")
+            from imagegen import catalog
+
+            # the direct call goes where the model runs, as the handler's does (the fake refuses it elsewhere)
+            client = boto3.client("bedrock-runtime", region_name=catalog.for_task("generate", "generate")[0].region)
             for _ in range(ctx.runs):
                 start = time.perf_counter()
                 response = requests.post(url, json={"prompt": "a lighthouse at dusk"}, timeout=60)
