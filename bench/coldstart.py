@@ -68,6 +68,7 @@ USES = {
         *("imagegen.catalog", "imagegen.results", "imagegen.waiting", "imagegen.parsing"),
     },
     "authorizer": {*BASE, "imagegen.apikeys"},
+    "models": {"imagegen.http", "imagegen.config", "imagegen.logs", "imagegen.listing", "imagegen.catalog"},
     "analyze": {
         *BASE,
         *("imagegen.analysis", "imagegen.fetch", "imagegen.forms", "imagegen.images"),
@@ -124,6 +125,7 @@ def first_requests() -> dict[str, tuple[dict, object]]:
         "sweeper": ({"source": "aws.events"}, None),
         "authorizer": ({"type": "REQUEST", "routeKey": "POST /v1/images/edits", "identitySource": [bad_key],
                         "headers": {"authorization": bad_key}}, False),
+        "models": (local.event("GET", "/v1/models", "GET /v1/models"), 200),
         "analyze": (local.event("POST", "/v1/images/classifications", "POST /v1/images/classifications",
                                 json.dumps({"image": base64.b64encode(image).decode()})), 501),
     }  # fmt: skip

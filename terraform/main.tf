@@ -326,6 +326,18 @@ locals {
       ]
     }
 
+    models = {
+      description = "GET /v1/models: the deployment's models in OpenAI's list format, from the model catalog"
+      layers      = ["imagegen"]
+      environment = {
+        GENERATE_MODELS         = join(",", local.models.generate)
+        EDIT_MODELS             = join(",", local.models.edit)
+        SAGEMAKER_ENDPOINT_NAME = var.sagemaker_endpoint_name
+        MODEL_ALIASES           = jsonencode(var.model_aliases)
+      }
+      statements = [] # the catalog ships in the layer: no AWS call
+    }
+
     get_job = {
       description = "Job status, with presigned URLs once the job has images"
       layers      = ["imagegen", "awssdk"]

@@ -316,7 +316,7 @@ variable "bedrock_read_timeout_seconds" {
 }
 
 variable "function_settings" {
-  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB and edit 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs), authorizer 5 s / 256 MB (one S3 read per uncached key), analyze 30 s / 1024 MB (ONNX Runtime in the function: its import takes ~0.8 s and a MobileNet-size model loads in ~0.15 s on a cold start; a 1280x960 JPEG classifies in ~26 ms on 2 vCPUs at ~113 MB peak RSS; 1024 MB buys the vCPU share for 8 images per request well within 30 s, the HTTP API's own limit)."
+  description = "Per-function timeout (seconds, 1-900), memory_size (MB, 128-10240) and reserved_concurrency (null: unreserved). Defaults: generate 60 s / 512 MB and edit 60 s / 512 MB (above the 25 s Bedrock read timeout; an HTTP API gives up on an integration after 30 s, so a caller gets 503 for anything slower while the function still finishes), replicate_webhook 30 s / 512 MB, get_job 15 s / 256 MB, cancel_job 15 s / 256 MB, sweeper 300 s / 512 MB (it may store the outputs of several jobs), authorizer 5 s / 256 MB (one S3 read per uncached key), models 5 s / 128 MB (the catalog, no AWS call), analyze 30 s / 1024 MB (ONNX Runtime in the function: its import takes ~0.8 s and a MobileNet-size model loads in ~0.15 s on a cold start; a 1280x960 JPEG classifies in ~26 ms on 2 vCPUs at ~113 MB peak RSS; 1024 MB buys the vCPU share for 8 images per request well within 30 s, the HTTP API's own limit)."
   type = object({
     generate = optional(object({
       timeout              = optional(number, 60)
@@ -351,6 +351,11 @@ variable "function_settings" {
     authorizer = optional(object({
       timeout              = optional(number, 5)
       memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+    models = optional(object({
+      timeout              = optional(number, 5)
+      memory_size          = optional(number, 128)
       reserved_concurrency = optional(number)
     }), {})
     analyze = optional(object({

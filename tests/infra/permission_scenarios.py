@@ -219,6 +219,11 @@ def analyze(fakes: Fakes, expected) -> None:
         assert answer["statusCode"] == (200 if expected.analysis_models else 501), answer["body"]
 
 
+def models(fakes: Fakes, expected) -> None:
+    answer = call("models", "GET", "/v1/models")
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["data"], answer["body"]
+
+
 SCENARIOS = {
     "generate": generate,
     "edit": edit,
@@ -228,4 +233,5 @@ SCENARIOS = {
     "sweeper": sweeper,
     "authorizer": authorizer,
     "analyze": analyze,
+    "models": models,
 }

@@ -285,3 +285,13 @@ def test_the_readme_example_runs_as_written(keyed_api, key, edit_models, models,
     exec(compile(code, "README.md", "exec"), scope)
     assert fetch(scope["edited"].data[0].url).size == (256, 256)
     assert scope["masked"].data and scope["variation"].data and scope["waited"].data
+
+
+def test_the_sdk_lists_and_retrieves_the_deployments_models(client):
+    listed = list(client.models.list())
+    ids = [model.id for model in listed]
+    assert "sd3.5-large" in ids and all(model.object == "model" and model.owned_by for model in listed)
+    assert client.models.retrieve("stable-diffusion-3.5-large").id == "sd3.5-large"  # an alias
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("dall-e-3")
+    assert missing.value.code == "model_not_found"

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from imagegen.config import ConfigError, env, env_list
+from imagegen.config import ConfigError, env, env_list, sagemaker_endpoint_name
 
 PATH = Path(__file__).with_name("catalog.json")
 
@@ -105,6 +105,12 @@ def enabled(function: str) -> tuple[Model, ...]:
     first is the default. Checked at cold start."""
     setting = f"{function.upper()}_MODELS"
     chosen = tuple(get(name) for name in dict.fromkeys(env_list(setting) or data()["defaults"][function]))
+    if function == "generate":  # the `sagemaker` row is the deployment's endpoint: on when one is named
+        endpoint, sagemaker = sagemaker_endpoint_name(), get("sagemaker")
+        if sagemaker in chosen and not endpoint:
+            raise ConfigError(f"{setting} names sagemaker but SAGEMAKER_ENDPOINT_NAME is not set")
+        if endpoint and sagemaker not in chosen:
+            chosen = (*chosen, sagemaker)
     retired = [m.name for m in chosen if m.lifecycle != "active"]
     if retired:
         raise ConfigError(f"{setting}: {', '.join(retired)} reached end of life; remove them")

@@ -55,6 +55,11 @@ def job_timeout_seconds() -> int:
     return env_int("JOB_TIMEOUT_SECONDS", 3600, 300, 7 * 86400)
 
 
+def sagemaker_endpoint_name() -> str:
+    """The SageMaker endpoint generations may use (SAGEMAKER_ENDPOINT_NAME), or '' when it is off."""
+    return env("SAGEMAKER_ENDPOINT_NAME", "")
+
+
 @cache
 def function_memory_mb() -> int:
     """The function's memory (Lambda's own AWS_LAMBDA_FUNCTION_MEMORY_SIZE; 1024 off Lambda)."""

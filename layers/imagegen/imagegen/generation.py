@@ -148,15 +148,8 @@ def size_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate_models() -> list[Model]:
-    """The models a generation may pick, the default first: GENERATE_MODELS, plus the SageMaker
-    endpoint (the catalog's `sagemaker` row) when one is set and the list does not place it."""
+    """The models a generation may pick, the default first (GENERATE_MODELS, and the SageMaker endpoint)."""
     rows = list(catalog.for_task("generate", "generate"))
-    endpoint = sagemaker.endpoint_name()
-    sagemaker_row = catalog.get("sagemaker")
-    if sagemaker_row in rows and not endpoint:
-        raise ConfigError("GENERATE_MODELS names sagemaker but SAGEMAKER_ENDPOINT_NAME is not set")
-    if endpoint and sagemaker_row not in rows:
-        rows.append(sagemaker_row)
     if not rows:
         raise ConfigError("GENERATE_MODELS has no model that can generate")
     return rows

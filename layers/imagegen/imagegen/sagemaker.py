@@ -22,7 +22,7 @@ ACCEPT = "application/json;jpeg"
 
 def endpoint_name() -> str:
     """The configured endpoint, or '' when the provider is off."""
-    return config.env("SAGEMAKER_ENDPOINT_NAME", "")
+    return config.sagemaker_endpoint_name()
 
 
 def validate(params: Params) -> None:
