@@ -295,3 +295,11 @@ def test_the_sdk_lists_and_retrieves_the_deployments_models(client):
     with pytest.raises(openai.NotFoundError) as missing:
         client.models.retrieve("dall-e-3")
     assert missing.value.code == "model_not_found"
+
+
+def test_todays_fields_through_the_sdk(client):
+    result = client.images.generate(prompt="a fox", extra_body={"safety_identifier": "u-42", "moderation": "auto"})
+    assert len(result.data) == 1
+    with pytest.raises(openai.BadRequestError) as streamed:
+        client.images.generate(prompt="a fox", extra_body={"stream": True})
+    assert streamed.value.param == "stream"

@@ -294,3 +294,28 @@ def test_b64_json_past_lambdas_answer_limit_is_a_413_that_says_to_ask_for_url(aw
     # THEN a 413 that says what to do, never an answer Lambda could not return
     assert status == 413 and body["error"]["code"] == "response_too_large"
     assert "response_format url" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"stream": True}, "stream"),
+        ({"partial_images": 2}, "partial_images"),
+        ({"moderation": "low"}, "moderation"),
+        ({"safety_identifier": 7}, "safety_identifier"),
+    ],
+)
+def test_todays_openai_fields_that_cannot_be_honoured_are_refused_by_name(aws, generate, fields, param):
+    status, body = call(generate, post({"prompt": "x", **fields}))
+    assert status == 400 and body["error"]["param"] == param
+    if param == "stream":
+        assert "Prefer: wait" in body["error"]["message"]  # says how to get the image instead
+
+
+def test_todays_openai_fields_that_change_nothing_are_taken_and_the_end_user_recorded(aws, generate):
+    fields = {"stream": False, "partial_images": 0, "moderation": "auto", "safety_identifier": "user-1234"}
+    with stub_bedrock(sd3_answer(IMAGES)):
+        status, body = call(generate, post({"prompt": "x", **fields}))
+    assert status == 201, body
+    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=f"jobs/{body['id']}.json")["Body"].read())
+    assert record["user"] == "user-1234"

@@ -111,3 +111,14 @@ def test_eight_images_is_the_limit():
 )
 def test_bad_multipart_bodies(req, expected):
     assert refused(req()) == expected
+
+
+def test_todays_openai_form_fields_are_taken_as_text():
+    # The openai SDK sends them as multipart text parts: "false", "0", "auto"
+    parts = {"stream": "false", "partial_images": "0", "moderation": "auto", "safety_identifier": "u-9"}
+    from imagegen import parsing
+
+    assert parsing.end_user(parts) == "u-9"
+    with pytest.raises(ApiError) as refused:
+        parsing.end_user({**parts, "stream": "true"})
+    assert refused.value.param == "stream"

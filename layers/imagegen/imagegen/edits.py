@@ -64,7 +64,9 @@ MAX_INPUT_BYTES = 16 * 1024
 # Replicate may queue a prediction for a while before it fetches the input.
 UPLOAD_URL_EXPIRY_SECONDS = 3600
 # The scalar fields both forms share (OpenAI's, plus ours: strength, input).
-OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"})
+OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"}) | frozenset(
+    parsing.TODAYS_FIELDS
+)
 JSON_FIELDS = OPTIONS | {"image", "image_url", "mask"}
 FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
 NOT_FOR_VARIATIONS = ("prompt", "mask")
@@ -210,7 +212,7 @@ def build_order(
     response_format = fields.get("response_format") or "url"
     if response_format not in results.RESPONSE_FORMATS:
         raise invalid("response_format", "must be url or b64_json")
-    user = text("user", fields.get("user"), 256)
+    user = parsing.end_user(fields)
     strength = parsing.number("strength", fields.get("strength"), from_form)
     choice = editmodels.choose(fields.get("model"), task)
     overrides = fields.get("input")

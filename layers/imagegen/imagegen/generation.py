@@ -44,7 +44,17 @@ INT_FIELDS = ("width", "height", "seed", "steps", "n")
 OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
 OPENAI_DEFAULTS = {"style": (), "output_format": ("png",), "background": ("auto",)}
 FIELDS = frozenset(
-    {"prompt", "message", "negative_prompt", "provider", "model", "cfg_scale", *INT_FIELDS, *OPENAI_FIELDS}
+    {
+        "prompt",
+        "message",
+        "negative_prompt",
+        "provider",
+        "model",
+        "cfg_scale",
+        *INT_FIELDS,
+        *OPENAI_FIELDS,
+        *parsing.TODAYS_FIELDS,
+    }
 )
 
 
@@ -108,9 +118,7 @@ def parse(request: Request) -> Order:
     quality = fields.get("quality")
     if quality is not None and not isinstance(quality, str):
         raise invalid("quality", "must be a string")
-    user = fields.get("user")
-    if user is not None and (not isinstance(user, str) or len(user) > 256):
-        raise invalid("user", "must be a string of at most 256 characters")
+    user = parsing.end_user(fields)
     numbers = {name: parsing.whole_number(name, fields.get(name), from_query) for name in INT_FIELDS}
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:

@@ -45,3 +45,29 @@ def size(value: object) -> tuple[int | None, int | None]:
     if not match:
         raise invalid("size", f"{str(value)[:40]!r} is not WIDTHxHEIGHT (e.g. 1024x1024) or auto")
     return int(match.group(1)), int(match.group(2))
+
+
+# OpenAI's newer request fields, taken by generations and edits alike (end_user).
+TODAYS_FIELDS = ("safety_identifier", "moderation", "stream", "partial_images")
+
+
+def end_user(fields: dict) -> str | None:
+    """OpenAI's request fields that change nothing here but must not be dropped silently: `stream`
+    (false only: API Gateway HTTP APIs do not stream), `partial_images` (0 only), `moderation` (auto
+    only: each provider applies its own filter); and the end user's identifier, `safety_identifier`
+    (OpenAI's newer name) or `user`, which the job records. A value we cannot honour is a 400 naming it."""
+    if fields.get("stream") not in (None, False, "false"):
+        raise invalid(
+            "stream",
+            "this API does not stream (API Gateway HTTP APIs answer whole): leave stream out or false; for a "
+            "slow model send `Prefer: wait` to get the images in the answer, or poll the job's links.self",
+        )
+    if fields.get("partial_images") not in (None, 0, "0"):
+        raise invalid("partial_images", "partial images need streaming, which this API does not do: leave it out or 0")
+    if fields.get("moderation") not in (None, "auto"):
+        raise invalid("moderation", "only auto: each provider applies its own content filter")
+    for name in ("safety_identifier", "user"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 256):
+            raise invalid(name, "must be a string of at most 256 characters")
+    return fields.get("safety_identifier") or fields.get("user")
