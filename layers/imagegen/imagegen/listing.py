@@ -63,27 +63,28 @@ def view(model: Model, tasks: list[str], default_for: list[str]) -> dict:
         "default_for": default_for,
         "sizes": list(sizes.values()) if isinstance(sizes, dict) else [],
         "aspect_ratios": list(sizes),
-        "max_n": model.limit("n", 1),
+        "images_per_call": model.limit("n", 1),  # a generation asks for up to 4: more calls at once
         "price_per_image_usd": model.price["usd"],
         "price_date": model.price["date"],
         "aliases": list(model.aliases),
     }
 
 
+def served(name: str, tasks: list[str], first: dict[str, str]) -> dict:
+    """The view of one enabled model, with the tasks it is the default for."""
+    return view(catalog.get(name), tasks, [task for task, default in first.items() if default == name])
+
+
 def list_models() -> dict:
     first = defaults()
-    data = [
-        view(catalog.get(name), tasks, [task for task, default in first.items() if default == name])
-        for name, tasks in enabled().items()
-    ]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [served(name, tasks, first) for name, tasks in enabled().items()]}
 
 
 def one(name: str) -> dict:
     """One enabled model by its catalog name (or an alias of it), or OpenAI's 404."""
     model = catalog.find(name)
-    served = enabled()
-    if model is None or model.name not in served:
+    tasks = enabled().get(model.name) if model else None
+    if not tasks:
         message = f"the model {clip(name)!r} is not served here; GET /v1/models lists the ones that are"
         raise ApiError(404, "model_not_found", message, "model")
-    return next(item for item in list_models()["data"] if item["id"] == model.name)
+    return served(model.name, tasks, defaults())
