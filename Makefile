@@ -31,7 +31,7 @@ LOCAL_AWS = AWS_ENDPOINT_URL="$${AWS_ENDPOINT_URL:-$(LOCALSTACK_URL)}" \
 FUNCTIONS := $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/handler.py))))
 FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
 LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/awssdk.zip dist/layers/vendor.zip dist/layers/analysis.zip
-SHARED_SOURCES := $(shell find layers/imagegen -type f -not -path '*/__pycache__/*')
+SHARED_SOURCES := $(shell find src/imagegen -type f -not -path '*/__pycache__/*')
 
 .PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
         serve api-key tf-check deploy deploy-local bench ci clean
@@ -55,7 +55,7 @@ dist/functions/%.zip: $$(wildcard functions/$$*/*.py) scripts/build_zip.py
 	$(PYTHON) scripts/build_zip.py $@ functions/$*
 
 dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
-	$(PYTHON) scripts/build_zip.py $@ layers/imagegen python/
+	$(PYTHON) scripts/build_zip.py $@ src python/
 
 # Wheels for Lambda's python3.12 on $(ARCH), whatever the build machine is (several --platform
 # tags: pip takes the newest each package offers). All pins are in the requirements file, so

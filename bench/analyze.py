@@ -31,7 +31,7 @@ started = time.perf_counter()
 import importlib.util
 spec = importlib.util.spec_from_file_location("analyze_handler", {handler!r})
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-from imagegen import vision
+from imagegen.analysis import onnx as vision
 vision.Model(vision.ModelSpec.from_dict({spec_row!r}), open({model!r}, "rb").read())
 print(time.perf_counter() - started)
 """
@@ -64,7 +64,7 @@ def cold_starts(ctx) -> list[Figure]:
             with open(path, "wb") as file:
                 file.write(build())
             code = COLD.format(
-                layer=str(ROOT / "layers" / "imagegen"),
+                layer=str(ROOT / "src"),
                 functions=str(ROOT / "functions"),
                 handler=str(ROOT / "functions" / "analyze" / "handler.py"),
                 spec_row={**row, "task": task, "labels": demo_models.LABELS},
@@ -89,7 +89,8 @@ def cold_starts(ctx) -> list[Figure]:
 def per_image(ctx) -> list[Figure]:
     import boto3
 
-    from imagegen import analysis, vision
+    from imagegen.analysis import onnx as vision
+    from imagegen.analysis import models as analysis
     from localdev import demo_models
     from localdev.bucket import ensure_bucket
     from localdev.server import LocalApi
@@ -161,7 +162,7 @@ WORST_SIDE, WORST_COUNT, FUNCTION_MB = 7071, 4, 1024
 
 
 def analysis_share() -> float:
-    from imagegen import analysis
+    from imagegen.analysis import models as analysis
 
     return analysis.IMAGE_MEMORY_SHARE
 
@@ -185,7 +186,7 @@ def worst_request(ctx) -> list[Figure]:
         for name, doc in (("worst", event), ("warm", warm)):
             with open(files[name], "w") as file:
                 json.dump(doc, file)
-        code = WORST.format(layer=str(ROOT / "layers" / "imagegen"), handler=str(ROOT / "functions/analyze/handler.py"),
+        code = WORST.format(layer=str(ROOT / "src"), handler=str(ROOT / "functions/analyze/handler.py"),
                             **files)  # fmt: skip
         env = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(FUNCTION_MB)}
         for _ in range(max(3, ctx.runs // 2)):

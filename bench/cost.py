@@ -72,7 +72,7 @@ def measure(ctx, rtt: float, bandwidth: float | None, output: bytes) -> dict:
             samples["submit"].append(time.perf_counter() - start)
             requests["submit"] = counter.take()
             job = json.loads(response["body"])["jobs"][0]
-            from imagegen import jobs
+            from imagegen.jobs import records as jobs
 
             record = jobs.get(job["id"])
             hook = webhook_event(fake, record["id"], record["prediction_id"], output)
@@ -101,7 +101,8 @@ def collect(fake, output: bytes) -> float:
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
-    from imagegen import storage, webhooks
+    from imagegen import bucket as storage
+    from imagegen.jobs import outputs as webhooks
 
     urls = []
     for n in range(BATCH_COLLECT):

@@ -18,7 +18,7 @@ os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-for path in (str(ROOT / "layers" / "imagegen"), str(ROOT)):
+for path in (str(ROOT / "src"), str(ROOT)):
     if path not in os.sys.path:
         os.sys.path.insert(0, path)
 
@@ -108,7 +108,9 @@ def replicate_env(latency: float = 0.0, bandwidth: float | None = None) -> Itera
 
 def clear_caches() -> None:
     """Cached settings (bucket name, secrets, clients) belong to one environment."""
-    from imagegen import config, predictions, secrets
+    from imagegen import aws as secrets
+    from imagegen import settings as config
+    from imagegen.providers import replicate as predictions
 
     for func in (config.bucket_name, getattr(secrets, "parameter", None), predictions._client):
         if hasattr(func, "cache_clear"):

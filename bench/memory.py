@@ -54,7 +54,8 @@ print(json.dumps({{"growth": hwm() - before}}))
 
 
 def new_job(prediction_id: str) -> str:
-    from imagegen import jobs, storage
+    from imagegen import bucket as storage
+    from imagegen.jobs import records as jobs
 
     job_id = storage.new_job_id()
     jobs.create(
@@ -71,7 +72,7 @@ def one_run(fake, mode: str, output: bytes, tmp: Path) -> int:
         path = tmp / f"{name}.json"
         path.write_text(json.dumps(event))
         files.append(str(path))
-    code = CHILD.format(paths=[str(ROOT / "layers" / "imagegen"), str(ROOT)], bucket=os.environ["BUCKET_NAME"])
+    code = CHILD.format(paths=[str(ROOT / "src"), str(ROOT)], bucket=os.environ["BUCKET_NAME"])
     out = subprocess.run([sys.executable, "-c", code, mode, *files], capture_output=True, text=True, env=os.environ)
     if out.returncode:
         raise RuntimeError(f"memory run ({mode}) failed: {out.stderr[-2000:]}")

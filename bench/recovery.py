@@ -45,7 +45,8 @@ def throttled_jobs(fake, edit) -> list[tuple[str, str]]:
 
 
 def run(ctx) -> list[Figure]:
-    from imagegen import jobs, sweeper
+    from imagegen.jobs import records as jobs
+    from imagegen.jobs import sweeper
 
     passes, deliveries = [], []
     for _ in range(max(3, ctx.runs // 2)):

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MOTO_SERVER = ROOT / "localdev" / "moto_server.py"
 # What a scratch copy needs: the Terraform, the route table it reads, and what `make build` reads.
-COPIED = ("Makefile", "scripts", "layers", "functions", "terraform")
+COPIED = ("Makefile", "scripts", "src", "layers", "functions", "terraform")
 # Every service our module's resources and data sources call (the provider's endpoint names).
 SERVICES = (
     *("apigatewayv2", "bedrock", "cloudwatch", "events", "iam", "kms"),

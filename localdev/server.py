@@ -42,7 +42,7 @@ from urllib.parse import parse_qsl, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 ROUTES_FILE = FUNCTIONS_DIR / "routes.json"
-SHARED_LAYER = ROOT / "layers" / "imagegen"
+SHARED_LAYER = ROOT / "src"
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
 DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read and dropped up to this, so the client sees the 413
@@ -52,7 +52,7 @@ MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 MAX_ANSWER_BYTES = 6_291_556
 
-# The shared package is a layer (/opt/python on Lambda): here it is the repository's layers/imagegen.
+# The shared package is a layer (/opt/python on Lambda): here it is the repository's src/ (src/imagegen).
 if str(SHARED_LAYER) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER))
 

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers" / "imagegen"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from imagegen import apikeys  # noqa: E402 (needs the path above)
+from imagegen import apikeys
 
 
 def main(argv: list[str] | None = None) -> int:

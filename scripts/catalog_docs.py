@@ -1,4 +1,4 @@
-"""Write the README's model table from the model catalog (layers/imagegen/imagegen/catalog.json).
+"""Write the README's model table from the model catalog (src/imagegen/catalog.json).
 
     python scripts/catalog_docs.py          rewrite the table between the README's markers
     python scripts/catalog_docs.py --check  exit 1 if the README's table is stale
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOG = ROOT / "layers" / "imagegen" / "imagegen" / "catalog.json"
+CATALOG = ROOT / "src" / "imagegen" / "catalog.json"
 README = ROOT / "README.md"
 START, END = "<!-- model table: scripts/catalog_docs.py -->", "<!-- end of model table -->"
 

@@ -31,7 +31,7 @@ locals {
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate_webhook_secret_parameter_name, "/")}"
   # The model catalog (one row per model: provider, id, where it runs, tasks, limits, price) and the
   # models each function enables, by catalog name (the catalog's defaults unless var.models names them).
-  catalog = jsondecode(file("${path.module}/../layers/imagegen/imagegen/catalog.json"))
+  catalog = jsondecode(file("${path.module}/../src/imagegen/catalog.json"))
   models = {
     generate = coalesce(var.models.generate, local.catalog.defaults.generate)
     edit     = coalesce(var.models.edit, local.catalog.defaults.edit)
@@ -365,7 +365,7 @@ resource "terraform_data" "models_in_catalog" {
   lifecycle {
     precondition {
       condition     = length(local.unknown_models) == 0
-      error_message = "These models are not in the model catalog (layers/imagegen/imagegen/catalog.json): ${join(", ", local.unknown_models)}. Use a catalog name (README.md, Models), or add a row for the model."
+      error_message = "These models are not in the model catalog (src/imagegen/catalog.json): ${join(", ", local.unknown_models)}. Use a catalog name (README.md, Models), or add a row for the model."
     }
     precondition {
       condition     = length(local.retired_models) == 0

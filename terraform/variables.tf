@@ -208,7 +208,7 @@ variable "replicate_base_url" {
 }
 
 variable "models" {
-  description = "Catalog names of the models each function may use (GENERATE_MODELS, EDIT_MODELS), the first being its route's default; null: the catalog's defaults. Models, where they run and their prices: README.md (Models) and layers/imagegen/imagegen/catalog.json; Terraform derives the regions, IAM ARNs and Marketplace products from the rows. `sagemaker` names the endpoint of sagemaker_endpoint_name."
+  description = "Catalog names of the models each function may use (GENERATE_MODELS, EDIT_MODELS), the first being its route's default; null: the catalog's defaults. Models, where they run and their prices: README.md (Models) and src/imagegen/catalog.json; Terraform derives the regions, IAM ARNs and Marketplace products from the rows. `sagemaker` names the endpoint of sagemaker_endpoint_name."
   type = object({
     generate = optional(list(string))
     edit     = optional(list(string))

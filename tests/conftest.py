@@ -21,16 +21,16 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 def clear_caches() -> None:
     """Forget cold-start state (clients, config, secrets) so each test sets its own."""
-    from imagegen import aws, catalog, config, secrets
+    from imagegen import aws, catalog, settings
 
     aws.client.cache_clear()
+    aws.secret.cache_clear()
     catalog.names.cache_clear()
     catalog.enabled.cache_clear()
-    config.bucket_name.cache_clear()
-    config.url_expiry_seconds.cache_clear()
-    config.job_timeout_seconds.cache_clear()
-    config.function_memory_mb.cache_clear()
-    secrets.parameter.cache_clear()
+    settings.bucket_name.cache_clear()
+    settings.url_expiry_seconds.cache_clear()
+    settings.job_timeout_seconds.cache_clear()
+    settings.function_memory_mb.cache_clear()
 
 
 @pytest.fixture(autouse=True)

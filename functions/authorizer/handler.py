@@ -1,28 +1,7 @@
-"""HTTP API Lambda authorizer (payload 2.0, simple responses): `Authorization: Bearer <api key>`.
+"""HTTP API Lambda authorizer: `Authorization: Bearer <api key>` (imagegen.routes.authorizer)."""
 
-API Gateway answers 401 itself when the header is missing and 403 when this says no; an allowed
-key's id and name reach the route's function as requestContext.authorizer.lambda.
-"""
-
-import logging
-
-from imagegen import apikeys, logs
-
-log = logging.getLogger("imagegen")
+from imagegen.routes import authorizer
 
 
 def handler(event: dict, context: object = None) -> dict:
-    started = logs.begin(getattr(context, "aws_request_id", ""), event.get("routeKey", ""))
-    try:  # an S3 failure raises: API Gateway answers 500 and caches nothing (never a wrong "yes")
-        verdict = apikeys.verify((event.get("headers") or {}).get("authorization"))
-    except Exception:
-        log.exception("api key check failed")
-        logs.end(started, 500, "internal_error")
-        raise
-    if not verdict.allowed:
-        log.info("api key refused: %s (key id %s)", verdict.reason, verdict.key_id or "-")
-        logs.metric("AuthRejected", 1, reason=verdict.reason)
-    logs.end(started, 200, verdict.reason)
-    if not verdict.allowed:
-        return {"isAuthorized": False}
-    return {"isAuthorized": True, "context": {"key_id": verdict.key_id, "key_name": verdict.name or ""}}
+    return authorizer.handle(event, getattr(context, "aws_request_id", ""))

@@ -1,11 +1,11 @@
 """POST /v1/images/generations (and GET ?prompt=): text-to-image on Bedrock, SageMaker or Replicate."""
 
-from imagegen import generation
-from imagegen.http import Request, api_handler
+from imagegen.api.events import Request, api_handler
+from imagegen.routes import generate
 
-generation.check_configuration()  # cold start: a bad GENERATE_MODELS is logged once, clearly
+generate.check_configuration()  # cold start: a bad GENERATE_MODELS is logged once, clearly
 
 
 @api_handler
 def handler(request: Request) -> dict:
-    return generation.generate(request)
+    return generate.handle(request)

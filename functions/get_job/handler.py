@@ -1,10 +1,9 @@
 """GET /v1/jobs/{id}: a job's status, and presigned URLs for its images."""
 
-from imagegen import jobs
-from imagegen.http import Request, api_handler, json_response
+from imagegen.api.events import Request, api_handler
+from imagegen.routes import get_job
 
 
 @api_handler
 def handler(request: Request) -> dict:
-    job_id = jobs.require_id(request.path_params.get("id", ""))
-    return json_response(200, jobs.public_view(jobs.get_for(job_id, request.owner)))
+    return get_job.handle(request)

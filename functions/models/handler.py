@@ -1,10 +1,9 @@
 """GET /v1/models and GET /v1/models/{id}: the deployment's models in OpenAI's list format."""
 
-from imagegen import listing
-from imagegen.http import Request, api_handler, json_response
+from imagegen.api.events import Request, api_handler
+from imagegen.routes import models
 
 
 @api_handler
 def handler(request: Request) -> dict:
-    name = request.path_params.get("id")
-    return json_response(200, listing.one(name) if name else listing.list_models())
+    return models.handle(request)

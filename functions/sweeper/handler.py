@@ -1,8 +1,7 @@
 """Scheduled (EventBridge), not HTTP: finish or time out the jobs whose webhook never came."""
 
-from imagegen import logs, sweeper
+from imagegen.routes import sweeper
 
 
 def handler(event: dict, context: object = None) -> dict:
-    logs.setup()
-    return sweeper.sweep()
+    return sweeper.handle()

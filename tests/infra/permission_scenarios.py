@@ -24,7 +24,7 @@ from localdev.fake_replicate import FakeReplicate, render, signed_headers
 from localdev.server import build_event, load_handler, load_routes
 from tests.conftest import FakeContext, clear_caches
 
-CATALOG = json.loads((Path(__file__).resolve().parents[2] / "layers/imagegen/imagegen/catalog.json").read_text())
+CATALOG = json.loads((Path(__file__).resolve().parents[2] / "src/imagegen/catalog.json").read_text())
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 
 
@@ -99,7 +99,8 @@ class Fakes:
             monkeypatch.setenv(name, value)
         self.applied = set(env)
         clear_caches()
-        from imagegen import analysis, predictions
+        from imagegen.providers import replicate as predictions
+        from imagegen.analysis import models as analysis
 
         predictions._client.cache_clear()
         analysis.model.cache_clear()
@@ -198,7 +199,7 @@ def cancel_job(fakes: Fakes, expected) -> None:
 
 
 def sweeper(fakes: Fakes, expected) -> None:
-    from imagegen import sweeper as sweeping
+    from imagegen.jobs import sweeper as sweeping
 
     succeed(fakes, fakes.replicate_jobs[0])
     done = sweeping.sweep(datetime.now(timezone.utc) + timedelta(minutes=10))

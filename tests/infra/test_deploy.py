@@ -41,7 +41,7 @@ ROUTES = json.loads((ROOT / "functions" / "routes.json").read_text())
 FUNCTIONS = {p.parent.name for p in (ROOT / "functions").glob("*/handler.py")}
 DOCUMENTED_ENV = tfcheck.documented_environment((ROOT / "docs" / "configuration.md").read_text(), FUNCTIONS)
 EXAMPLES = {"minimal": "x86_64", "complete": "arm64"}
-CATALOG = json.loads((ROOT / "layers" / "imagegen" / "imagegen" / "catalog.json").read_text())
+CATALOG = json.loads((ROOT / "src" / "imagegen" / "catalog.json").read_text())
 # What AWS offers where (ListFoundationModels + ListInferenceProfiles): where a profile routes requests.
 OFFERED = json.loads((ROOT / "localdev" / "providers" / "bedrock-image-models.json").read_text())["models"]
 

@@ -35,7 +35,7 @@ def without_docstrings(source: str) -> str:
 
 
 SOURCES_WITHOUT_DOCS = "\n".join(
-    without_docstrings(p.read_text()) for p in (ROOT / "layers" / "imagegen" / "imagegen").glob("*.py")
+    without_docstrings(p.read_text()) for p in (ROOT / "src" / "imagegen").rglob("*.py")
 )
 
 

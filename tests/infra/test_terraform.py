@@ -125,7 +125,7 @@ def third_party_imports(function: str) -> set[str]:
     import ast
     import sys
 
-    package = ROOT / "layers" / "imagegen"
+    package = ROOT / "src"
     seen, found, queue = set(), set(), [FUNCTIONS / function / "handler.py"]
     while queue:
         path = queue.pop()
@@ -452,11 +452,11 @@ def test_analysis_models_rows_are_the_fields_the_code_reads():
     analysis.model reads those files), so a row Terraform accepts is a row the code understands."""
     variable_type = module(TERRAFORM).variables["analysis_models"]["type"]
     fields = set(re.findall(r"(\w+)\s*=\s*(?:optional\()?(?:string|list|bool|number)", variable_type))
-    vision = (ROOT / "layers" / "imagegen" / "imagegen" / "vision.py").read_text()
+    vision = (ROOT / "src" / "imagegen" / "analysis" / "onnx.py").read_text()
     spec = vision.split("class ModelSpec", 1)[1].split("@classmethod", 1)[0]
     spec_fields = set(re.findall(r"^    (\w+):", spec, re.M)) - {"task"}
     assert fields == spec_fields | {"key", "labels_key"}, variable_type
-    analysis = (ROOT / "layers" / "imagegen" / "imagegen" / "analysis.py").read_text()
+    analysis = (ROOT / "src" / "imagegen" / "analysis" / "models.py").read_text()
     assert 'row["key"]' in analysis and 'row["labels_key"]' in analysis
     # ANALYSIS_MODELS is written without the unset (null) fields, like REPLICATE_EDIT_FORMS
     analyze = root_local("functions")["analyze"]

@@ -116,7 +116,7 @@ def analysis_models(bucket):
     """The demo ONNX models (localdev/demo_models.py) in the bucket, named by ANALYSIS_MODELS."""
     import boto3
 
-    from imagegen import analysis
+    from imagegen.analysis import models as analysis
     from localdev import demo_models
 
     os.environ["ANALYSIS_MODELS"] = demo_models.install(boto3.client("s3"), bucket, prefix="models/it")

@@ -21,7 +21,7 @@ import pytest
 import requests
 from PIL import Image
 
-from imagegen import analysis
+from imagegen.analysis import models as analysis
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -237,7 +237,7 @@ def test_an_image_too_large_for_the_functions_memory_is_a_413_naming_it_and_the_
     api, models_in_s3, monkeypatch
 ):
     # GIVEN a 128 MB function (51 MB for one request's decoded images) and a 20 MP PNG among small ones
-    from imagegen import config
+    from imagegen import settings as config
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
     config.function_memory_mb.cache_clear()

@@ -11,7 +11,8 @@ import threading
 import pytest
 import requests
 
-from imagegen import jobs, storage
+from imagegen import bucket as storage
+from imagegen.jobs import records as jobs
 from localdev.server import Cors, LocalApi, Route
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

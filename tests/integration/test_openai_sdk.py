@@ -19,7 +19,7 @@ import pytest
 import requests
 from PIL import Image
 
-from imagegen import apikeys, catalog
+from imagegen import apikeys, catalog, settings
 from localdev.server import LocalApi
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock/SageMaker, as a fixture)
 
@@ -233,7 +233,7 @@ def test_without_a_key_401_with_a_wrong_or_revoked_or_expired_one_403(keyed_api,
     expired, record = apikeys.mint("to expire", expires_in_days=1)
     record["expires_at"] = "2020-01-01T00:00:00+00:00"
     boto3.client("s3").put_object(
-        Bucket=apikeys.config.bucket_name(), Key=apikeys.record_key(record["id"]), Body=json.dumps(record).encode()
+        Bucket=settings.bucket_name(), Key=apikeys.record_key(record["id"]), Body=json.dumps(record).encode()
     )
     assert call(None) == 401
     assert call(key[:-1] + ("A" if key[-1] != "A" else "B")) == 403  # right id, wrong secret
@@ -269,7 +269,7 @@ def test_a_job_is_seen_and_canceled_only_with_the_key_that_made_it(keyed_api, ke
     )
     assert cancel.status_code == 404
     record = json.loads(
-        boto3.client("s3").get_object(Bucket=apikeys.config.bucket_name(), Key=f"jobs/{job}.json")["Body"].read()
+        boto3.client("s3").get_object(Bucket=settings.bucket_name(), Key=f"jobs/{job}.json")["Body"].read()
     )
     assert record["owner"] == apikeys.KEY_PATTERN.fullmatch(key).group(1)
 

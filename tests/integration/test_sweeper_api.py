@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from imagegen import jobs, sweeper
+from imagegen.jobs import records as jobs
+from imagegen.jobs import sweeper
 from localdev.fake_replicate import render
 from tests.integration.test_edit_api import wait_for_job
 

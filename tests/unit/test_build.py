@@ -21,12 +21,12 @@ def digest(path: Path) -> str:
 
 def test_same_sources_give_identical_zips(tmp_path):
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
-    build(first, ROOT / "layers" / "imagegen", "python/")
-    build(second, ROOT / "layers" / "imagegen", "python/")
+    build(first, ROOT / "src", "python/")
+    build(second, ROOT / "src", "python/")
     assert digest(first) == digest(second)
     names = zipfile.ZipFile(first).namelist()
     assert names == sorted(names)
-    assert "python/imagegen/http.py" in names
+    assert "python/imagegen/api/events.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
@@ -71,7 +71,7 @@ def test_a_zip_over_lambdas_direct_upload_limit_is_refused_with_what_to_do(tmp_p
 
 
 def test_the_catalog_ships_in_the_imagegen_layer(tmp_path):
-    build(tmp_path / "imagegen.zip", ROOT / "layers" / "imagegen", "python/")
+    build(tmp_path / "imagegen.zip", ROOT / "src", "python/")
     assert "python/imagegen/catalog.json" in zipfile.ZipFile(tmp_path / "imagegen.zip").namelist()
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from imagegen import jobs, logs, storage
+from imagegen import bucket as storage
+from imagegen import logs
+from imagegen.jobs import records as jobs
 from localdev.fake_replicate import FakeReplicate, new_secret, render, signed_headers
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
@@ -215,7 +217,9 @@ def test_every_custom_alarm_watches_a_series_the_code_emits(aws, monkeypatch, ca
     # GIVEN what would set off each alarm: a forged webhook, a job past its timeout, a throttled Bedrock
     from botocore.stub import Stubber
 
-    from imagegen import catalog, invoke, sweeper
+    from imagegen import catalog
+    from imagegen.jobs import sweeper
+    from imagegen.providers import runtime as invoke
 
     monkeypatch.setenv("IMAGEGEN_EMF", "1")
     boto3.client("ssm").put_parameter(Name="/t/secret", Value=new_secret(), Type="SecureString")

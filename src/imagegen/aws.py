@@ -1,0 +1,47 @@
+"""boto3 clients, made once per cold start and shared; secrets from SSM Parameter Store.
+
+boto3 honours AWS_ENDPOINT_URL itself, which is how tests and the local server reach LocalStack;
+nothing here knows about it. Secrets: only a parameter's *name* is in the environment (settings);
+its value is read here once per cold start, decrypted, and never logged.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from imagegen.errors import ConfigError
+
+
+@cache
+def client(service: str, **config: object):
+    import boto3
+    from botocore.config import Config
+
+    settings: dict = {"retries": {"max_attempts": 3, "mode": "standard"}, **config}
+    if service == "s3":
+        # SigV4 presigned URLs: required for KMS-encrypted objects and in every newer region.
+        settings.setdefault("signature_version", "s3v4")
+    return boto3.client(service, config=Config(**settings))
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_aws_error(exc: Exception) -> bool:
+    """True for an error botocore raised (an AWS answer, or no answer at all)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)
+
+
+@cache
+def secret(name: str) -> str:
+    """The decrypted value of the SSM SecureString parameter `name`."""
+    try:
+        response = client("ssm").get_parameter(Name=name, WithDecryption=True)
+    except Exception as exc:
+        raise ConfigError(f"cannot read SSM parameter {name} ({error_code(exc) or type(exc).__name__})") from None
+    return response["Parameter"]["Value"]

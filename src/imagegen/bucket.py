@@ -1,0 +1,60 @@
+"""The one bucket: image keys that never collide, and presigned URLs.
+
+Layout: images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} for results,
+uploads/{job_id}/{n}.{ext} for source images, jobs/{job_id}.json for job records.
+Job ids are random UUIDs, so two requests never share a key (the seeds used
+timestamps, which collided under load).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import IO
+
+from imagegen import aws, settings
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def image_key(job_id: str, n: int, content_type: str, when: datetime) -> str:
+    return f"images/{when:%Y/%m/%d}/{job_id}/{n}.{EXTENSIONS[content_type]}"
+
+
+def upload_key(job_id: str, n: int, content_type: str) -> str:
+    return f"uploads/{job_id}/{n}.{EXTENSIONS[content_type]}"
+
+
+def put_new(key: str, body: bytes | IO[bytes], content_type: str) -> bool:
+    """Write an object only if the key is free. False if it already exists (nothing is overwritten)."""
+    try:
+        aws.client("s3").put_object(
+            Bucket=settings.bucket_name(), Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+        )
+    except Exception as exc:
+        if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
+
+
+def presign(key: str, expires_in: int | None = None) -> dict:
+    """A presigned GET URL for `key` and the time it stops working."""
+    seconds = expires_in or settings.url_expiry_seconds()
+    url = aws.client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": settings.bucket_name(), "Key": key}, ExpiresIn=seconds
+    )
+    expires_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return {"key": key, "url": url, "expires_at": expires_at.isoformat(timespec="seconds")}
+
+
+def read(key: str) -> bytes:
+    return aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=key)["Body"].read()

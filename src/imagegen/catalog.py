@@ -1,0 +1,121 @@
+"""The model catalog (catalog.json beside this file): one row per model, read once per cold start.
+
+A deployment enables models by catalog name: GENERATE_MODELS and EDIT_MODELS, comma-joined names
+for the generate and edit functions (Terraform's `models`; unset: the catalog's `defaults`), the
+first being the route's default. A request's `model` may be the
+catalog name, an alias of the row (its provider id among them), or a deployment alias
+(MODEL_ALIASES, JSON {"alias": "catalog name"}).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from imagegen import settings
+from imagegen.errors import ConfigError
+
+PATH = Path(__file__).with_name("catalog.json")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    provider: str  # bedrock | replicate
+    family: str  # the request format: one adapter per family
+    id: str  # Bedrock foundation-model id; Replicate owner/name
+    tasks: tuple[str, ...]
+    lifecycle: str = "active"
+    region: str | None = None  # Bedrock: where it is invoked
+    profile: str | None = None  # Bedrock: inference profile geography (us, eu, ...)
+    routes_to: tuple[str, ...] = ()
+    marketplace_product_id: str | None = None  # Bedrock: subscribed on first invocation
+    version: str | None = None  # Replicate: the pinned version
+    official: bool = False
+    limits: dict[str, Any] = field(default_factory=dict, compare=False)
+    inputs: dict[str, Any] = field(default_factory=dict, compare=False)
+    output_formats: tuple[str, ...] = ()
+    price: dict[str, Any] = field(default_factory=dict, compare=False)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """What the provider is called with: a Bedrock model or profile id, a Replicate owner/name[:version]."""
+        if self.provider == "bedrock":
+            return f"{self.profile}.{self.id}" if self.profile else self.id
+        return f"{self.id}:{self.version}" if self.version else self.id
+
+    @property
+    def answers_later(self) -> bool:
+        """An async model (Replicate): its request answers with a job, the webhook stores the images."""
+        return self.provider == "replicate"
+
+    def limit(self, name: str, default: Any = None) -> Any:
+        return self.limits.get(name, default)
+
+
+def row(name: str, data: dict) -> Model:
+    lists = {key: tuple(data.get(key, ())) for key in ("tasks", "routes_to", "output_formats", "aliases")}
+    return Model(name=name, **{**data, **lists})
+
+
+@cache
+def data() -> dict:
+    return json.loads(PATH.read_text())
+
+
+@cache
+def models() -> dict[str, Model]:
+    """Every row of the catalog, by catalog name."""
+    return {name: row(name, fields) for name, fields in data()["models"].items()}
+
+
+@cache
+def names() -> dict[str, str]:
+    """Every name a request may use for a model (catalog name, aliases, provider refs) -> catalog name."""
+    table: dict[str, str] = {}
+    for model in models().values():
+        for name in (model.name, model.ref, *model.aliases):
+            table.setdefault(name, model.name)
+    for alias, target in settings.model_aliases().items():
+        if target not in table:
+            raise ConfigError(f"MODEL_ALIASES: {alias!r} names {target!r}, which is not in the model catalog")
+        table[alias] = table[target]
+    return table
+
+
+def get(name: str) -> Model:
+    try:
+        return models()[name]
+    except KeyError:
+        raise ConfigError(f"{name!r} is not in the model catalog") from None
+
+
+def find(name: object) -> Model | None:
+    """The catalog row a request's `model` names, or None."""
+    return models()[names()[name]] if isinstance(name, str) and name in names() else None
+
+
+@cache
+def enabled(function: str) -> tuple[Model, ...]:
+    """The function's models ({FUNCTION}_MODELS, else the catalog's defaults for it), in order: the
+    first is the default. Checked at cold start."""
+    setting = f"{function.upper()}_MODELS"
+    chosen = tuple(get(name) for name in dict.fromkeys(settings.function_models(function) or data()["defaults"][function]))
+    if function == "generate":  # the `sagemaker` row is the deployment's endpoint: on when one is named
+        endpoint, sagemaker = settings.sagemaker_endpoint_name(), get("sagemaker")
+        if sagemaker in chosen and not endpoint:
+            raise ConfigError(f"{setting} names sagemaker but SAGEMAKER_ENDPOINT_NAME is not set")
+        if endpoint and sagemaker not in chosen:
+            chosen = (*chosen, sagemaker)
+    retired = [m.name for m in chosen if m.lifecycle != "active"]
+    if retired:
+        raise ConfigError(f"{setting}: {', '.join(retired)} reached end of life; remove them")
+    return chosen
+
+
+def for_task(function: str, task: str) -> tuple[Model, ...]:
+    return tuple(m for m in enabled(function) if task in m.tasks)

@@ -1,0 +1,119 @@
+"""Carrying out an Order: the one "answer now" path and the one "answer later" path of every route.
+
+- now(): the sync model (Bedrock, SageMaker) makes the images, one call per Params at once (a
+  generation has one, an edit one per uploaded image); each image is stored under
+  images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with its sniffed content type and a job record is
+  written `succeeded`.
+- later(): a job record `queued` (open_job), then the Replicate prediction that calls our webhook
+  (submit); the webhook stores the images (jobs.outputs). If Replicate refuses or cannot be reached
+  the job is recorded `failed` with the reason and SubmitFailed (a 502/503) is raised, so nothing is
+  left half-written.
+
+Both return job records; the routes shape the answers (imagegen.api.answers).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from imagegen import bucket, providers, settings
+from imagegen.errors import ConfigError, ProviderError, SubmitFailed
+from imagegen.images import formats
+from imagegen.jobs import records
+from imagegen.orders import Order, Params
+
+log = logging.getLogger("imagegen")
+
+
+# -- now ----------------------------------------------------------------------------------------
+
+
+def now(order: Order, calls: list[Params], **extra: Any) -> tuple[dict, list[bytes]]:
+    """Run each call through the order's sync model at once; the succeeded job and the images' bytes."""
+
+    def one(params: Params) -> list[bytes]:
+        return providers.generate(order.row, order.model, params)
+
+    if len(calls) == 1:
+        produced = one(calls[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="run") as pool:
+            produced = [image for batch in pool.map(one, calls) for image in batch]
+    return store(order, produced, **extra), produced
+
+
+def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
+    """Put each image under a fresh key and write the job record `succeeded`."""
+    job_id = bucket.new_job_id()
+    when = datetime.now(timezone.utc)
+    stored = []
+    for n, data in enumerate(produced):
+        content_type = formats.sniff(data)
+        if content_type is None:
+            raise ProviderError(f"{order.provider} returned something that is not an image")
+        key = bucket.image_key(job_id, n, content_type, when)
+        if not bucket.put_new(key, data, content_type):
+            raise RuntimeError(f"image key {key} already exists")  # a fresh uuid4 job id: never
+        stored.append({"key": key, "content_type": content_type, "bytes": len(data)})
+    if settings.models_offline():
+        extra["offline"] = True
+    job = records.new_job(
+        job_id,
+        provider=order.provider,
+        model=order.model,
+        status="succeeded",
+        prompt=order.params.prompt,
+        parameters=order.params.recorded(),
+        images=stored,
+        **order.who(),
+        **extra,
+    )
+    return records.create(job)
+
+
+# -- later --------------------------------------------------------------------------------------
+
+
+def later(order: Order, model_input: dict, webhook: str, **extra: Any) -> dict:
+    """A queued job and its prediction, submitted; the job as stored (SubmitFailed: recorded failed)."""
+    job_id = bucket.new_job_id()
+    open_job(order, job_id, prompt=order.params.prompt, **extra)
+    submit(order.model, model_input, job_id, webhook)
+    return records.get(job_id)
+
+
+def open_job(order: Order, job_id: str, **extra: Any) -> dict:
+    """Write the `queued` record of an async job (before its prediction exists)."""
+    if settings.replicate_offline():
+        extra["offline"] = True
+    return records.create(records.new_job(job_id, provider="replicate", model=order.model, **order.who(), **extra))
+
+
+def submit(model_ref: str, model_input: dict, job_id: str, webhook_url: str) -> dict:
+    """Create a prediction for an open job that calls back `webhook_url`; record its id on the job."""
+    from imagegen.providers import replicate
+
+    try:
+        prediction = replicate.create(model_ref, model_input, replicate.job_webhook_url(webhook_url, job_id))
+    except ConfigError:
+        records.update(job_id, lambda job: {**job, "status": "failed", "error": "the service is not configured"})
+        raise
+    except Exception as exc:
+        status, code, message = replicate.describe_error(exc)
+        log.warning("job %s: replicate submit failed: %s", job_id, message)
+        job = records.update(job_id, lambda job: {**job, "status": "failed", "error": message})
+        raise SubmitFailed(status, code, message, job) from None
+
+    def record(job: dict) -> dict:
+        job["prediction_id"] = prediction.get("id")
+        job["status"] = replicate.STATUS.get(prediction.get("status", ""), job["status"])
+        if settings.replicate_offline():
+            job["offline"] = True
+        return job
+
+    records.update(job_id, record)
+    log.info("job %s: prediction %s submitted to %s", job_id, prediction.get("id"), model_ref)
+    return prediction

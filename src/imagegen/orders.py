@@ -1,0 +1,94 @@
+"""What a parsed request asks for: an Order (the model's catalog row, the settings, the images, who asks).
+
+Routes parse a request into an Order (every check done, nothing written); jobs.run carries it out
+(now, or later through a job) and providers read its Params. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagegen.catalog import Model
+    from imagegen.errors import ApiError
+
+TASKS = ("generate", "edit", "variation")
+RESPONSE_FORMATS = ("url", "b64_json")
+
+
+@dataclass(frozen=True)
+class Params:
+    """The one normalised request every sync provider takes, after type checks; None = the model's default.
+
+    task: generate (text only), edit (image + prompt, optionally mask) or variation (image only).
+    mask is already in the form providers take: a grayscale PNG the size of `image`, white where
+    the image may change (imagegen.images.masks makes it from OpenAI's transparent-pixel mask).
+    """
+
+    prompt: str
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    n: int = 1
+    task: str = "generate"
+    image: bytes | None = field(default=None, repr=False)
+    mask: bytes | None = field(default=None, repr=False)
+    strength: float | None = None
+    quality: str | None = None
+
+    def recorded(self) -> dict:
+        """What a job record keeps of the request: the settings, never the image bytes."""
+        skip = {"prompt", "image", "mask"}
+        return {k: v for k, v in vars(self).items() if k not in skip and v is not None}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One image of a request: uploaded bytes (with their sniffed type), or a URL; or why it cannot be used."""
+
+    field: str
+    data: bytes | None = None
+    content_type: str | None = None
+    url: str | None = None
+    error: ApiError | None = None
+
+    def require(self) -> Source:
+        if self.error:
+            raise self.error
+        return self
+
+
+@dataclass(frozen=True)
+class Order:
+    """A checked request: the model (its catalog row and the name the provider is called with), the
+    settings, the images it edits (none for a generation), how to answer and whose it is."""
+
+    row: Model
+    model: str  # what the provider is called with: a Bedrock id or profile, owner/name:version, an endpoint
+    params: Params
+    sources: tuple[Source, ...] = ()
+    prompt_given: bool = True  # an edit may come without a prompt (params.prompt is then "")
+    overrides: dict[str, Any] = field(default_factory=dict)  # Replicate inputs the client set (edits)
+    response_format: str = "url"
+    user: str | None = None  # the end user the client named (safety_identifier or user)
+    owner: str | None = None  # the API key id of the caller, when keys are on
+
+    @property
+    def provider(self) -> str:
+        return self.row.provider
+
+    @property
+    def task(self) -> str:
+        return self.params.task
+
+    def for_source(self, source: Source) -> Params:
+        """The params of one source image (an edit makes one call per uploaded image)."""
+        return replace(self.params, image=source.data)
+
+    def who(self) -> dict[str, str]:
+        """The job record's user and owner fields, where known."""
+        return {name: value for name, value in (("user", self.user), ("owner", self.owner)) if value}

@@ -1,0 +1,341 @@
+"""Edits and variations (`POST /v1/images/edits`, `POST /v1/images/variations`): parse, then edit.
+
+The request is JSON or `multipart/form-data` (OpenAI's form, which the `openai` SDK sends):
+
+- JSON: `{"image": "<base64>" | [...], "image_url": "https://..." | [...], "prompt"?, "mask"?
+  (base64 PNG), "model"?, "n"?, "size"?, "response_format"?, "user"?, "strength"?, "input"?}`
+- multipart: file parts `image` or `image[]` (the SDK sends a list, even of one, as repeated
+  `image[]`), `mask`; text fields `prompt`, `model`, `n`, `size`, `response_format`, `user`,
+  `strength`, `image_url` (or `url`, the IA Flash name) and `input` (a JSON object as text).
+  API Gateway hands the body to Lambda base64-encoded; api.events.parse_event has already decoded it.
+- Variations take the same forms without `prompt` and `mask`.
+
+Up to MAX_IMAGES images. Everything is checked (base64, magic bytes, sizes, the mask, URLs, what the
+chosen model can do) before anything is written, so a bad request stores nothing. Then:
+
+- a Bedrock model edits each uploaded image synchronously (jobs.run.now): `201` with the images;
+- a Replicate model gets one job per image, submitted at the same time: each upload goes to
+  `uploads/{job_id}/0.{ext}` and the model gets a presigned GET URL of it (an `image_url` is passed
+  as it is: Replicate downloads it, we never do). The answer is `202` with every job; with
+  `Prefer: wait[=N]` it is `201` with the images if they all finish in time (api.prefer).
+  A job Replicate refused is in the list as `failed` with its error; if every one failed the
+  answer is that error (502/503) with the jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from imagegen import aws, bucket, catalog, providers, settings
+from imagegen.api import answers, fields, forms, prefer
+from imagegen.api.events import Request, json_response, parse_json
+from imagegen.catalog import Model
+from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid
+from imagegen.images import formats, masks, pillow
+from imagegen.jobs import records, run, waiting
+from imagegen.orders import RESPONSE_FORMATS, Order, Params, Source
+from imagegen.providers import replicate
+
+log = logging.getLogger("imagegen")
+
+MAX_IMAGES = forms.MAX_IMAGES
+MAX_N = 4
+MAX_PROMPT = 10000
+MAX_URL_LENGTH = 2048
+MAX_INPUT_BYTES = 16 * 1024
+# Replicate may queue a prediction for a while before it fetches the input.
+UPLOAD_URL_EXPIRY_SECONDS = 3600
+# The scalar fields both forms share (OpenAI's, plus ours: strength, input).
+OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"}) | frozenset(
+    fields.TODAYS_FIELDS
+)
+JSON_FIELDS = OPTIONS | {"image", "image_url", "mask"}
+FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
+NOT_FOR_VARIATIONS = ("prompt", "mask")
+
+
+# -- parse ---------------------------------------------------------------------------------------
+
+
+def parse(request: Request) -> Order:
+    """The edit request as an order, or a 4xx naming what is wrong. Writes nothing."""
+    task = "variation" if request.route_key.endswith("/variations") else "edit"
+    if request.content_type == "multipart/form-data":
+        return parse_multipart(request, task)
+    if request.content_type in ("application/json", ""):
+        return parse_json_body(request, task)
+    raise ApiError(
+        415, "unsupported_media_type", "send application/json or multipart/form-data, not " + request.content_type
+    )
+
+
+def parse_json_body(request: Request, task: str) -> Order:
+    body = request.json()
+    forms.refuse_unknown(set(body), JSON_FIELDS, "field")
+    sources = checked(forms.collect_json(body))
+    mask = formats.decode_base64(body["mask"], "mask") if body.get("mask") is not None else None
+    return build_order(request, task, sources, mask, body, from_form=False)
+
+
+def parse_multipart(request: Request, task: str) -> Order:
+    parts = forms.multipart_parts(request)
+    forms.refuse_unknown({part.name for part in parts}, FORM_FIELDS, "part")
+    sources = checked(forms.collect_form(parts))
+    values = forms.text_fields(parts, OPTIONS)
+    masks_sent = [part for part in parts if part.name == "mask"]
+    if len(masks_sent) > 1:
+        raise invalid("mask", "sent more than once")
+    mask = masks_sent[0].raw if masks_sent else None
+    return build_order(request, task, sources, mask, values, from_form=True)
+
+
+def checked(sources: list[Source]) -> list[Source]:
+    """Edits are all or nothing: the first unusable image refuses the request; URLs must be https."""
+    return [Source(s.field, url=check_url(s.url, s.field)) if s.url is not None else s.require() for s in sources]
+
+
+def check_url(value: object, field: str) -> str:
+    """An image URL for Replicate to fetch: https only (http to loopback hosts in local mode)."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request("invalid_image_url", f"{field} must be a non-empty URL string")
+    value = value.strip()
+    if len(value) > MAX_URL_LENGTH:
+        raise bad_request("invalid_image_url", f"{field} is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise bad_request("invalid_image_url", f"{field} is not a valid URL") from None
+    if parts.scheme != "https" and not settings.http_loopback_allowed(parts.scheme, host):
+        raise bad_request("invalid_image_url", f"{field} must be an https:// URL")
+    if not host or parts.username or parts.password:
+        raise bad_request("invalid_image_url", f"{field} must be an https:// URL with a host and no credentials")
+    return value
+
+
+def text(name: str, value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, "must be a string")
+    check_length(name, value, limit, "this route")
+    return value
+
+
+def build_order(
+    request: Request, task: str, sources: list[Source], mask: bytes | None, values: dict, from_form: bool
+) -> Order:
+    """Check the options against the task and the chosen model; the mask becomes white-means-edit."""
+    if task == "variation":
+        for name in NOT_FOR_VARIATIONS:
+            if values.get(name) is not None or (name == "mask" and mask is not None):
+                raise invalid(name, "variations take no " + name + "; use /v1/images/edits")
+    prompt = text("prompt", values.get("prompt"), MAX_PROMPT)
+    n = fields.whole_number("n", values.get("n"), from_form)
+    n = 1 if n is None else n  # 0 is a value (refused below), not "unset"
+    if not 1 <= n <= MAX_N:
+        raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    width, height = fields.size(values.get("size"))
+    response_format = values.get("response_format") or "url"
+    if response_format not in RESPONSE_FORMATS:
+        raise invalid("response_format", "must be url or b64_json")
+    user = fields.end_user(values)
+    strength = fields.number("strength", values.get("strength"), from_form)
+    row = choose(values.get("model"), task)
+    overrides = parse_overrides(values.get("input"), row)
+    params = Params(prompt=prompt or "", width=width, height=height, n=n, task=task, strength=strength)
+    if mask is not None:
+        if len(sources) != 1 or sources[0].data is None:
+            raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
+        formats.check_image(mask, "mask")
+        params = replace(params, mask=masks.white_means_edit(mask, pillow.dimensions(sources[0].data, sources[0].field)))
+    order = Order(
+        row,
+        row.ref,
+        params,
+        prompt_given=prompt is not None,
+        sources=tuple(sources),
+        overrides=overrides,
+        response_format=response_format,
+        user=user,
+        owner=request.owner,
+    )
+    check_model_can(order, prompt)
+    return order
+
+
+def choose(requested: object, task: str) -> Model:
+    """The model for an edit or variation request, or a 400 that lists the ones allowed."""
+    if requested is not None and not isinstance(requested, str):
+        raise ApiError(400, "invalid_model", "model: must be a string (a model name or alias)", "model")
+    if not requested:
+        candidates = catalog.for_task("edit", task)
+        if not candidates:
+            raise ApiError(400, "model_not_allowed", f"no model here can make {task}s", "model")
+        return candidates[0]
+    enabled = catalog.enabled("edit")
+    chosen = catalog.find(requested)
+    if chosen not in enabled:
+        allowed = ", ".join(model.name for model in enabled)
+        message = f"model {requested[:100]!r} is not enabled for edits here; use one of {allowed}"
+        raise ApiError(400, "model_not_allowed", message, "model")
+    if task not in chosen.tasks:
+        raise invalid("model", f"{requested[:100]} cannot make {'variations' if task == 'variation' else 'edits'}")
+    return chosen
+
+
+def parse_overrides(value: object, row: Model) -> dict[str, Any]:
+    """`input`: Replicate model inputs the deployment lets clients set (REPLICATE_EDIT_INPUTS); none by
+    default, so a client cannot turn off a safety checker, raise num_outputs or hand Replicate URLs to fetch."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = parse_json(value, "input", "input")
+        except ApiError as err:
+            if err.code != "invalid_json":
+                raise  # a non-finite number: its own 400, naming it
+            raise bad_request("invalid_input", "input must be a JSON object of model inputs") from None
+    if not isinstance(value, dict):
+        raise bad_request("invalid_input", "input must be a JSON object of model inputs")
+    if not row.answers_later:
+        raise invalid("input", f"{row.name} is a Bedrock model: input sets Replicate model inputs only")
+    taken = sorted(replicate.form(row).inputs() & set(value))
+    if taken:
+        raise bad_request("invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it")
+    allowed = frozenset(str(name) for name in settings.replicate_edit_inputs().get(row.id, []))
+    refused = sorted(set(value) - allowed)
+    if refused:
+        names = ", ".join(sorted(allowed)) or "none"
+        message = f"input.{refused[0][:100]}: clients may not set this input of {row.id} here (allowed: {names})"
+        raise bad_request("input_not_allowed", message)
+    if len(json.dumps(value)) > MAX_INPUT_BYTES:
+        raise bad_request("invalid_input", f"input is over {MAX_INPUT_BYTES} bytes of JSON")
+    return value
+
+
+def check_model_can(order: Order, prompt: str | None) -> None:
+    """What the chosen model cannot honour is a 400 naming the field, never silently dropped."""
+    row, params = order.row, order.params
+    if not row.answers_later:
+        for source in order.sources:
+            if source.data is None:
+                raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
+            providers.validate(row, order.for_source(source))
+        return
+    form = replicate.form(row)
+    if prompt is not None and form.prompt is None:
+        raise invalid("prompt", f"{row.name} takes no prompt; leave it out or pick a model that does")
+    if form.prompt_required and not (prompt or "").strip():
+        raise invalid("prompt", f"{row.name} needs a prompt")
+    if params.mask is not None and form.mask is None:
+        raise invalid("mask", f"{row.name} takes no mask; pick an inpainting model")
+    if form.mask_required and params.mask is None:
+        raise invalid("mask", f"{row.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
+    if params.n != 1:
+        raise invalid("n", f"{row.name} makes one image per input image; send more images instead")
+    if params.width is not None:
+        raise invalid("size", f"{row.name} keeps the input image's size here; leave size out (or auto)")
+    if params.strength is not None:
+        raise invalid("strength", f"{row.name} has no strength setting here; leave it out")
+
+
+# -- run and answer ------------------------------------------------------------------------------
+
+
+def handle(request: Request) -> dict:
+    order = parse(request)
+    if order.row.answers_later:
+        return submit(request, order)
+    calls = [order.for_source(source) for source in order.sources]
+    job, produced = run.now(order, calls, task=order.task, sources=[s.field for s in order.sources])
+    return answers.created(job, order.response_format, produced)
+
+
+def submit(request: Request, order: Order) -> dict:
+    """Start one job per image, all at once; 202 with the jobs (or the error if none was accepted).
+    With `Prefer: wait`, 201 with the images when every accepted job succeeded in time."""
+    webhook = request.webhook_url()
+    replicate.client()  # the token is read (or the config error raised) before anything is written
+    aws.client("s3")  # made here, once: boto3's default session is not thread-safe for client creation
+    if len(order.sources) == 1:
+        started = [start_job(order, order.sources[0], webhook)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(order.sources), thread_name_prefix="edit") as pool:
+            started = list(pool.map(lambda source: start_job(order, source, webhook), order.sources))
+    failures = [job["_failure"] for job in started if "_failure" in job]
+    wait = prefer.requested(request)
+    headers = prefer.applied(wait)
+    if wait and not failures:
+        started = waiting.wait_for([job["id"] for job in started], wait, request.deadline)
+        if all(job["status"] == "succeeded" for job in started):
+            return finished(started, order, headers)
+    # OpenAI's fields too: a client that reads `data` finds it empty until the jobs finish.
+    body: dict[str, Any] = {"jobs": [answers.job_summary(job) for job in started], "created": int(time.time()), "data": []}
+    if settings.replicate_offline():
+        body["offline"] = True
+    if failures and len(failures) == len(started):
+        first = failures[0]
+        body["error"] = {"code": first.code, "message": first.message}
+        return json_response(first.status, body, {**first.headers, **headers})
+    return json_response(202, body, headers)
+
+
+def start_job(order: Order, source: Source, webhook: str) -> dict:
+    """Upload the source (and mask), open the job and submit its prediction; the job as stored.
+
+    Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
+    provider error) cannot hide the jobs of the others, whose predictions are already billed.
+    """
+    job_id = bucket.new_job_id()
+    created = False
+    try:
+        extra: dict[str, Any] = {"source": source.field, "task": order.task}
+        if source.data is not None:
+            key = bucket.upload_key(job_id, 0, source.content_type)
+            bucket.put_new(key, source.data, source.content_type)
+            image = bucket.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+            extra["upload_key"] = key
+        else:
+            image = source.url
+            extra["image_url"] = source.url
+        mask_url = None
+        if order.params.mask is not None:
+            mask_key = f"uploads/{job_id}/mask.png"
+            bucket.put_new(mask_key, order.params.mask, "image/png")
+            mask_url = bucket.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+        prompt = order.params.prompt if order.prompt_given else None
+        if prompt is not None:
+            extra["prompt"] = prompt
+        run.open_job(order, job_id, **extra)
+        created = True
+        model_input = replicate.edit_input(order.row, order.overrides, image, prompt, mask_url)
+        run.submit(order.model, model_input, job_id, webhook)
+        return records.get(job_id)
+    except SubmitFailed as exc:
+        return {**(exc.job or records.get(job_id)), "_failure": exc}
+    except Exception as exc:
+        log.exception("edit: %s could not be started", source.field)
+        failure = ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")
+        if not created:  # nothing was recorded: the entry names the image instead of a job
+            return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
+        try:
+            job = records.update(job_id, lambda current: {**current, "status": "failed", "error": failure.message})
+        except Exception:  # S3 is failing us: the job stays open and the sweeper fails it
+            log.warning("edit: job %s could not be marked failed (%s)", job_id, type(exc).__name__)
+            job = {"id": job_id, "status": "failed", "error": failure.message}
+        return {**job, "_failure": failure}
+
+
+def finished(done: list[dict], order: Order, headers: dict[str, str]) -> dict:
+    """201 for jobs that all succeeded while the client waited: every image, in request order."""
+    stored = [image for job in done for image in job.get("images", [])]
+    body: dict[str, Any] = {"jobs": [answers.job_summary(job) for job in done]}
+    body |= answers.image_fields(stored, order.response_format)
+    return json_response(201, body, headers)

@@ -1,0 +1,198 @@
+"""Text-to-image: validate the request, call the provider, store the images, record the job.
+
+`POST /v1/images/generations` takes JSON
+`{"prompt", "negative_prompt"?, "provider"?, "model"?, "width"?, "height"?, "seed"?, "steps"?,
+"cfg_scale"?, "n"?}`; the seeds' forms are aliases: `{"message": "<prompt>"}` (the Bedrock
+seeds) and `GET /v1/images/generations?prompt=...` (the SageMaker seed; the other fields
+may be query parameters too).
+
+- Bedrock and SageMaker are synchronous: each image is stored under
+  images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with its real content type, a job record is
+  written `succeeded`, and the answer is `201` with presigned GET URLs.
+- Replicate is asynchronous: the prediction is submitted with a webhook and the answer is
+  `202` with the job; the webhook function stores the images.
+
+Which models a request may pick is configuration (GENERATE_MODELS: catalog names, the first the default;
+SAGEMAKER_ENDPOINT_NAME); each model checks its own sizes and ranges from its catalog row, and
+anything outside them is a 400 whose message starts with the field's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from imagegen import catalog, logs, providers, settings
+from imagegen.api import answers, fields, prefer
+from imagegen.api.events import Request
+from imagegen.catalog import Model
+from imagegen.errors import ApiError, ConfigError, check_length, invalid
+from imagegen.jobs import records, run, waiting
+from imagegen.orders import RESPONSE_FORMATS, Order, Params
+
+log = logging.getLogger("imagegen")
+
+PROVIDERS = ("bedrock", "sagemaker", "replicate")
+MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
+MAX_N = 4
+INT_FIELDS = ("width", "height", "seed", "steps", "n")
+# OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
+# never dropped (style, output_format, background: only their defaults are accepted; quality is
+# each model's to honour or refuse).
+OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
+OPENAI_DEFAULTS = {"style": (), "output_format": ("png",), "background": ("auto",)}
+FIELDS = frozenset(
+    {
+        "prompt",
+        "message",
+        "negative_prompt",
+        "provider",
+        "model",
+        "cfg_scale",
+        *INT_FIELDS,
+        *OPENAI_FIELDS,
+        *fields.TODAYS_FIELDS,
+    }
+)
+
+
+def check_configuration() -> None:
+    """Called at cold start: log a misconfiguration once, clearly (requests then get a 503)."""
+    try:
+        generate_models()
+    except ConfigError as err:
+        log.error("generate is misconfigured: %s", err)
+
+
+def read_fields(request: Request) -> tuple[dict[str, Any], bool]:
+    """The request's fields (JSON body, or the query string of a GET) and whether they are strings."""
+    if request.method == "GET":
+        return dict(request.query), True
+    return request.json(), False
+
+
+def parse(request: Request) -> Order:
+    """The generation request as an Order, or a 400 naming the field at fault. Writes nothing."""
+    body, from_query = read_fields(request)
+    if "message" in body:
+        if "prompt" in body:
+            raise invalid("message", "send prompt or message (its older name), not both")
+        body["prompt"] = body.pop("message")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise invalid(unknown[0], f"unknown field; the body are {', '.join(sorted(FIELDS - {'message'}))}")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise invalid("prompt", "a non-empty string is required")
+    check_length("prompt", prompt, MAX_PROMPT, "any model")
+    negative = body.get("negative_prompt")
+    if negative is not None and not isinstance(negative, str):
+        raise invalid("negative_prompt", "must be a string")
+    body = {**body, **size_fields(body)}
+    for name, accepted in OPENAI_DEFAULTS.items():
+        if body.get(name) not in (None, *accepted):
+            raise invalid(name, f"{str(body[name])[:40]!r} cannot be honoured by the models here; leave it out")
+    response_format = body.get("response_format") or "url"
+    if response_format not in RESPONSE_FORMATS:
+        raise invalid("response_format", "must be url or b64_json")
+    quality = body.get("quality")
+    if quality is not None and not isinstance(quality, str):
+        raise invalid("quality", "must be a string")
+    user = fields.end_user(body)
+    numbers = {name: fields.whole_number(name, body.get(name), from_query) for name in INT_FIELDS}
+    n = 1 if numbers["n"] is None else numbers["n"]
+    if not 1 <= n <= MAX_N:
+        raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    for name in ("width", "height", "steps"):
+        if numbers[name] is not None and numbers[name] < 1:
+            raise invalid(name, f"{numbers[name]} must be a positive whole number")
+    if numbers["seed"] is not None and numbers["seed"] < 0:
+        raise invalid("seed", f"{numbers['seed']} must not be negative")
+    row, model = pick_model(body.get("provider"), body.get("model"))
+    params = Params(
+        prompt=prompt,
+        negative_prompt=negative or None,
+        width=numbers["width"],
+        height=numbers["height"],
+        seed=numbers["seed"],
+        steps=numbers["steps"],
+        cfg_scale=fields.number("cfg_scale", body.get("cfg_scale"), from_query),
+        n=n,
+        quality=None if quality == "auto" else quality,
+    )
+    if row.provider != "bedrock" and params.quality not in (None, "standard"):
+        raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")
+    return Order(row, model, params, response_format=response_format, user=user, owner=request.owner)
+
+
+def size_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `size` ("WxH" or "auto") as our width and height; both forms at once is a 400."""
+    width, height = fields.size(body.get("size"))
+    if width is None:
+        return {}
+    if body.get("width") is not None or body.get("height") is not None:
+        raise invalid("size", "send size or width/height, not both")
+    return {"width": width, "height": height}
+
+
+def generate_models() -> list[Model]:
+    """The models a generation may pick, the default first (GENERATE_MODELS, and the SageMaker endpoint)."""
+    rows = list(catalog.for_task("generate", "generate"))
+    if not rows:
+        raise ConfigError("GENERATE_MODELS has no model that can generate")
+    return rows
+
+
+def pick_model(provider: object, model: object) -> tuple[Model, str]:
+    """(catalog row, what the provider is called with): a model (or its alias) picks its own provider; a provider
+    alone picks its first enabled model; neither, the deployment's default."""
+    rows = generate_models()
+    endpoint = settings.sagemaker_endpoint_name()
+    enabled = [p for p in PROVIDERS if any(r.provider == p for r in rows)]
+    if provider not in (None, "") and provider not in PROVIDERS:
+        message = f"provider: {str(provider)[:40]!r} is not one of {', '.join(PROVIDERS)}"
+        raise ApiError(400, "unknown_provider", message, "provider")
+    if provider not in (None, "") and provider not in enabled:
+        message = f"provider: {provider} is not enabled on this deployment; enabled: {', '.join(enabled)}"
+        raise ApiError(400, "provider_not_enabled", message, "provider")
+    candidates = [r for r in rows if provider in (None, "", r.provider)]
+    name = "sagemaker" if endpoint and model == endpoint else model  # the endpoint answers to its name
+    row = candidates[0] if model in (None, "") else catalog.find(name)
+    if row not in candidates:
+        allowed = ", ".join(r.name for r in candidates)
+        message = f"model: {str(model)[:100]!r} is not enabled for generations here; use one of {allowed}"
+        raise ApiError(400, "model_not_allowed", message, "model")
+    return row, endpoint if row.provider == "sagemaker" else row.ref
+
+
+# --- doing it ---------------------------------------------------------------------------
+
+
+def handle(request: Request) -> dict:
+    """The whole route: parse, pick the model, run it (now or later), answer."""
+    order = parse(request)
+    logs.bind(provider=order.provider, model=order.model)
+    if order.row.answers_later:
+        return submit(request, order)
+    providers.validate(order.row, order.params)
+    job, produced = run.now(order, [order.params])
+    return answers.created(job, order.response_format, produced)
+
+
+def submit(request: Request, order: Order) -> dict:
+    """A Replicate job: 202 at once, or with `Prefer: wait` 201 if it finished in time."""
+    try:
+        from imagegen.providers import replicate
+    except ImportError:
+        raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
+
+    model_input = replicate.generation_input(order.row, order.params)  # a 400 here writes nothing
+    job = run.later(order, model_input, request.webhook_url())
+    wait = prefer.requested(request)
+    if wait:
+        job = waiting.wait_for([job["id"]], wait, request.deadline)[0]
+    if job["status"] == "succeeded":
+        return answers.created(job, order.response_format, headers=prefer.applied(wait))
+    if job["status"] in records.TERMINAL:
+        raise ApiError(502, "generation_failed", f"the job {job['status']}: {job.get('error') or 'no detail'}")
+    return answers.accepted(job, prefer.applied(wait))

@@ -1,0 +1,114 @@
+"""Job records in S3: conditional create, forward-only updates, the public view."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from imagegen import bucket as storage
+from imagegen.jobs import records as jobs
+from tests.conftest import FakeContext, load_event
+
+
+def make_job(**fields):
+    return jobs.create(jobs.new_job(storage.new_job_id(), provider="replicate", model="owner/model", **fields))
+
+
+def test_create_never_overwrites(aws):
+    job = make_job(prompt="first")
+    with pytest.raises(ClientError) as err:
+        jobs.create({**job, "prompt": "second"})
+    assert err.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert jobs.get(job["id"])["prompt"] == "first"
+
+
+def test_status_only_moves_forward(aws):
+    job = make_job()
+    jobs.update(job["id"], lambda j: {**j, "status": "running"})
+    done = jobs.update(job["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "k"}]})
+    assert done["status"] == "succeeded"
+    # A late "running" or "failed" webhook changes nothing.
+    assert jobs.update(job["id"], lambda j: {**j, "status": "running"})["status"] == "succeeded"
+    assert jobs.update(job["id"], lambda j: {**j, "status": "failed", "error": "late"})["error"] is None
+    assert jobs.get(job["id"])["images"] == [{"key": "k"}]
+
+
+def test_concurrent_updates_all_land(aws):
+    # GIVEN one job and 8 writers each appending their own image
+    job = make_job()
+
+    def append(n):
+        jobs.update(job["id"], lambda j: {**j, "images": [*j["images"], {"key": f"img-{n}"}]})
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN no write was lost: If-Match made each retry on a fresh copy
+    keys = sorted(image["key"] for image in jobs.get(job["id"])["images"])
+    assert keys == [f"img-{n}" for n in range(8)]
+
+
+def test_unknown_job_is_job_not_found(aws):
+    with pytest.raises(jobs.JobNotFound):
+        jobs.get(storage.new_job_id())
+
+
+def test_put_new_refuses_existing_key(aws):
+    assert storage.put_new("images/x/0.png", b"one", "image/png") is True
+    assert storage.put_new("images/x/0.png", b"two", "image/png") is False
+    body = boto3.client("s3").get_object(Bucket="imagegen-unit", Key="images/x/0.png")["Body"].read()
+    assert body == b"one"
+
+
+def test_image_keys_are_unique_and_dated():
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    ids = {storage.new_job_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(storage.is_job_id(i) for i in ids)
+    key = storage.image_key("ab" * 16, 2, "image/jpeg", when)
+    assert key == f"images/2026/11/23/{'ab' * 16}/2.jpg"
+
+
+def test_get_job_handler_shows_status_and_presigned_urls(aws, monkeypatch):
+    # GIVEN a finished job with one image
+    from localdev.server import load_handler
+
+    monkeypatch.setenv("URL_EXPIRY_SECONDS", "120")
+    job = make_job(prompt="a cat")
+    storage.put_new("images/2026/11/23/x/0.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    jobs.update(
+        job["id"],
+        lambda j: {
+            **j,
+            "status": "succeeded",
+            "images": [{"key": "images/2026/11/23/x/0.png", "content_type": "image/png"}],
+        },
+    )
+    handler = load_handler("get_job")
+    # WHEN GET /v1/jobs/{id} is called
+    event = load_event("get_job", pathParameters={"id": job["id"]})
+    response = handler(event, FakeContext())
+    # THEN it shows the job and a presigned URL for the image
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["id"] == job["id"] and body["status"] == "succeeded" and body["prompt"] == "a cat"
+    [image] = body["images"]
+    assert image["key"] == "images/2026/11/23/x/0.png"
+    assert "X-Amz-Signature=" in image["url"] and "X-Amz-Expires=120" in image["url"]
+    assert body["links"] == {"self": f"/v1/jobs/{job['id']}"}
+
+
+@pytest.mark.parametrize("job_id", ["nope", "../../etc/passwd", "0" * 31, "G" * 32])
+def test_get_job_handler_404s_malformed_ids(aws, job_id):
+    from localdev.server import load_handler
+
+    response = load_handler("get_job")(load_event("get_job", pathParameters={"id": job_id}), FakeContext())
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["error"]["code"] == "job_not_found"
