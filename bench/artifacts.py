@@ -19,8 +19,8 @@ def unzipped(path) -> int:
 
 
 def function_layers() -> dict[str, list[str]]:
-    """Each function's layers, from terraform/main.tf (`layers = ["imagegen", "vendor"]` per function)."""
-    text = (ROOT / "terraform" / "main.tf").read_text()
+    """Each function's layers, from terraform/functions.tf (`layers = ["imagegen", "vendor"]` per function)."""
+    text = (ROOT / "terraform" / "functions.tf").read_text()
     found = {}
     for match in re.finditer(r"^\s{4}(\w+)\s*=\s*\{[^{}]*?\n\s*layers\s*=\s*\[([^\]]*)\]", text, re.M):
         found[match.group(1)] = re.findall(r'"(\w+)"', match.group(2))

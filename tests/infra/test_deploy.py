@@ -72,21 +72,22 @@ def variable_defaults() -> dict:
         )
     }
 
-    def limits(variable: str) -> dict:
-        block = text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
-        return {k: int(v) for k, v in re.findall(r"(burst_limit|rate_limit)\s*= optional\(number, (\d+)\)", block)}
-
     def block(variable: str) -> str:
         return text.split(f'variable "{variable}"', 1)[1].split("\nvariable ", 1)[0]
 
-    auth = block("auth")
+    auth, api = block("auth"), block("api")
+
+    def throttle(name: str) -> dict:
+        part = api.split(f"{name} = optional(object(", 1)[1].split("}), {})", 1)[0]
+        return {k: int(v) for k, v in re.findall(r"(burst_limit|rate_limit)\s*= optional\(number, (\d+)\)", part)}
+
     return {
         "function_settings": settings,
-        "throttling": limits("throttling"),
-        "webhook_throttling": limits("webhook_throttling"),
+        "throttling": throttle("throttling"),
+        "webhook_throttling": throttle("webhook_throttling"),
         "auth_type": re.search(r'type\s*= optional\(string, "(\w+)"\)', auth).group(1),
         "auth_cache_seconds": int(re.search(r"cache_seconds\s*= optional\(number, (\d+)\)", auth).group(1)),
-        "prefer_wait_max_seconds": int(re.search(r"default\s*= (\d+)", block("prefer_wait_max_seconds")).group(1)),
+        "prefer_wait_max_seconds": int(re.search(r"prefer_wait_max_seconds\s*= optional\(number, (\d+)\)", api).group(1)),
     }
 
 
@@ -102,27 +103,29 @@ class Expected:
         self.auth_cache_seconds = inputs.get("auth", {}).get("cache_seconds", defaults["auth_cache_seconds"])
         # what API Gateway calls the routes' authorization: a Lambda authorizer is CUSTOM
         self.route_authorization = "CUSTOM" if self.auth == "API_KEY" else self.auth
-        self.tracing = inputs.get("tracing_mode", "PassThrough")
-        self.versioning = inputs.get("versioning_enabled", True)
-        self.cors = inputs.get("cors_allowed_origins", ["*"])
-        self.throttling = {**defaults["throttling"], **inputs.get("throttling", {})}
-        self.sagemaker = inputs.get("sagemaker_endpoint_name", "")
-        self.alarm_topic = inputs.get("alarm_topic_arn")
-        self.webhook_throttling = {**defaults["webhook_throttling"], **inputs.get("webhook_throttling", {})}
+        api, bucket = inputs.get("api", {}), inputs.get("bucket", {})
+        self.tracing = inputs.get("logs", {}).get("tracing_mode", "PassThrough")
+        self.versioning = bucket.get("versioning", True)
+        self.cors = api.get("cors_allowed_origins", ["*"])
+        self.throttling = {**defaults["throttling"], **api.get("throttling", {})}
+        self.sagemaker = inputs.get("sagemaker", {}).get("endpoint_name", "")
+        self.alarm_topic = inputs.get("alarms", {}).get("topic_arn")
+        self.webhook_throttling = {**defaults["webhook_throttling"], **api.get("webhook_throttling", {})}
         # the models by catalog name: the example's, else the catalog's defaults
         self.models = {f: inputs.get("models", {}).get(f, CATALOG["defaults"][f]) for f in ("generate", "edit")}
-        self.model_aliases = inputs.get("model_aliases", {})
-        self.prefer_wait_max_seconds = inputs.get("prefer_wait_max_seconds", defaults["prefer_wait_max_seconds"])
+        self.model_aliases = inputs.get("models", {}).get("aliases", {})
+        self.prefer_wait_max_seconds = api.get("prefer_wait_max_seconds", defaults["prefer_wait_max_seconds"])
         # ANALYSIS_MODELS: the example's rows as written (Terraform leaves the unset fields out)
         self.analysis_models = inputs.get("analysis_models", {})
+        expiry = bucket.get("expiry_days", {})
         self.expiry = {
-            "images/": inputs.get("image_expiry_days", 30),
-            "uploads/": inputs.get("upload_expiry_days", 1),
-            "jobs/": inputs.get("job_expiry_days", 30),
+            "images/": expiry.get("images", 30),
+            "uploads/": expiry.get("uploads", 1),
+            "jobs/": expiry.get("jobs", 30),
         }
         self.settings = {}
         for function, base in defaults["function_settings"].items():
-            given = inputs.get("function_settings", {}).get(function, {})
+            given = inputs.get("functions", {}).get(function, {})
             self.settings[function] = {**base, "reserved_concurrency": None, **given}
 
 
@@ -584,7 +587,7 @@ def root_plan(deployments):
 
 def test_a_bucket_name_with_dots_plans(root_plan):
     # A KMS alias may not contain dots: the alias is derived from the bucket name with them replaced.
-    result = root_plan("-var", "bucket_name=images.imagegen.example.com")
+    result = root_plan("-var", "bucket={name=\"images.imagegen.example.com\"}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r'name\s+= "alias/images-imagegen-example-com"', result.stdout), result.stdout
 
@@ -596,17 +599,17 @@ def test_a_model_not_in_the_catalog_or_sagemaker_without_an_endpoint_is_refused_
     assert "acme-sketchify" in words(result.stderr)
     result = root_plan("-var", 'models={generate=["sagemaker"]}')
     assert result.returncode == 1
-    assert "models.generate names sagemaker but sagemaker_endpoint_name is empty" in words(result.stderr)
+    assert "models.generate names sagemaker but sagemaker.endpoint_name is empty" in words(result.stderr)
     fine = root_plan("-var", 'models={generate=["stable-image-core"], edit=["flux-fill-pro"]}')
     assert fine.returncode == 0, fine.stderr
 
 
 def test_cors_off_plans_no_cors_configuration_and_on_plans_the_origins(root_plan):
     # Off: API Gateway adds no CORS header and answers no preflight; the handlers send none of their own.
-    off = root_plan("-var", "cors_allowed_origins=[]")
+    off = root_plan("-var", "api={cors_allowed_origins=[]}")
     assert off.returncode == 0, off.stderr
     assert "cors_configuration" not in off.stdout
-    on = root_plan("-var", 'cors_allowed_origins=["https://app.example.com"]')
+    on = root_plan("-var", 'api={cors_allowed_origins=["https://app.example.com"]}')
     assert on.returncode == 0, on.stderr
     assert "cors_configuration" in on.stdout and '"https://app.example.com"' in on.stdout
 
@@ -637,10 +640,10 @@ def test_the_other_auth_types_plan_without_the_api_key_authorizer(root_plan):
 
 def test_an_edit_timeout_below_the_bedrock_read_timeout_warns_and_a_long_key_cache_is_refused(root_plan):
     # A check block warns (the plan goes on): an edit cut off mid-call would answer no error at all.
-    result = root_plan("-var", "function_settings={edit={timeout=20}}")
+    result = root_plan("-var", "functions={edit={timeout=20}}")
     assert result.returncode == 0, result.stdout + result.stderr
     output = (result.stdout + result.stderr).replace("\n", " ")
-    assert "The edit timeout must exceed bedrock_read_timeout_seconds" in output
+    assert "The edit timeout must exceed bedrock.read_timeout_seconds" in output
     # A revoked key would work for more than an hour: refused.
     refused = root_plan("-var", "auth={cache_seconds=7200}")
     assert refused.returncode == 1

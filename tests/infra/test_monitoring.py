@@ -54,7 +54,7 @@ def test_alarms_exist_only_when_a_topic_is_given():
 def test_every_deployed_function_is_watched():
     call = tfcheck.Module.load(TERRAFORM).module_calls["monitoring"]
     assert call["function_names"] == "${{for key, function in module.functions : key => function.function_name}}"
-    assert call["alarm_topic_arn"] == "${var.alarm_topic_arn}"
+    assert call["alarm_topic_arn"] == "${var.alarms.topic_arn}"
 
 
 def test_alarms_and_the_dashboard_name_metrics_the_functions_emit():
@@ -76,6 +76,6 @@ def test_functions_log_json_with_levels_from_variables():
     assert logging_config["application_log_level"] == "${var.application_log_level}"
     assert logging_config["system_log_level"] == "${var.system_log_level}"
     call = tfcheck.Module.load(TERRAFORM).module_calls["functions"]
-    assert call["application_log_level"] == "${local.lambda_log_levels[var.log_level]}"
+    assert call["application_log_level"] == "${local.lambda_log_levels[var.logs.level]}"
     assert call["architecture"] == "${var.architecture}"
     assert tfcheck.Module.load(TERRAFORM).module_calls["layers"]["compatible_architectures"] == ["${var.architecture}"]

@@ -47,6 +47,11 @@ def all_functions() -> set[str]:
     return route_functions() | SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
 
 
+def root_text() -> str:
+    """Every .tf file of the root module (split by concern: main, functions, iam, models, checks, schedule)."""
+    return "\n".join(p.read_text() for p in sorted(TERRAFORM.glob("*.tf")) if p.name not in ("variables.tf", "outputs.tf"))
+
+
 def root_local(name: str):
     return module(TERRAFORM).locals[name]
 
@@ -90,7 +95,7 @@ def test_every_function_folder_has_a_route_or_a_schedule():
     unused = sorted(folders - all_functions())
     assert not unused, f"function folders no route in routes.json uses: {unused}"
     assert folders >= SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
-    main = (TERRAFORM / "main.tf").read_text()
+    main = root_text()
     assert 'module.functions["sweeper"].arn' in main
     assert 'module.functions["authorizer"].invoke_arn' in main
 
@@ -115,7 +120,7 @@ def test_per_function_settings_cover_exactly_the_functions():
     functions = root.locals["functions"]
     assert set(functions) == all_functions()
     assert "local.functions" in root.module_calls["functions"]["for_each"]
-    settings_type = root.variables["function_settings"]["type"]
+    settings_type = root.variables["functions"]["type"]
     assert set(re.findall(r"(\w+) = optional\(object", settings_type)) == all_functions()
 
 
@@ -224,7 +229,7 @@ def test_each_function_gets_exactly_the_documented_environment():
 
 def test_policies_follow_least_privilege():
     functions = root_local("functions")
-    text = (TERRAFORM / "main.tf").read_text()
+    text = root_text()
     named = root_local("statements")  # statements several functions share, referenced by name
     for name, settings in functions.items():
         flat = json.dumps(settings["statements"])
@@ -259,14 +264,14 @@ def test_policies_follow_least_privilege():
     # ...and AWS Marketplace's subscription actions, which have no resource-level permissions.
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     stars = re.findall(r'"[^"\n]*\*[^"\n]*"', uncommented)
-    assert sorted(stars) == ['"${module.bucket.arn}/${prefix}/*"', '"*"', '"*"'], "no other '*' in main.tf"
+    assert sorted(stars) == ['"${module.bucket.arn}/${prefix}/*"', '"*"', '"*"'], "no other '*' in the root module"
     assert re.findall(r'actions\s+= \[([^\]]*)\]\s+resources\s+= \["\*"\]', uncommented) == [
         '"aws-marketplace:Subscribe"',
         '"aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"',
     ]
     # Bedrock models are invoked where their catalog row runs them, not in the stack's region.
     assert "arn:${local.partition}:bedrock:${row.region}::foundation-model/${row.id}" in text
-    assert 'var.sagemaker_endpoint_name == "" ? [] :' in text
+    assert 'var.sagemaker.endpoint_name == "" ? [] :' in text
 
 
 # --- provider schema, references, module calls --------------------------------------------------

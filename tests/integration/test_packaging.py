@@ -1,7 +1,7 @@
 """Every function as Lambda runs it: its zip plus exactly the layers Terraform attaches to it.
 
 `make build` makes the zips. For each function, its zip is unpacked as /var/task and the layers
-that terraform/main.tf gives it (read from the .tf, not restated) as /opt/python, and the handler
+that terraform/functions.tf gives it (read from the .tf, not restated) as /opt/python, and the handler
 answers a real request in a fresh Python 3.12 (Lambda's python3.12), isolated from everything else:
 `-I -S`, so no site-packages, no dev venv, no PYTHONPATH; sys.path is the task and the layers only.
 So a function that imports a package its layers lack, or runs on an AWS SDK other than the pinned
@@ -63,8 +63,8 @@ print(json.dumps({"answer": answer, **sdk, "path": sys.path, "modules": modules}
 
 
 def terraform_layers() -> dict[str, list[str]]:
-    """function => the layers terraform/main.tf attaches, in order."""
-    parsed = hcl2.loads((ROOT / "terraform" / "main.tf").read_text())
+    """function => the layers terraform/functions.tf attaches, in order."""
+    parsed = hcl2.loads((ROOT / "terraform" / "functions.tf").read_text())
     functions = next(block["functions"] for block in parsed["locals"] if "functions" in block)
     return {name: [layer.strip('"') for layer in spec["layers"]] for name, spec in functions.items()}
 

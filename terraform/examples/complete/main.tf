@@ -8,24 +8,22 @@
 module "imagegen" {
   source = "../.."
 
-  name                    = "imagegen-full"
-  region                  = "us-east-1"
-  tags                    = { project = "imagegen", environment = "staging", owner = "platform" }
-  architecture            = "arm64"
-  versioning_enabled      = false
-  force_destroy           = true
-  image_expiry_days       = 14
-  upload_expiry_days      = 2
-  job_expiry_days         = 30
-  log_retention_days      = 90
-  log_level               = "DEBUG"
-  tracing_mode            = "Active"
-  sagemaker_endpoint_name = "imagegen-sdxl"
-  cors_allowed_origins    = ["https://app.example.com", "https://admin.example.com"]
-  throttling              = { burst_limit = 20, rate_limit = 10 }
-  alarm_topic_arn         = "arn:aws:sns:us-east-1:123456789012:imagegen-alarms"
+  name         = "imagegen-full"
+  region       = "us-east-1"
+  tags         = { project = "imagegen", environment = "staging", owner = "platform" }
+  architecture = "arm64"
 
-  webhook_throttling = { burst_limit = 200, rate_limit = 100 }
+  bucket = {
+    versioning    = false
+    force_destroy = true
+    expiry_days   = { images = 14, uploads = 2, jobs = 30 }
+  }
+
+  logs = {
+    level          = "DEBUG"
+    retention_days = 90
+    tracing_mode   = "Active"
+  }
 
   # Bearer API keys (`make api-key NAME=...`); a revoked key stops working within a minute.
   auth = {
@@ -33,17 +31,32 @@ module "imagegen" {
     cache_seconds = 60
   }
 
+  api = {
+    cors_allowed_origins    = ["https://app.example.com", "https://admin.example.com"]
+    throttling              = { burst_limit = 20, rate_limit = 10 }
+    webhook_throttling      = { burst_limit = 200, rate_limit = 100 }
+    prefer_wait_max_seconds = 15
+  }
+
+  functions = {
+    generate          = { timeout = 45, memory_size = 1024, reserved_concurrency = 10 }
+    edit              = { reserved_concurrency = 5 }
+    replicate_webhook = { memory_size = 1024, reserved_concurrency = 20 }
+    get_job           = { memory_size = 128 }
+  }
+
   # Models by catalog name (README: Models), the first of each list the route's default. Each runs
   # where the catalog says, whatever this stack's region: Ultra and Core on demand in us-west-2.
   models = {
     generate = ["stable-image-ultra", "stable-image-core", "sagemaker", "flux-dev"]
     edit     = ["sd3.5-large", "stable-image-inpaint", "flux-kontext-pro", "flux-fill-pro", "cartoonify"]
+    aliases = {
+      house-render = "stable-image-ultra"
+      sketch       = "flux-kontext-pro"
+    }
   }
-  model_aliases = {
-    house-render = "stable-image-ultra"
-    sketch       = "flux-kontext-pro"
-  }
-  prefer_wait_max_seconds = 15
+
+  sagemaker = { endpoint_name = "imagegen-sdxl" }
 
   # Image analysis: the two demo models `make serve` installs (they look at the mean colour). Upload
   # them after the apply: aws s3 cp colour-classifier.onnx s3://<bucket_name>/models/demo/colour-classifier.onnx
@@ -63,10 +76,5 @@ module "imagegen" {
     }
   }
 
-  function_settings = {
-    generate          = { timeout = 45, memory_size = 1024, reserved_concurrency = 10 }
-    edit              = { reserved_concurrency = 5 }
-    replicate_webhook = { memory_size = 1024, reserved_concurrency = 20 }
-    get_job           = { memory_size = 128 }
-  }
+  alarms = { topic_arn = "arn:aws:sns:us-east-1:123456789012:imagegen-alarms" }
 }

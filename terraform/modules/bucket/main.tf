@@ -16,6 +16,7 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_18:Server access logging needs a second bucket; requests already reach S3 only through the Lambda roles, and CloudTrail data events can be enabled account-wide.
   #checkov:skip=CKV_AWS_144:Cross-region replication is out of scope: images and uploads expire within days and can be regenerated.
   #checkov:skip=CKV2_AWS_62:No consumer for S3 event notifications: the webhook Lambda is driven by Replicate, not by S3 events.
+  #checkov:skip=CKV_AWS_21:Versioning is on by default (bucket.versioning); a throw-away deployment may turn it off (examples/complete does).
   bucket        = var.bucket
   force_destroy = var.force_destroy
   tags          = var.tags

@@ -2,7 +2,7 @@ data "aws_partition" "current" {}
 
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_158:CloudWatch Logs already encrypts at rest; a customer key would need a key policy for the logs service, and the handlers never log secrets or image data.
-  #checkov:skip=CKV_AWS_338:Retention is the operator's choice (log_retention_days); logs hold prompts, so keeping them a year by default is a privacy cost rather than a control.
+  #checkov:skip=CKV_AWS_338:Retention is the operator's choice (logs.retention_days); logs hold prompts, so keeping them a year by default is a privacy cost rather than a control.
   name              = "/aws/lambda/${var.function_name}"
   retention_in_days = var.log_retention_days
   tags              = var.tags
@@ -76,7 +76,8 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:No VPC: the functions call only public AWS APIs (S3, SSM, Bedrock, SageMaker runtime) and Replicate; a VPC would need NAT for Replicate and adds cold-start time.
   #checkov:skip=CKV_AWS_272:Code signing is out of scope: zips are built reproducibly by the Makefile and deployed by the same pipeline.
   #checkov:skip=CKV_AWS_173:The environment holds no secrets (only SSM parameter names and settings) and is encrypted at rest with the AWS managed key.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (function_settings.*.reserved_concurrency): accounts with a low concurrency quota cannot reserve any; the API stage throttling caps the request rate.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (functions.*.reserved_concurrency): accounts with a low concurrency quota cannot reserve any; the API stage throttling caps the request rate.
+  #checkov:skip=CKV_AWS_50:X-Ray is the operator's choice (logs.tracing_mode, PassThrough by default: every trace is billed); Active attaches the daemon policy.
   function_name                  = var.function_name
   description                    = var.description
   role                           = aws_iam_role.this.arn

@@ -1,0 +1,228 @@
+# Per function: its layers, its environment (exactly docs/configuration.md) and its IAM statements.
+
+locals {
+  layers = {
+    imagegen = "Shared imagegen package: HTTP events, responses, storage, jobs, providers, webhook verification"
+    awssdk   = "The AWS SDK every function runs on, pinned: boto3, botocore and their dependencies"
+    vendor   = "Third-party packages: replicate, httpx and their dependencies"
+    analysis = "ONNX Runtime, numpy, Pillow for image analysis"
+  }
+
+  common_environment = {
+    BUCKET_NAME       = module.bucket.name
+    LOG_LEVEL         = var.logs.level
+    METRICS_NAMESPACE = var.name
+  }
+
+  # Python's level names as Lambda's JSON log levels.
+  lambda_log_levels = { DEBUG = "DEBUG", INFO = "INFO", WARNING = "WARN", ERROR = "ERROR", CRITICAL = "FATAL" }
+
+  # ANALYSIS_MODELS without the fields left unset (null: the code's defaults), and the bucket keys
+  # the analyze role may read: exactly each model file and label file, nothing else under models/.
+  analysis_models     = { for task, row in var.analysis_models : task => { for key, value in row : key => value if value != null } }
+  analysis_model_keys = sort(distinct(flatten([for row in values(var.analysis_models) : compact([row.key, row.labels_key])])))
+
+  # Per function: layers, environment (exactly docs/configuration.md) and IAM statements. Keys = the functions of routes.json.
+  functions = {
+    generate = {
+      description = "Text-to-image: Bedrock or SageMaker synchronously, Replicate with a webhook"
+      layers      = ["imagegen", "awssdk", "vendor"]
+      environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.api.url_expiry_seconds)
+        REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate.base_url
+        PUBLIC_BASE_URL           = var.api.public_base_url
+        GENERATE_MODELS           = join(",", local.models.generate)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
+        SAGEMAKER_ENDPOINT_NAME   = var.sagemaker.endpoint_name
+        BEDROCK_READ_TIMEOUT      = tostring(var.bedrock.read_timeout_seconds)
+        MODEL_ALIASES             = jsonencode(var.models.aliases)
+        PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
+      }
+      statements = concat(
+        [
+          {
+            sid        = "ReadWriteImagesAndJobs"
+            actions    = ["s3:GetObject", "s3:PutObject"]
+            resources  = [local.objects.images, local.objects.jobs]
+            conditions = []
+          },
+          local.statements.read_replicate_token,
+          local.statements.open_jobs,
+        ],
+        length(local.bedrock_model_arns.generate) == 0 ? [] : [
+          {
+            sid        = "InvokeBedrockModels"
+            actions    = ["bedrock:InvokeModel"]
+            resources  = local.bedrock_model_arns.generate
+            conditions = []
+          },
+        ],
+        local.marketplace_statements.generate,
+        var.sagemaker.endpoint_name == "" ? [] : [
+          {
+            sid        = "InvokeSageMakerEndpoint"
+            actions    = ["sagemaker:InvokeEndpoint"]
+            resources  = [local.sagemaker_endpoint_arn]
+            conditions = []
+          },
+        ],
+      )
+    }
+
+    edit = {
+      description = "Edits and variations: Bedrock synchronously, Replicate with a webhook (one prediction per image)"
+      layers      = ["imagegen", "awssdk", "vendor"]
+      environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.api.url_expiry_seconds)
+        REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate.base_url
+        EDIT_MODELS               = join(",", local.models.edit)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
+        REPLICATE_EDIT_INPUTS     = jsonencode(var.replicate.edit_inputs)
+        PUBLIC_BASE_URL           = var.api.public_base_url
+        BEDROCK_READ_TIMEOUT      = tostring(var.bedrock.read_timeout_seconds)
+        MODEL_ALIASES             = jsonencode(var.models.aliases)
+        PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
+      }
+      statements = concat(
+        [
+          {
+            # uploads/ for Replicate's sources; images/ for Bedrock's results, read back for b64_json
+            sid        = "ReadWriteUploadsImagesAndJobs"
+            actions    = ["s3:GetObject", "s3:PutObject"]
+            resources  = [local.objects.uploads, local.objects.images, local.objects.jobs]
+            conditions = []
+          },
+          local.statements.read_replicate_token,
+          local.statements.open_jobs,
+        ],
+        length(local.bedrock_model_arns.edit) == 0 ? [] : [
+          {
+            sid        = "InvokeBedrockModels"
+            actions    = ["bedrock:InvokeModel"]
+            resources  = local.bedrock_model_arns.edit
+            conditions = []
+          },
+        ],
+        local.marketplace_statements.edit,
+      )
+    }
+
+    replicate_webhook = {
+      description = "Replicate webhook: verifies the signature, stores the outputs, marks the job done"
+      layers      = ["imagegen", "awssdk"]
+      environment = {
+        REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate.webhook_secret_parameter_name
+        REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate.output_hosts)
+        MAX_OUTPUT_BYTES               = tostring(var.replicate.max_output_bytes)
+      }
+      statements = [
+        local.statements.read_write_jobs,
+        local.statements.write_images,
+        {
+          sid        = "ReadWebhookSecret"
+          actions    = ["ssm:GetParameter"]
+          resources  = [local.webhook_secret_parameter_arn]
+          conditions = []
+        },
+        local.statements.close_open_jobs,
+      ]
+    }
+
+    cancel_job = {
+      description = "Cancels a job's Replicate prediction and marks the job canceled"
+      layers      = ["imagegen", "awssdk", "vendor"]
+      environment = {
+        URL_EXPIRY_SECONDS        = tostring(var.api.url_expiry_seconds)
+        REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate.base_url
+      }
+      statements = [
+        local.statements.read_write_jobs,
+        local.statements.read_replicate_token,
+        local.statements.close_open_jobs,
+      ]
+    }
+
+    sweeper = {
+      description = "Scheduled: finishes or times out jobs whose webhook never came (asks Replicate)"
+      layers      = ["imagegen", "awssdk", "vendor"]
+      lists       = ["open/"] # the prefix it lists, exactly
+      environment = {
+        REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
+        REPLICATE_BASE_URL        = var.replicate.base_url
+        REPLICATE_OUTPUT_HOSTS    = join(",", var.replicate.output_hosts)
+        MAX_OUTPUT_BYTES          = tostring(var.replicate.max_output_bytes)
+        SWEEPER_AFTER_SECONDS     = tostring(var.sweeper.after_seconds)
+        JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
+      }
+      statements = [
+        local.statements.read_write_jobs,
+        local.statements.write_images,
+        local.statements.read_replicate_token,
+        local.statements.close_open_jobs,
+      ]
+    }
+
+    analyze = {
+      description = "Image classification and object detection with ONNX Runtime in the function; models read from the bucket once per cold start"
+      # vendor: the multipart parser (imagegen.forms) and Pillow; analysis: onnxruntime, numpy (imagegen.vision)
+      layers = ["imagegen", "awssdk", "vendor", "analysis"]
+      environment = {
+        ANALYSIS_MODELS = jsonencode(local.analysis_models)
+      }
+      # Exactly the configured model and label files; no statement at all without models.
+      statements = length(local.analysis_model_keys) == 0 ? [] : [
+        {
+          sid        = "ReadAnalysisModels"
+          actions    = ["s3:GetObject"]
+          resources  = [for key in local.analysis_model_keys : "${module.bucket.arn}/${key}"]
+          conditions = []
+        },
+      ]
+    }
+
+    authorizer = {
+      description = "API Gateway Lambda authorizer of the API_KEY auth: checks Authorization: Bearer <key> against the key records"
+      layers      = ["imagegen", "awssdk"]
+      environment = {}
+      statements = [
+        {
+          sid        = "ReadApiKeyRecords"
+          actions    = ["s3:GetObject"]
+          resources  = [local.objects["auth/api-keys"]]
+          conditions = []
+        },
+      ]
+    }
+
+    models = {
+      description = "GET /v1/models: the deployment's models in OpenAI's list format, from the model catalog"
+      layers      = ["imagegen"]
+      environment = {
+        GENERATE_MODELS         = join(",", local.models.generate)
+        EDIT_MODELS             = join(",", local.models.edit)
+        SAGEMAKER_ENDPOINT_NAME = var.sagemaker.endpoint_name
+        MODEL_ALIASES           = jsonencode(var.models.aliases)
+      }
+      statements = [] # the catalog ships in the layer: no AWS call
+    }
+
+    get_job = {
+      description = "Job status, with presigned URLs once the job has images"
+      layers      = ["imagegen", "awssdk"]
+      environment = {
+        URL_EXPIRY_SECONDS = tostring(var.api.url_expiry_seconds)
+      }
+      statements = [
+        {
+          sid        = "ReadJobsAndImages"
+          actions    = ["s3:GetObject"]
+          resources  = [local.objects.jobs, local.objects.images]
+          conditions = []
+        },
+      ]
+    }
+  }
+}

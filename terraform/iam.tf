@@ -1,0 +1,53 @@
+# IAM statements several functions share, and each function's bucket statements (ListBucket, KMS).
+
+locals {
+  ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
+  replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.api_token_parameter_name, "/")}"
+  webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.webhook_secret_parameter_name, "/")}"
+  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+
+  # IAM statements several functions need, written once.
+  statements = {
+    read_replicate_token = { sid = "ReadReplicateApiToken", actions = ["ssm:GetParameter"], resources = [local.replicate_api_token_parameter_arn], conditions = [] }
+    read_write_jobs      = { sid = "ReadWriteJobs", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.jobs], conditions = [] }
+    write_images         = { sid = "WriteImages", actions = ["s3:PutObject"], resources = [local.objects.images], conditions = [] }
+    # Every function that ends a job removes its open/ marker; the ones that create Replicate jobs write it.
+    close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+    open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+  }
+
+  # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,
+  # so a missing key is a 404, not a 403 (S3's implicit check for that carries the key as s3:prefix);
+  # a listing must name one of them (StringLike, not IfExists: a listing without a prefix has no
+  # s3:prefix and is refused, so no role can enumerate the bucket); and the bucket's KMS key through
+  # S3: Decrypt to read, GenerateDataKey only for a
+  # function that writes. None at all for a function with no S3 action (analyze without models);
+  # decided on the actions, which are known at plan, so the statement count is too.
+  bucket_statements = {
+    for name, function in local.functions : name => !anytrue([for statement in function.statements : anytrue([for action in statement.actions : startswith(action, "s3:")])]) ? [] : concat(
+      [{
+        sid       = "ListOwnPrefixes"
+        actions   = ["s3:ListBucket"]
+        resources = [module.bucket.arn]
+        conditions = [{
+          test     = "StringLike"
+          variable = "s3:prefix"
+          values = distinct(concat(
+            [for arn in flatten([for statement in function.statements : statement.resources if contains(statement.actions, "s3:GetObject")]) : trimprefix(arn, "${module.bucket.arn}/") if startswith(arn, "${module.bucket.arn}/")],
+            try(function.lists, []),
+          ))
+        }]
+      }],
+      [{
+        sid       = "UseBucketKeyThroughS3"
+        actions   = anytrue([for statement in function.statements : contains(statement.actions, "s3:PutObject")]) ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]
+        resources = [module.bucket.kms_key_arn]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "kms:ViaService"
+          values   = ["s3.${local.region}.amazonaws.com"]
+        }]
+      }],
+    )
+  }
+}
