@@ -31,8 +31,8 @@ started = time.perf_counter()
 import importlib.util
 spec = importlib.util.spec_from_file_location("analyze_handler", {handler!r})
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
-from imagegen.analysis import onnx as vision
-vision.Model(vision.ModelSpec.from_dict({spec_row!r}), open({model!r}, "rb").read())
+from imagegen.analysis import onnx
+onnx.Model(onnx.ModelSpec.from_dict({spec_row!r}), open({model!r}, "rb").read())
 print(time.perf_counter() - started)
 """
 
@@ -89,8 +89,8 @@ def cold_starts(ctx) -> list[Figure]:
 def per_image(ctx) -> list[Figure]:
     import boto3
 
-    from imagegen.analysis import onnx as vision
     from imagegen.analysis import models as analysis
+    from imagegen.analysis import onnx
     from localdev import demo_models
     from localdev.bucket import ensure_bucket
     from localdev.server import LocalApi
@@ -107,7 +107,7 @@ def per_image(ctx) -> list[Figure]:
     decode = []
     for _ in range(ctx.runs * 3):
         start = time.perf_counter()
-        vision.load_image(image)
+        onnx.load_image(image)
         decode.append(time.perf_counter() - start)
     figures = []
     try:

@@ -72,9 +72,9 @@ def measure(ctx, rtt: float, bandwidth: float | None, output: bytes) -> dict:
             samples["submit"].append(time.perf_counter() - start)
             requests["submit"] = counter.take()
             job = json.loads(response["body"])["jobs"][0]
-            from imagegen.jobs import records as jobs
+            from imagegen.jobs import records
 
-            record = jobs.get(job["id"])
+            record = records.get(job["id"])
             hook = webhook_event(fake, record["id"], record["prediction_id"], output)
             start = time.perf_counter()
             answer = webhook(hook)
@@ -101,7 +101,7 @@ def collect(fake, output: bytes) -> float:
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
-    from imagegen import bucket as storage
+    from imagegen import bucket, settings
     from imagegen.jobs import outputs as webhooks
 
     urls = []
@@ -112,9 +112,9 @@ def collect(fake, output: bytes) -> float:
 
     def fetch_and_store(url: str) -> None:
         with tempfile.TemporaryFile() as spool:
-            content_type = webhooks.download(url, spool, webhooks.max_output_bytes())
+            content_type = webhooks.download(url, spool, settings.max_output_bytes())
             spool.seek(0)
-            storage.put_new(f"images/bench/{uuid.uuid4().hex}.png", spool, content_type)
+            bucket.put_new(f"images/bench/{uuid.uuid4().hex}.png", spool, content_type)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=BATCH_COLLECT) as pool:

@@ -108,13 +108,11 @@ def replicate_env(latency: float = 0.0, bandwidth: float | None = None) -> Itera
 
 def clear_caches() -> None:
     """Cached settings (bucket name, secrets, clients) belong to one environment."""
-    from imagegen import aws as secrets
-    from imagegen import settings as config
-    from imagegen.providers import replicate as predictions
+    from imagegen import aws, settings
+    from imagegen.providers import replicate
 
-    for func in (config.bucket_name, getattr(secrets, "parameter", None), predictions._client):
-        if hasattr(func, "cache_clear"):
-            func.cache_clear()
+    for func in (settings.bucket_name, aws.secret, replicate._client):
+        func.cache_clear()
 
 
 def empty_bucket(bucket: str) -> None:

@@ -55,11 +55,11 @@ print(json.dumps({{"growth": hwm() - before}}))
 
 def new_job(prediction_id: str) -> str:
     from imagegen import bucket as storage
-    from imagegen.jobs import records as jobs
+    from imagegen.jobs import records
 
     job_id = storage.new_job_id()
-    jobs.create(
-        jobs.new_job(job_id, provider="replicate", model="bench/x", status="running", prediction_id=prediction_id)
+    records.create(
+        records.new_job(job_id, provider="replicate", model="bench/x", status="running", prediction_id=prediction_id)
     )
     return job_id
 

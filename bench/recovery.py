@@ -45,8 +45,7 @@ def throttled_jobs(fake, edit) -> list[tuple[str, str]]:
 
 
 def run(ctx) -> list[Figure]:
-    from imagegen.jobs import records as jobs
-    from imagegen.jobs import sweeper
+    from imagegen.jobs import records, sweeper
 
     passes, deliveries = [], []
     for _ in range(max(3, ctx.runs // 2)):
@@ -57,7 +56,7 @@ def run(ctx) -> list[Figure]:
             done = sweeper.sweep(datetime.now(timezone.utc) + timedelta(seconds=AFTER_SECONDS + 1))
             passes.append(time.perf_counter() - started)
             assert done.get("finished_succeeded") == JOBS, done
-            assert all(jobs.get(job_id)["status"] == "succeeded" for job_id, _ in made)
+            assert all(records.get(job_id)["status"] == "succeeded" for job_id, _ in made)
             # the baseline: the same outputs stored by the webhook, had it not been throttled
             again = throttled_jobs(fake, edit)
             webhook = load_handler("replicate_webhook")

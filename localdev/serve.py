@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     banner = configure_environment(args.host, args.port)
-    # API Gateway's CORS, as Terraform's cors_allowed_origins (default any origin); empty turns it off
+    # API Gateway's CORS, as Terraform's api.cors_allowed_origins (default any origin); empty turns it off
     origins = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
     cors = Cors.like_terraform(origins)
     server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth, cors=cors)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         banner.append(f"auth        OPEN ON {args.host}: anyone who reaches it can spend; use AUTH=api_key")
     banner.append(
-        f"cors        {', '.join(origins) or 'off'} (CORS_ALLOWED_ORIGINS, as Terraform's cors_allowed_origins)"
+        f"cors        {', '.join(origins) or 'off'} (CORS_ALLOWED_ORIGINS, as Terraform's api.cors_allowed_origins)"
     )
     for line in banner:
         print(f"  {line}", flush=True)

@@ -17,7 +17,7 @@ included, which is what reaches Lambda: about 4.5 MB of binary upload) with 413
 `{"message":"Request Too Long"}`; an answer over Lambda's 6 MB response payload with 502
 `{"message":"Internal Server Error"}`; a route or method it has not got with 404
 `{"message":"Not Found"}`. CORS is API Gateway's too (`cors_origins`, Terraform's
-`cors_allowed_origins`): preflights answered and `access-control-allow-origin` added for an allowed
+`api.cors_allowed_origins`): preflights answered and `access-control-allow-origin` added for an allowed
 `Origin`, nothing at all when it is off; the handlers send no CORS headers of their own.
 """
 

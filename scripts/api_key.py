@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from imagegen import apikeys
+from imagegen import apikeys  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Write the README's model table from the model catalog (src/imagegen/catalog.json).
+"""Write the model table of docs/models.md from the model catalog (src/imagegen/catalog.json).
 
     python scripts/catalog_docs.py          rewrite the table between the README's markers
     python scripts/catalog_docs.py --check  exit 1 if the README's table is stale
@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "src" / "imagegen" / "catalog.json"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "models.md"
 START, END = "<!-- model table: scripts/catalog_docs.py -->", "<!-- end of model table -->"
 
 
@@ -27,7 +27,7 @@ def where(row: dict) -> str:
     if row["provider"] == "replicate":
         version = f" (pinned `{row['version'][:12]}…`)" if row.get("version") else " (official)"
         return f"Replicate `{row['id']}`{version}"
-    return "your SageMaker endpoint (`sagemaker_endpoint_name`)"
+    return "your SageMaker endpoint (`sagemaker.endpoint_name`)"
 
 
 def price(row: dict) -> str:
@@ -45,7 +45,7 @@ def table() -> str:
     for name, row in data["models"].items():
         on = [function for function, names in defaults.items() if name in names]
         if row["provider"] == "sagemaker":
-            on = ["when `sagemaker_endpoint_name` is set"]
+            on = ["when `sagemaker.endpoint_name` is set"]
         lines.append(
             f"| `{name}` | {where(row)} | {', '.join(row['tasks'])} | {price(row)} | {', '.join(on) or 'no'} |"
         )
@@ -55,7 +55,7 @@ def table() -> str:
 def main(argv: list[str]) -> int:
     text = README.read_text()
     if text.count(START) != 1 or text.count(END) != 1:
-        sys.exit(f"README.md must hold the model table's markers exactly once: {START} ... {END}")
+        sys.exit(f"docs/models.md must hold the model table's markers exactly once: {START} ... {END}")
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
     fresh = f"{head}{START}\n{table()}\n{END}{tail}"

@@ -59,6 +59,6 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms (empty unless alarm_topic_arn is set)."
+  description = "Names of the CloudWatch alarms (empty unless alarms.topic_arn is set)."
   value       = module.monitoring.alarm_names
 }

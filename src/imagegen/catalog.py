@@ -104,7 +104,9 @@ def enabled(function: str) -> tuple[Model, ...]:
     """The function's models ({FUNCTION}_MODELS, else the catalog's defaults for it), in order: the
     first is the default. Checked at cold start."""
     setting = f"{function.upper()}_MODELS"
-    chosen = tuple(get(name) for name in dict.fromkeys(settings.function_models(function) or data()["defaults"][function]))
+    chosen = tuple(
+        get(name) for name in dict.fromkeys(settings.function_models(function) or data()["defaults"][function])
+    )
     if function == "generate":  # the `sagemaker` row is the deployment's endpoint: on when one is named
         endpoint, sagemaker = settings.sagemaker_endpoint_name(), get("sagemaker")
         if sagemaker in chosen and not endpoint:

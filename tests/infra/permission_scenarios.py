@@ -99,8 +99,8 @@ class Fakes:
             monkeypatch.setenv(name, value)
         self.applied = set(env)
         clear_caches()
-        from imagegen.providers import replicate as predictions
         from imagegen.analysis import models as analysis
+        from imagegen.providers import replicate as predictions
 
         predictions._client.cache_clear()
         analysis.model.cache_clear()

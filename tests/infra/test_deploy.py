@@ -87,7 +87,9 @@ def variable_defaults() -> dict:
         "webhook_throttling": throttle("webhook_throttling"),
         "auth_type": re.search(r'type\s*= optional\(string, "(\w+)"\)', auth).group(1),
         "auth_cache_seconds": int(re.search(r"cache_seconds\s*= optional\(number, (\d+)\)", auth).group(1)),
-        "prefer_wait_max_seconds": int(re.search(r"prefer_wait_max_seconds\s*= optional\(number, (\d+)\)", api).group(1)),
+        "prefer_wait_max_seconds": int(
+            re.search(r"prefer_wait_max_seconds\s*= optional\(number, (\d+)\)", api).group(1)
+        ),
     }
 
 
@@ -587,7 +589,7 @@ def root_plan(deployments):
 
 def test_a_bucket_name_with_dots_plans(root_plan):
     # A KMS alias may not contain dots: the alias is derived from the bucket name with them replaced.
-    result = root_plan("-var", "bucket={name=\"images.imagegen.example.com\"}")
+    result = root_plan("-var", 'bucket={name="images.imagegen.example.com"}')
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r'name\s+= "alias/images-imagegen-example-com"', result.stdout), result.stdout
 

@@ -34,9 +34,7 @@ def without_docstrings(source: str) -> str:
     return ast.unparse(tree)
 
 
-SOURCES_WITHOUT_DOCS = "\n".join(
-    without_docstrings(p.read_text()) for p in (ROOT / "src" / "imagegen").rglob("*.py")
-)
+SOURCES_WITHOUT_DOCS = "\n".join(without_docstrings(p.read_text()) for p in (ROOT / "src" / "imagegen").rglob("*.py"))
 
 
 def test_alarms_exist_only_when_a_topic_is_given():

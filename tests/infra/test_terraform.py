@@ -49,7 +49,9 @@ def all_functions() -> set[str]:
 
 def root_text() -> str:
     """Every .tf file of the root module (split by concern: main, functions, iam, models, checks, schedule)."""
-    return "\n".join(p.read_text() for p in sorted(TERRAFORM.glob("*.tf")) if p.name not in ("variables.tf", "outputs.tf"))
+    return "\n".join(
+        p.read_text() for p in sorted(TERRAFORM.glob("*.tf")) if p.name not in ("variables.tf", "outputs.tf")
+    )
 
 
 def root_local(name: str):

@@ -237,15 +237,15 @@ def test_an_image_too_large_for_the_functions_memory_is_a_413_naming_it_and_the_
     api, models_in_s3, monkeypatch
 ):
     # GIVEN a 128 MB function (51 MB for one request's decoded images) and a 20 MP PNG among small ones
-    from imagegen import settings as config
+    from imagegen import settings
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-    config.function_memory_mb.cache_clear()
+    settings.function_memory_mb.cache_clear()
     try:
         images = [b64(picture(RED)), b64(picture(RED, size=(4472, 4472))), b64(picture(RED))]
         response = classify(api, {"image": images})
     finally:
-        config.function_memory_mb.cache_clear()
+        settings.function_memory_mb.cache_clear()
     # THEN the large one is refused by name (it could never fit) and the others have their labels
     assert response.status_code == 200, response.text
     first, big, last = response.json()["results"]

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from imagegen import bucket as storage
-from imagegen.jobs import records as jobs
+from imagegen.jobs import records
 from localdev.server import Cors, LocalApi, Route
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -29,10 +29,10 @@ def test_unknown_job_is_a_404_json_error(api):
 
 def test_stored_job_is_served_with_urls_that_download_the_image(api, s3, bucket):
     # GIVEN a job record and its image in LocalStack, written the way the providers write them
-    job = jobs.create(jobs.new_job(storage.new_job_id(), provider="bedrock", model="m", prompt="p"))
+    job = records.create(records.new_job(storage.new_job_id(), provider="bedrock", model="m", prompt="p"))
     key = f"images/2026/11/23/{job['id']}/0.png"
     assert storage.put_new(key, PNG, "image/png")
-    jobs.update(
+    records.update(
         job["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": key, "content_type": "image/png"}]}
     )
     # WHEN a client asks for it over HTTP

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from imagegen.jobs import records as jobs
-from imagegen.jobs import sweeper
+from imagegen.jobs import records, sweeper
 from localdev.fake_replicate import render
 from tests.integration.test_edit_api import wait_for_job
 
@@ -30,7 +29,7 @@ def submit(api: str, behaviour: str) -> str:
 def wait_for_prediction(fake, job_id: str, status: str) -> dict:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        prediction_id = jobs.get(job_id).get("prediction_id")
+        prediction_id = records.get(job_id).get("prediction_id")
         prediction = fake.predictions.get(prediction_id or "", {})
         if prediction.get("status") == status:
             return prediction
@@ -49,7 +48,7 @@ def test_cancel_over_http_stops_the_prediction(api, fake_replicate, s3, bucket):
     assert (first.status_code, first.json()["status"]) == (200, "canceled")
     assert (again.status_code, again.json()["status"]) == (200, "canceled")
     assert prediction["status"] == "canceled"
-    assert job_id not in {found for found, _ in jobs.open_jobs()}
+    assert job_id not in {found for found, _ in records.open_jobs()}
 
 
 def test_cancel_of_a_finished_job_is_409(api, fake_replicate):
@@ -63,7 +62,7 @@ def test_the_sweeper_finishes_a_job_whose_webhook_never_came(api, fake_replicate
     # GIVEN a prediction that succeeds at Replicate, whose webhook never arrives
     job_id = submit(api, "no-webhook")
     prediction = wait_for_prediction(fake_replicate, job_id, "succeeded")
-    assert jobs.get(job_id)["status"] == "queued"
+    assert records.get(job_id)["status"] == "queued"
     # WHEN the sweeper runs ten minutes later
     actions = sweeper.sweep(later())
     # THEN the job succeeded with Replicate's output stored in S3, and downloads

@@ -114,9 +114,9 @@ def test_only_settings_read_the_environment():
                 readers.add(name)
     assert readers == {"imagegen.settings", "imagegen.logs"}
     for node in ast.walk(ast.parse(MODULES["imagegen.logs"].read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "get" and node.args:
-            if isinstance(node.args[0], ast.Constant) and "environ" in ast.unparse(node.func):
-                assert node.args[0].value.startswith("AWS_LAMBDA_"), node.args[0].value
+        reads = isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "get" and node.args
+        if reads and isinstance(node.args[0], ast.Constant) and "environ" in ast.unparse(node.func):
+            assert node.args[0].value.startswith("AWS_LAMBDA_"), node.args[0].value
 
 
 def test_providers_know_their_wire_format_only():
@@ -163,4 +163,9 @@ def test_a_handler_is_its_route(handler):
     used = {name for name, _ in imports(handler) if name.startswith("imagegen")}
     route = f"imagegen.routes.{handler.parent.name}"
     assert route in used, f"{handler} does not use {route}"
-    assert used <= {route, "imagegen.routes", "imagegen.api.events", *(f"imagegen.api.events.{n}" for n in ("Request", "api_handler"))}
+    assert used <= {
+        route,
+        "imagegen.routes",
+        "imagegen.api.events",
+        *(f"imagegen.api.events.{n}" for n in ("Request", "api_handler")),
+    }

@@ -19,9 +19,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from imagegen import bucket as storage
-from imagegen import logs
-from imagegen.jobs import records as jobs
+from imagegen import bucket, logs
+from imagegen.jobs import records
 from localdev.fake_replicate import FakeReplicate, new_secret, render, signed_headers
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
@@ -51,8 +50,8 @@ def emf(stdout: str) -> list[dict]:
 
 
 def stored_job(**fields) -> dict:
-    job = jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify", **fields)
-    return jobs.create(job)
+    job = records.new_job(bucket.new_job_id(), provider="replicate", model="catacolabs/cartoonify", **fields)
+    return records.create(job)
 
 
 def test_the_request_line_carries_every_field(aws, captured, capsys):
@@ -103,7 +102,7 @@ def test_secrets_tokens_signatures_and_image_bytes_never_reach_the_logs(aws, cap
         # WHEN the edit runs, and code logs the worst things it could by mistake
         response = load_handler("edit")(event, FakeContext())
         job_id = json.loads(response["body"])["jobs"][0]["id"]
-        presigned = storage.presign(f"uploads/{job_id}/0.png")["url"]
+        presigned = bucket.presign(f"uploads/{job_id}/0.png")["url"]
         secret = new_secret()
         log = logging.getLogger("imagegen")
         log.info("submitting with token %s to %s", fake.token, presigned)
@@ -147,11 +146,11 @@ def test_finished_jobs_count_images_failures_and_model_time(aws, monkeypatch, ca
     capsys.readouterr()
 
     images = [{"key": "images/a.png", "content_type": "image/png"}] * 2
-    jobs.update(
+    records.update(
         done["id"], lambda job: {**job, "status": "succeeded", "images": images, "metrics": {"predict_time": 15.4}}
     )
-    jobs.update(broken["id"], lambda job: {**job, "status": "failed", "error": "CUDA out of memory"})
-    jobs.update(broken["id"], lambda job: {**job, "status": "failed"})  # no move: nothing counted twice
+    records.update(broken["id"], lambda job: {**job, "status": "failed", "error": "CUDA out of memory"})
+    records.update(broken["id"], lambda job: {**job, "status": "failed"})  # no move: nothing counted twice
 
     docs = emf(capsys.readouterr().out)
     values = {

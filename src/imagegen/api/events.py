@@ -3,7 +3,7 @@
 Every error a client can cause is an ApiError (imagegen.errors), which becomes
 `{"error": {"code", "message"}}` with a 4xx status. Anything else is logged with
 its traceback and answered with a bare 500: no stack trace ever reaches a client.
-CORS is API Gateway's alone (Terraform's cors_allowed_origins): the handlers send no CORS headers,
+CORS is API Gateway's alone (Terraform's api.cors_allowed_origins): the handlers send no CORS headers,
 so CORS off means off.
 """
 

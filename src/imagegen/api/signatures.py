@@ -19,6 +19,8 @@ import time
 from imagegen.errors import ConfigError, Unauthorized
 
 TOLERANCE_SECONDS = 300
+
+
 def secret_key(secret: str) -> bytes:
     prefix, _, encoded = secret.strip().partition("_")
     try:
@@ -63,5 +65,3 @@ def verify_signature(
         if hmac.compare_digest(given, expected):
             return
     raise Unauthorized("invalid_signature", "the webhook signature does not match")
-
-

@@ -45,8 +45,6 @@ OUTPUT_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 # -- the outputs ------------------------------------------------------------------------------
 
 
-
-
 # A host name and nothing else (labels of letters, digits and hyphens), or an IPv4 literal: `\`, `%`
 # and the like parse as part of a "host" here and mean something else to an HTTP client.
 HOSTNAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

@@ -1,4 +1,4 @@
-"""`POST /v1/jobs/{id}/cancel`: cancel the job's Replicate prediction and mark the job canceled (imagegen.jobs.cancel)."""
+"""`POST /v1/jobs/{id}/cancel`: cancel the job's Replicate prediction, mark the job canceled (imagegen.jobs.cancel)."""
 
 from __future__ import annotations
 

@@ -154,7 +154,9 @@ def build_order(
         if len(sources) != 1 or sources[0].data is None:
             raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
         formats.check_image(mask, "mask")
-        params = replace(params, mask=masks.white_means_edit(mask, pillow.dimensions(sources[0].data, sources[0].field)))
+        params = replace(
+            params, mask=masks.white_means_edit(mask, pillow.dimensions(sources[0].data, sources[0].field))
+        )
     order = Order(
         row,
         row.ref,
@@ -277,7 +279,11 @@ def submit(request: Request, order: Order) -> dict:
         if all(job["status"] == "succeeded" for job in started):
             return finished(started, order, headers)
     # OpenAI's fields too: a client that reads `data` finds it empty until the jobs finish.
-    body: dict[str, Any] = {"jobs": [answers.job_summary(job) for job in started], "created": int(time.time()), "data": []}
+    body: dict[str, Any] = {
+        "jobs": [answers.job_summary(job) for job in started],
+        "created": int(time.time()),
+        "data": [],
+    }
     if settings.replicate_offline():
         body["offline"] = True
     if failures and len(failures) == len(started):

@@ -17,9 +17,9 @@ pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from imagegen.analysis import onnx as vision
-from imagegen.analysis.onnx import Model, ModelSpec, Transform
-from imagegen.errors import ApiError, ConfigError
+from imagegen.analysis import onnx as vision  # noqa: E402
+from imagegen.analysis.onnx import Model, ModelSpec, Transform  # noqa: E402
+from imagegen.errors import ApiError, ConfigError  # noqa: E402
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]

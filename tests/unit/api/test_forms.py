@@ -118,9 +118,9 @@ def test_bad_multipart_bodies(req, expected):
 def test_todays_openai_form_fields_are_taken_as_text():
     # The openai SDK sends them as multipart text parts: "false", "0", "auto"
     parts = {"stream": "false", "partial_images": "0", "moderation": "auto", "safety_identifier": "u-9"}
-    from imagegen.api import fields as parsing
+    from imagegen.api import fields
 
-    assert parsing.end_user(parts) == "u-9"
+    assert fields.end_user(parts) == "u-9"
     with pytest.raises(ApiError) as refused:
-        parsing.end_user({**parts, "stream": "true"})
+        fields.end_user({**parts, "stream": "true"})
     assert refused.value.param == "stream"

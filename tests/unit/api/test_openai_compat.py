@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from imagegen import apikeys, catalog, settings
+from imagegen.api import prefer
 from imagegen.api.events import Request
 from imagegen.errors import ApiError, ConfigError
 from imagegen.images import masks
-from imagegen.api import prefer
 from imagegen.orders import Params
 from imagegen.providers import bedrock
 from imagegen.routes import edit as editmodels

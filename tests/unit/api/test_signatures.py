@@ -9,8 +9,8 @@ import pytest
 import replicate
 from replicate.webhook import WebhookSigningSecret
 
-from imagegen.errors import ApiError, ConfigError
 from imagegen.api import signatures
+from imagegen.errors import ApiError, ConfigError
 from localdev.fake_replicate import new_secret, sign, signed_headers
 
 SECRET = new_secret()

@@ -9,13 +9,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from imagegen import bucket as storage
+from imagegen import bucket
 from imagegen.jobs import records as jobs
 from tests.conftest import FakeContext, load_event
 
 
 def make_job(**fields):
-    return jobs.create(jobs.new_job(storage.new_job_id(), provider="replicate", model="owner/model", **fields))
+    return jobs.create(jobs.new_job(bucket.new_job_id(), provider="replicate", model="owner/model", **fields))
 
 
 def test_create_never_overwrites(aws):
@@ -56,12 +56,12 @@ def test_concurrent_updates_all_land(aws):
 
 def test_unknown_job_is_job_not_found(aws):
     with pytest.raises(jobs.JobNotFound):
-        jobs.get(storage.new_job_id())
+        jobs.get(bucket.new_job_id())
 
 
 def test_put_new_refuses_existing_key(aws):
-    assert storage.put_new("images/x/0.png", b"one", "image/png") is True
-    assert storage.put_new("images/x/0.png", b"two", "image/png") is False
+    assert bucket.put_new("images/x/0.png", b"one", "image/png") is True
+    assert bucket.put_new("images/x/0.png", b"two", "image/png") is False
     body = boto3.client("s3").get_object(Bucket="imagegen-unit", Key="images/x/0.png")["Body"].read()
     assert body == b"one"
 
@@ -70,9 +70,9 @@ def test_image_keys_are_unique_and_dated():
     from datetime import datetime, timezone
 
     when = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    ids = {storage.new_job_id() for _ in range(1000)}
-    assert len(ids) == 1000 and all(storage.is_job_id(i) for i in ids)
-    key = storage.image_key("ab" * 16, 2, "image/jpeg", when)
+    ids = {bucket.new_job_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(bucket.is_job_id(i) for i in ids)
+    key = bucket.image_key("ab" * 16, 2, "image/jpeg", when)
     assert key == f"images/2026/11/23/{'ab' * 16}/2.jpg"
 
 
@@ -82,7 +82,7 @@ def test_get_job_handler_shows_status_and_presigned_urls(aws, monkeypatch):
 
     monkeypatch.setenv("URL_EXPIRY_SECONDS", "120")
     job = make_job(prompt="a cat")
-    storage.put_new("images/2026/11/23/x/0.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    bucket.put_new("images/2026/11/23/x/0.png", b"\x89PNG\r\n\x1a\n", "image/png")
     jobs.update(
         job["id"],
         lambda j: {

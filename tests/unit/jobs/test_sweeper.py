@@ -12,9 +12,8 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from imagegen import bucket as storage
-from imagegen.jobs import records as jobs
-from imagegen.jobs import sweeper
+from imagegen import bucket
+from imagegen.jobs import records, sweeper
 from localdev.fake_replicate import FakeReplicate, render
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
@@ -41,13 +40,13 @@ def submitted(fake: FakeReplicate, **prediction_changes) -> tuple[dict, dict]:
     """A queued Replicate job whose prediction the fake holds, changed as given."""
     prediction = fake.create("catacolabs/cartoonify", "v1", {"input": {"image": "https://example.com/a.png"}})
     fake.predictions[prediction["id"]].update(prediction_changes)
-    job = jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify")
+    job = records.new_job(bucket.new_job_id(), provider="replicate", model="catacolabs/cartoonify")
     job["prediction_id"] = prediction["id"]
-    return jobs.create(job), fake.predictions[prediction["id"]]
+    return records.create(job), fake.predictions[prediction["id"]]
 
 
 def open_ids() -> set[str]:
-    return {job_id for job_id, _ in jobs.open_jobs()}
+    return {job_id for job_id, _ in records.open_jobs()}
 
 
 def now() -> datetime:
@@ -57,11 +56,11 @@ def now() -> datetime:
 def test_an_open_job_has_a_marker_until_it_ends(fake):
     # GIVEN a queued Replicate job and a finished sync one
     job, _ = submitted(fake)
-    done = jobs.create(jobs.new_job(storage.new_job_id(), provider="bedrock", model="m", status="succeeded"))
+    done = records.create(records.new_job(bucket.new_job_id(), provider="bedrock", model="m", status="succeeded"))
     # THEN only the open one is listed; WHEN it ends THEN its marker is gone
     assert open_ids() == {job["id"]}
     assert done["id"] not in open_ids()
-    jobs.update(job["id"], lambda j: {**j, "status": "failed", "error": "x"})
+    records.update(job["id"], lambda j: {**j, "status": "failed", "error": "x"})
     assert open_ids() == set()
 
 
@@ -74,7 +73,7 @@ def test_a_job_whose_webhook_never_came_is_finished_from_the_prediction(fake):
     actions = sweeper.sweep(now() + LATER)
     # THEN the job is finished through the webhook's path: the output stored, the marker gone
     assert actions == {"finished_succeeded": 1}
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert stored["status"] == "succeeded"
     (image,) = stored["images"]
     data = boto3.client("s3").get_object(Bucket=BUCKET, Key=image["key"])["Body"].read()
@@ -85,7 +84,7 @@ def test_a_job_whose_webhook_never_came_is_finished_from_the_prediction(fake):
 def test_a_failed_prediction_fails_the_job_with_replicates_error(fake):
     job, _ = submitted(fake, status="failed", error="CUDA out of memory")
     assert sweeper.sweep(now() + LATER) == {"finished_failed": 1}
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert (stored["status"], stored["error"]) == ("failed", "CUDA out of memory")
     assert open_ids() == set()
 
@@ -94,23 +93,23 @@ def test_young_and_still_running_jobs_are_left_alone(fake):
     job, _ = submitted(fake, status="processing")
     assert sweeper.sweep(now()) == {"young": 1}
     assert sweeper.sweep(now() + LATER) == {"still_running": 1}
-    assert jobs.get(job["id"])["status"] == "queued" and open_ids() == {job["id"]}
+    assert records.get(job["id"])["status"] == "queued" and open_ids() == {job["id"]}
 
 
 def test_a_job_running_past_the_timeout_is_canceled_at_replicate_and_failed(fake):
     job, prediction = submitted(fake, status="processing")
     assert sweeper.sweep(now() + timedelta(hours=2)) == {"timed_out": 1}
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert stored["status"] == "failed" and stored["error_code"] == "timed_out"
     assert prediction["status"] == "canceled"  # it stopped billing
     assert open_ids() == set()
 
 
 def test_a_job_whose_submit_never_recorded_the_prediction_is_failed(fake):
-    job = jobs.create(jobs.new_job(storage.new_job_id(), provider="replicate", model="m"))
+    job = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="m"))
     assert sweeper.sweep(now()) == {"young": 1}  # the submit may still be writing it
     assert sweeper.sweep(now() + LATER) == {"failed_unsubmitted": 1}
-    assert jobs.get(job["id"])["error_code"] == "submit_lost"
+    assert records.get(job["id"])["error_code"] == "submit_lost"
 
 
 def test_unreachable_outputs_are_left_for_the_next_pass(fake):
@@ -119,15 +118,15 @@ def test_unreachable_outputs_are_left_for_the_next_pass(fake):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REPLICATE_OUTPUT_HOSTS", fake_hosts)
         assert sweeper.sweep(now() + LATER) == {"retry_later": 1}
-    assert jobs.get(job["id"])["status"] == "queued" and open_ids() == {job["id"]}
+    assert records.get(job["id"])["status"] == "queued" and open_ids() == {job["id"]}
 
 
 def test_stale_markers_are_removed(fake):
     job, _ = submitted(fake)
-    jobs.update(job["id"], lambda j: {**j, "status": "canceled"})
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=jobs.open_key(job["id"]), Body=b"")  # a lost removal
-    orphan = storage.new_job_id()
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=jobs.open_key(orphan), Body=b"")  # its record expired
+    records.update(job["id"], lambda j: {**j, "status": "canceled"})
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=records.open_key(job["id"]), Body=b"")  # a lost removal
+    orphan = bucket.new_job_id()
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=records.open_key(orphan), Body=b"")  # its record expired
     assert sweeper.sweep(now() + LATER) == {"closed_marker": 1, "orphan_marker": 1}
     assert open_ids() == set()
 
@@ -154,17 +153,17 @@ def test_cancel_stops_the_prediction_and_marks_the_job_canceled_idempotently(fak
     status, body = call_cancel(job["id"])
     assert (status, body["status"]) == (200, "canceled")
     assert prediction["status"] == "canceled"
-    assert jobs.get(job["id"])["status"] == "canceled" and open_ids() == set()
+    assert records.get(job["id"])["status"] == "canceled" and open_ids() == set()
     assert call_cancel(job["id"]) == (200, body | {"updated_at": body["updated_at"], "images": []})
 
 
 def test_cancel_of_a_finished_job_is_409_and_of_an_unknown_one_404(fake):
     job, prediction = submitted(fake, status="succeeded")
-    jobs.update(job["id"], lambda j: {**j, "status": "succeeded"})
+    records.update(job["id"], lambda j: {**j, "status": "succeeded"})
     status, body = call_cancel(job["id"])
     assert (status, body["error"]["code"]) == (409, "job_finished")
     assert prediction["status"] == "succeeded"  # nothing was sent to Replicate
-    assert call_cancel(storage.new_job_id())[0] == 404
+    assert call_cancel(bucket.new_job_id())[0] == 404
     assert call_cancel("not-a-job")[0] == 404
 
 
@@ -173,7 +172,7 @@ def test_an_aborted_prediction_fails_the_job_saying_why(fake):
     job, _ = submitted(fake, status="aborted", completed_at="2026-12-01T00:00:00Z")
     # WHEN the sweeper reads it THEN the job ends failed, with the reason, and is closed
     assert sweeper.sweep(now() + LATER) == {"finished_failed": 1}
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert stored["status"] == "failed" and stored["error_code"] == "aborted"
     assert "deadline" in stored["error"] and open_ids() == set()
 
@@ -183,7 +182,7 @@ def test_outputs_replicate_already_removed_fail_the_job_and_are_never_retried(fa
     job, _ = submitted(fake, status="succeeded", output=None, data_removed=True)
     # WHEN the sweeper reads it THEN the job fails with that reason; the next pass has nothing left to do
     assert sweeper.sweep(now() + LATER) == {"failed_output": 1}
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert stored["status"] == "failed" and stored["error_code"] == "output_removed"
     assert "data_removed" in stored["error"]
     assert sweeper.sweep(now() + LATER) == {} and open_ids() == set()
@@ -201,7 +200,7 @@ def test_past_the_timeout_a_job_ends_whatever_replicate_says(fake):
         # AND past it, both end as timed out, and their markers are gone
         assert sweeper.sweep(now() + timedelta(hours=2)) == {"timed_out": 2}
     for job in (gone, stuck):
-        stored = jobs.get(job["id"])
+        stored = records.get(job["id"])
         assert stored["status"] == "failed" and stored["error_code"] == "timed_out"
     assert open_ids() == set()
 
@@ -212,10 +211,8 @@ def test_predictions_are_created_with_the_job_timeout_as_their_deadline(fake, mo
 
     monkeypatch.setenv("JOB_TIMEOUT_SECONDS", "900")
     predictions._client.cache_clear()
-    job = jobs.create(jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify"))
-    run.submit(
-        "catacolabs/cartoonify:v1", {"image": "https://example.com/a.png"}, job["id"], "https://x/h"
-    )
+    job = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="catacolabs/cartoonify"))
+    run.submit("catacolabs/cartoonify:v1", {"image": "https://example.com/a.png"}, job["id"], "https://x/h")
     assert fake.cancel_afters == ["900s"]
     (prediction,) = fake.predictions.values()
     assert prediction["deadline"].endswith("Z")

@@ -140,8 +140,6 @@ def test_what_we_send_each_official_replicate_model_its_own_schema_accepts():
     # The fake knows Replicate's published input schemas (localdev/fake_replicate.SCHEMAS), not our catalog:
     # each catalog model's request, at the edges of the catalog's limits, must pass it.
     from imagegen import catalog
-    from imagegen.routes import edit as editmodels
-    from imagegen.routes import generate as generation
 
     for model in catalog.models().values():
         if model.provider != "replicate" or not model.official:

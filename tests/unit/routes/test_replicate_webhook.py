@@ -15,7 +15,7 @@ import pytest
 from imagegen import bucket as storage
 from imagegen.errors import ApiError
 from imagegen.jobs import outputs as webhooks
-from imagegen.jobs import records as jobs
+from imagegen.jobs import records
 from localdev.fake_replicate import FakeReplicate, render, signed_headers
 from localdev.server import load_handler
 from tests.conftest import FakeContext, load_event
@@ -42,10 +42,10 @@ def webhook():
 
 
 def new_job(prediction_id: str | None = PREDICTION, status: str = "queued") -> dict:
-    job = jobs.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify", status=status)
+    job = records.new_job(storage.new_job_id(), provider="replicate", model="catacolabs/cartoonify", status=status)
     if prediction_id:
         job["prediction_id"] = prediction_id
-    return jobs.create(job)
+    return records.create(job)
 
 
 def serve(fake: FakeReplicate, data: bytes, name: str = "out-0.png") -> str:
@@ -93,7 +93,7 @@ def test_succeeded_streams_each_output_to_its_dated_key(fake, webhook):
     assert s3.get_object(Bucket=BUCKET, Key=expected[0])["Body"].read() == first
     stored = s3.get_object(Bucket=BUCKET, Key=expected[1])
     assert stored["Body"].read() == second and stored["ContentType"] == "image/jpeg"
-    record = jobs.get(job["id"])
+    record = records.get(job["id"])
     assert record["status"] == "succeeded"
     assert [(i["key"], i["content_type"], i["bytes"]) for i in record["images"]] == [
         (expected[0], "image/png", len(first)),
@@ -110,14 +110,14 @@ def test_the_same_webhook_twice_stores_once_and_answers_2xx_both_times(fake, web
 
     # WHEN it is delivered twice
     first = answer(webhook(event, FakeContext()))
-    _, etag = jobs.read(job["id"])
+    _, etag = records.read(job["id"])
     second = answer(webhook(event, FakeContext()))
 
     # THEN both are 200, the second fetches and changes nothing
     assert first[0] == second[0] == 200
     assert second[1]["duplicate"] is True
     assert len(image_keys(job["id"])) == 1
-    assert jobs.read(job["id"])[1] == etag
+    assert records.read(job["id"])[1] == etag
     assert len(fake.file_authorizations) == 1
 
 
@@ -133,7 +133,7 @@ def test_an_existing_image_is_never_overwritten(fake, webhook):
     # THEN the job succeeds with that key and the object was not replaced
     assert status == 200
     assert boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"earlier bytes"
-    assert [i["key"] for i in jobs.get(job["id"])["images"]] == [key]
+    assert [i["key"] for i in records.get(job["id"])["images"]] == [key]
 
 
 @pytest.mark.parametrize("status", ["failed", "canceled"])
@@ -145,7 +145,7 @@ def test_failed_and_canceled_record_the_error(fake, webhook, status):
 
     # THEN the job has that status and the error (or says it was canceled), and no images
     assert (code, body["status"]) == (200, status)
-    record = jobs.get(job["id"])
+    record = records.get(job["id"])
     assert record["status"] == status and record["images"] == []
     assert record["error"] == (error or "the prediction was canceled")
 
@@ -159,7 +159,7 @@ def test_a_webhook_before_the_prediction_id_is_recorded_is_409_so_replicate_retr
 
     # THEN it is a retryable 409 and nothing changed
     assert (status, body["error"]["code"]) == (409, "job_not_ready")
-    assert jobs.get(job["id"])["status"] == "queued" and image_keys(job["id"]) == []
+    assert records.get(job["id"])["status"] == "queued" and image_keys(job["id"]) == []
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_bad_outputs_fail_the_job_and_store_nothing(
     # THEN it is that 4xx, nothing is stored, and the job is failed with the reason
     assert (got[0], got[1]["error"]["code"]) == (status, code)
     assert image_keys(job["id"]) == []
-    assert jobs.get(job["id"])["status"] == "failed"
+    assert records.get(job["id"])["status"] == "failed"
 
 
 def test_an_unreachable_output_is_502_and_the_job_waits_for_the_retry(fake, webhook, monkeypatch):
@@ -204,7 +204,7 @@ def test_an_unreachable_output_is_502_and_the_job_waits_for_the_retry(fake, webh
 
     # THEN it is a 502 (Replicate delivers again) and the job is still waiting
     assert (got[0], got[1]["error"]["code"]) == (502, "output_unavailable")
-    assert jobs.get(job["id"])["status"] == "queued"
+    assert records.get(job["id"])["status"] == "queued"
 
 
 @pytest.mark.parametrize(
@@ -264,12 +264,12 @@ def test_webhooks_that_do_not_fit_a_job_are_400(fake, webhook, change, code):
     if "raw" in change:
         event["body"] = change["raw"]
         event["headers"].update(signed_headers(fake.secret, event["body"]))
-    _, etag = jobs.read(job["id"])
+    _, etag = records.read(job["id"])
 
     # WHEN it arrives; THEN a 400 with its code, and the job is untouched
     got = answer(webhook(event, FakeContext()))
     assert (got[0], got[1]["error"]["code"]) == (400, code)
-    assert jobs.read(job["id"])[1] == etag
+    assert records.read(job["id"])[1] == etag
 
 
 @pytest.mark.parametrize(
@@ -287,7 +287,7 @@ def test_a_succeeded_webhook_with_unusable_output_fails_the_job(fake, webhook, o
     got = answer(webhook(event_for(fake, job["id"], output=output), FakeContext()))
     # THEN the answer is the 400, and the job is failed with the reason (not left waiting for good)
     assert (got[0], got[1]["error"]["code"]) == (400, code)
-    stored = jobs.get(job["id"])
+    stored = records.get(job["id"])
     assert stored["status"] == "failed" and stored["error"] == got[1]["error"]["message"]
 
 
@@ -296,7 +296,7 @@ def test_a_forged_webhook_is_401_before_anything_is_read(fake, webhook, monkeypa
     job = new_job()
     event = event_for(fake, job["id"], output=serve(fake, render(b"x")))
     event["body"] = event["body"].replace(PREDICTION, "zzzz")
-    monkeypatch.setattr(jobs, "read", lambda job_id: pytest.fail("a job was read for a forged webhook"))
+    monkeypatch.setattr(records, "read", lambda job_id: pytest.fail("a job was read for a forged webhook"))
 
     # WHEN it arrives; THEN 401 invalid_signature
     got = answer(webhook(event, FakeContext()))
@@ -308,11 +308,11 @@ def test_a_running_update_moves_the_job_forward_only(fake, webhook):
     job = new_job()
     processing = answer(webhook(event_for(fake, job["id"], status="processing", output=None), FakeContext()))
     assert processing == (200, {"id": job["id"], "status": "running"})
-    jobs.update(job["id"], lambda j: {**j, "status": "failed", "error": "x"})
+    records.update(job["id"], lambda j: {**j, "status": "failed", "error": "x"})
     late = answer(webhook(event_for(fake, job["id"], status="processing", output=None), FakeContext()))
 
     # THEN the finished status stays
-    assert late[0] == 200 and jobs.get(job["id"])["status"] == "failed"
+    assert late[0] == 200 and records.get(job["id"])["status"] == "failed"
 
 
 class ShortContext(FakeContext):
@@ -336,13 +336,13 @@ def test_the_webhook_answers_5xx_before_its_lambda_would_be_killed(fake, webhook
     # THEN it stops in time (3 s of safety) with a 502 Replicate retries, storing nothing, job still open
     assert time.monotonic() - started < 3.0
     assert (got[0], got[1]["error"]["code"]) == (502, "output_unavailable")
-    assert image_keys(job["id"]) == [] and jobs.get(job["id"])["status"] == "queued"
+    assert image_keys(job["id"]) == [] and records.get(job["id"])["status"] == "queued"
 
 
 def test_b64_json_of_a_replicate_job_is_refused_from_the_recorded_sizes_before_reading_anything(aws, monkeypatch):
     # GIVEN a job the webhook finished with two 3 MB outputs (the sizes it recorded)
     from imagegen import bucket as storage
-    from imagegen.api import answers as results
+    from imagegen.api import answers
 
     stored = [{"key": f"images/2026/12/01/{'a' * 32}/{n}.png", "content_type": "image/png", "bytes": 3_000_000}
               for n in range(2)]  # fmt: skip
@@ -350,6 +350,6 @@ def test_b64_json_of_a_replicate_job_is_refused_from_the_recorded_sizes_before_r
     monkeypatch.setattr(storage, "read", lambda key: read.append(key) or b"")
     # WHEN it is asked for inline THEN a 413 that says to ask for url, and nothing was read into memory
     with pytest.raises(ApiError) as err:
-        results.image_fields(stored, "b64_json")
+        answers.image_fields(stored, "b64_json")
     assert (err.value.status, err.value.code) == (413, "response_too_large") and "url" in err.value.message
     assert read == []
