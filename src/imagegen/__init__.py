@@ -15,8 +15,9 @@ Four floors, every import pointing down (tests/unit/test_layout.py holds it):
 Rules: `errors` imports nothing of the package; only `settings` reads the environment (and `logs`,
 Lambda's own variables); providers never import jobs/, api/, routes/ or the bucket; third-party
 packages (boto3, replicate, httpx, Pillow, numpy, onnxruntime, multipart) are imported inside the
-function that uses them, so a function's cold start pays only for what it uses (analysis/onnx.py,
-which exists to use numpy and Pillow, is the exception).
+function that uses them, so a function's cold start pays only for what it uses (aws.py imports
+boto3 at INIT, as every function that imports it calls AWS; analysis/onnx.py exists to use numpy
+and Pillow).
 """
 
 from imagegen import logs, settings

@@ -1,7 +1,10 @@
 """boto3 clients, made once per cold start and shared; secrets from SSM Parameter Store.
 
 boto3 honours AWS_ENDPOINT_URL itself, which is how tests and the local server reach LocalStack;
-nothing here knows about it. Secrets: only a parameter's *name* is in the environment (settings);
+nothing here knows about it. boto3 is imported at module level, the one third-party import that is:
+every function that imports this module calls AWS, and Lambda runs INIT with its full CPU share
+(make bench: moving it to the first call left INIT + first request the same and made the first
+request slower). Secrets: only a parameter's *name* is in the environment (settings);
 its value is read here once per cold start, decrypted, and never logged.
 """
 
@@ -9,14 +12,14 @@ from __future__ import annotations
 
 from functools import cache
 
+import boto3  # at INIT, on purpose: every function that imports this module makes AWS calls
+from botocore.config import Config
+
 from imagegen.errors import ConfigError
 
 
 @cache
 def client(service: str, **config: object):
-    import boto3
-    from botocore.config import Config
-
     settings: dict = {"retries": {"max_attempts": 3, "mode": "standard"}, **config}
     if service == "s3":
         # SigV4 presigned URLs: required for KMS-encrypted objects and in every newer region.

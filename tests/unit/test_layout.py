@@ -31,7 +31,7 @@ FLOORS = {
     "logs": 0,
 }
 # Imported at module level only where the module exists to use them (their cold start is the point).
-THIRD_PARTY_AT_TOP = {"imagegen.analysis.onnx": {"numpy", "PIL"}}
+THIRD_PARTY_AT_TOP = {"imagegen.aws": {"boto3", "botocore"}, "imagegen.analysis.onnx": {"numpy", "PIL"}}
 
 
 def module_name(path: Path) -> str:
