@@ -66,6 +66,7 @@ FORBIDDEN = (403, b'{"message":"Forbidden"}')
 NOT_FOUND = (404, b'{"message":"Not Found"}')
 EVENT_TOO_LARGE = (413, b'{"message":"Request Too Long"}')
 INTEGRATION_FAILED = (502, b'{"message":"Internal Server Error"}')
+BAD_REQUEST = (400, b'{"message":"Bad Request"}')
 BODY_TOO_LARGE = (413, f"HTTP content length exceeded {MAX_REQUEST_BODY_BYTES} bytes.".encode())
 
 
@@ -260,6 +261,10 @@ class LocalApi(ThreadingHTTPServer):
         return None, None
 
 
+class ChunkError(ValueError):
+    """A chunked request body whose framing is broken."""
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     server: LocalApi
     protocol_version = "HTTP/1.1"
@@ -280,12 +285,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def read_body(self) -> bytes | None:
-        """The request body, or None if it is over the limit.
+        """The request body, whole (Content-Length or chunked), or None if it is over the limit.
 
-        An oversized body is read and dropped (up to DRAIN_LIMIT) before the 413 is written: clients
-        that send the whole body before reading (requests, urllib) would otherwise get a broken pipe
-        instead of the answer. Past DRAIN_LIMIT the connection is simply closed.
+        API Gateway buffers a request before it invokes Lambda, so the function always gets one whole
+        body, however it was sent: `Transfer-Encoding: chunked` (what the openai Node SDK sends for a
+        streamed upload) is decoded here the same way. An oversized body is read and dropped (up to
+        DRAIN_LIMIT) before the 413 is written: clients that send the whole body before reading
+        (requests, urllib) would otherwise get a broken pipe instead of the answer. Past DRAIN_LIMIT
+        the connection is simply closed.
         """
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self.read_chunked()
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_REQUEST_BODY_BYTES:
             self.close_connection = True
@@ -294,6 +304,43 @@ class RequestHandler(BaseHTTPRequestHandler):
                 left -= len(chunk)
             return None
         return self.rfile.read(length) if length else b""
+
+    def read_chunked(self) -> bytes | None:
+        """A chunked body (RFC 9112, section 7.1): size lines in hex (extensions ignored), the chunks, a
+        last chunk of size 0 and optional trailer lines. Malformed framing raises ChunkError (a 400)."""
+        body, read, over = [], 0, False
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ChunkError(f"bad chunk size line {line[:40]!r}") from None
+            if size == 0:
+                break
+            read += size
+            if read > DRAIN_LIMIT:
+                raise ChunkError("chunked body over the drain limit")
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.read(2) != b"\r\n":
+                raise ChunkError("a chunk is shorter than its size line")
+            over = over or read > MAX_REQUEST_BODY_BYTES
+            if not over:
+                body.append(chunk)
+        while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+            pass  # trailer fields: API Gateway hands none to the function
+        if over:
+            return None
+        return b"".join(body)
+
+    def handle_expect_100(self) -> bool:
+        """`Expect: 100-continue`: refuse a declared body over the limit before it is sent (what the
+        client waits to learn), else tell the client to go on."""
+        length = self.headers.get("content-length") or ""
+        if length.isdigit() and int(length) > MAX_REQUEST_BODY_BYTES:
+            self.close_connection = True
+            self.refuse(BODY_TOO_LARGE, "text/plain; charset=utf-8")
+            return False
+        return super().handle_expect_100()
 
     def refuse(self, answer: tuple[int, bytes], content_type: str = "application/json") -> None:
         self.send(answer[0], {"content-type": content_type}, answer[1])
@@ -320,10 +367,19 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         route, match = self.server.match(self.command, path)
         if route is None:
-            self.read_body()  # drained, so the connection stays usable
+            try:
+                self.read_body()  # drained, so the connection stays usable
+            except ChunkError:
+                self.close_connection = True
             self.refuse(NOT_FOUND)
             return
-        body = self.read_body()
+        try:
+            body = self.read_body()
+        except ChunkError as err:
+            log.info("malformed chunked body: %s", err)
+            self.close_connection = True
+            self.refuse(BAD_REQUEST)
+            return
         if body is None:
             self.refuse(BODY_TOO_LARGE, "text/plain; charset=utf-8")
             return

@@ -38,6 +38,7 @@ locals {
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock.read_timeout_seconds)
         MODEL_ALIASES             = jsonencode(var.models.aliases)
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
+        DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
       }
       statements = concat(
         [
@@ -84,6 +85,7 @@ locals {
         BEDROCK_READ_TIMEOUT      = tostring(var.bedrock.read_timeout_seconds)
         MODEL_ALIASES             = jsonencode(var.models.aliases)
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
+        DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
       }
       statements = concat(
         [

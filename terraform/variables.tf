@@ -159,7 +159,7 @@ variable "auth" {
 }
 
 variable "api" {
-  description = "The HTTP API: CORS origins ([] turns CORS off), stage and webhook-route throttling, presigned URL lifetime, the longest `Prefer: wait`, and the public URL Replicate calls back on. See docs/configuration.md."
+  description = "The HTTP API: CORS origins ([] turns CORS off), stage and webhook-route throttling, presigned URL lifetime, the longest `Prefer: wait`, the public URL Replicate calls back on, and the default response_format. See docs/configuration.md."
   type = object({
     cors_allowed_origins = optional(list(string), ["*"])
     throttling = optional(object({
@@ -172,6 +172,7 @@ variable "api" {
     }), {})
     url_expiry_seconds      = optional(number, 900)
     prefer_wait_max_seconds = optional(number, 20)
+    default_response_format = optional(string, "url")
     public_base_url         = optional(string, "")
   })
   default = {}
@@ -199,6 +200,11 @@ variable "api" {
   validation {
     condition     = var.api.prefer_wait_max_seconds >= 0 && var.api.prefer_wait_max_seconds <= 29 && floor(var.api.prefer_wait_max_seconds) == var.api.prefer_wait_max_seconds
     error_message = "api.prefer_wait_max_seconds must be a whole number between 0 and 29."
+  }
+
+  validation {
+    condition     = contains(["url", "b64_json"], var.api.default_response_format)
+    error_message = "api.default_response_format must be url or b64_json."
   }
 
   validation {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegen import settings
-from imagegen.errors import ConfigError
+from imagegen.errors import ApiError, ConfigError
 
 PATH = Path(__file__).with_name("catalog.json")
 
@@ -53,6 +53,13 @@ class Model:
         """An async model (Replicate): its request answers with a job, the webhook stores the images."""
         return self.provider == "replicate"
 
+    def takes(self, name: str) -> bool:
+        """Whether an edit on this model takes the request's `prompt` or `mask` (its row's inputs)."""
+        return name in self.inputs
+
+    def requires(self, name: str) -> bool:
+        return name in self.inputs.get("requires", ())
+
     def limit(self, name: str, default: Any = None) -> Any:
         return self.limits.get(name, default)
 
@@ -85,6 +92,20 @@ def names() -> dict[str, str]:
             raise ConfigError(f"MODEL_ALIASES: {alias!r} names {target!r}, which is not in the model catalog")
         table[alias] = table[target]
     return table
+
+
+def stands_for_default(name: object) -> bool:
+    """True for one of OpenAI's model names (catalog `openai.names`) the deployment has not aliased to a
+    model: it asks for the route's default model, as a client that only knows OpenAI's names means."""
+    return isinstance(name, str) and name in data()["openai"]["names"] and name not in names()
+
+
+def response_format(name: object) -> str:
+    """The response_format a request without one gets: `b64_json` for a GPT image model name (OpenAI
+    answers those so), else the deployment's default (DEFAULT_RESPONSE_FORMAT, `url` unless set)."""
+    if isinstance(name, str) and name in data()["openai"]["answer_b64_json"]:
+        return "b64_json"
+    return settings.default_response_format()
 
 
 def get(name: str) -> Model:
@@ -121,3 +142,31 @@ def enabled(function: str) -> tuple[Model, ...]:
 
 def for_task(function: str, task: str) -> tuple[Model, ...]:
     return tuple(m for m in enabled(function) if task in m.tasks)
+
+
+def default_for(task: str, prompt: str | None = None, masked: bool = False) -> Model:
+    """The edit function's model for a request that names none, in the order the deployment lists them:
+
+    - a variation: the first that makes variations now (never silently an async one: a client that
+      did not ask for a job reads a 202's empty `data` as "no image");
+    - an edit with a mask: the first that takes a mask; with a prompt: the first that takes a prompt;
+      with neither: the first that takes no prompt, else the first that needs none.
+    """
+    candidates = for_task("edit", task)
+    if task == "variation":
+        fitting = [m for m in candidates if not m.answers_later]
+        wanted = "makes variations synchronously"
+    elif masked:
+        fitting, wanted = [m for m in candidates if m.takes("mask")], "takes a mask"
+    elif prompt and prompt.strip():
+        fitting, wanted = [m for m in candidates if m.takes("prompt")], "takes a prompt"
+    else:
+        fitting = [m for m in candidates if not m.takes("prompt")] or [
+            m for m in candidates if not m.requires("prompt")
+        ]
+        wanted = "edits without a prompt"
+    if not fitting:
+        named = ", ".join(m.name for m in candidates) or "none"
+        message = f"model: no model enabled here {wanted}; name one of those that can make {task}s: {named}"
+        raise ApiError(400, "model_not_allowed", message, "model")
+    return fitting[0]

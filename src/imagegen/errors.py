@@ -44,6 +44,11 @@ class ApiError(Exception):
         return {"retry-after": str(self.RETRY_AFTER_SECONDS)} if self.status == 429 else {}
 
 
+def param_of(field: str) -> str:
+    """The request field (OpenAI's `param`) a message's field names: `image[2] (a.png)` -> `image`."""
+    return field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
+
+
 def bad_request(code: str, message: str, param: str | None = None) -> ApiError:
     return ApiError(400, code, message, param)
 

@@ -76,6 +76,7 @@ class Order:
     response_format: str = "url"
     user: str | None = None  # the end user the client named (safety_identifier or user)
     owner: str | None = None  # the API key id of the caller, when keys are on
+    asked: dict[str, str] = field(default_factory=dict)  # OpenAI's `size` etc. as sent, for errors and answers
 
     @property
     def provider(self) -> str:

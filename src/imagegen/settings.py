@@ -93,6 +93,14 @@ def public_base_url() -> str:
     return env("PUBLIC_BASE_URL", "").rstrip("/")
 
 
+def default_response_format() -> str:
+    """What a request without response_format (and not naming a GPT image model) gets: url or b64_json."""
+    value = env("DEFAULT_RESPONSE_FORMAT", "url")
+    if value not in ("url", "b64_json"):
+        raise ConfigError(f"DEFAULT_RESPONSE_FORMAT must be url or b64_json, got {value!r}")
+    return value
+
+
 def prefer_wait_max_seconds() -> int:
     return env_int("PREFER_WAIT_MAX_SECONDS", 20, 0, 29)
 

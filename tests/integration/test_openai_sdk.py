@@ -208,7 +208,7 @@ def test_errors_arrive_as_the_sdks_typed_exceptions_with_our_code(client, edit_m
         client.images.generate(prompt="x", model="sd3.5-large", quality="hd")  # no hd mode: refused, not dropped
     assert refused.value.param == "quality"
     with pytest.raises(openai.BadRequestError) as no_prompt:
-        client.images.edit(image=("a.png", picture(64, 64)), prompt="x")  # cartoonify takes no prompt
+        client.images.edit(image=("a.png", picture(64, 64)), prompt="x", model="cartoonify")  # takes no prompt
     assert no_prompt.value.param == "prompt"
     with pytest.raises(openai.BadRequestError) as no_mask:
         client.images.edit(image=("a.png", picture(64, 64)), prompt="x", model="sd3.5-large",

@@ -18,6 +18,9 @@ from imagegen.errors import ApiError
 MAX_B64_BYTES = 5 * 1024 * 1024
 # A job's fields every answer about it carries.
 JOB_FIELDS = ("id", "status", "provider", "model", "prompt")
+# OpenAI's ImagesResponse echoes these, each from a closed list (openai-openapi: ImagesResponse).
+ECHOED_SIZES = ("1024x1024", "1024x1536", "1536x1024")
+OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
 def image_fields(stored: list[dict], response_format: str, produced: list[bytes] | None = None) -> dict:
@@ -41,19 +44,43 @@ def check_inline_size(sizes) -> None:
 
 
 def too_large() -> ApiError:
-    return ApiError(413, "response_too_large", "these images are too large to return inline; use response_format url")
+    return ApiError(
+        413,
+        "response_too_large",
+        "these images are too large to return inline; use response_format url",
+        "response_format",
+    )
+
+
+def echoed(stored: list[dict], asked: dict) -> dict:
+    """OpenAI's answer fields we can state truly: the format the images were stored in (when they
+    share one), `opaque` (no model here makes transparent images), and the size the client asked for."""
+    found = {OUTPUT_FORMATS.get(image.get("content_type")) for image in stored}
+    fields = {"output_format": found.pop()} if len(found) == 1 and None not in found else {}
+    fields["background"] = "opaque"
+    if asked.get("size") in ECHOED_SIZES:
+        fields["size"] = asked["size"]
+    return fields
 
 
 def links(job_id: str) -> dict:
     return {"self": f"/v1/jobs/{job_id}"}
 
 
-def created(job: dict, response_format: str, produced: list[bytes] | None = None, headers: dict | None = None) -> dict:
-    """201 with a finished job: our fields and, for the clients people already have, OpenAI's."""
+def created(
+    job: dict,
+    response_format: str,
+    produced: list[bytes] | None = None,
+    headers: dict | None = None,
+    asked: dict | None = None,
+) -> dict:
+    """201 with a finished job: our fields and, for the clients people already have, OpenAI's (with
+    the `output_format`, `background` and `size` of what was made, where OpenAI's list has them)."""
     body = {k: job.get(k) for k in JOB_FIELDS}
     if job.get("offline"):
         body["offline"] = True
     body |= image_fields(job["images"], response_format, produced)
+    body |= echoed(job["images"], asked or {})
     body["links"] = links(job["id"])
     return json_response(201, body, {"location": body["links"]["self"], **(headers or {})})
 

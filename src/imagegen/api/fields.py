@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import re
 
+from imagegen import catalog
 from imagegen.errors import invalid
+from imagegen.orders import RESPONSE_FORMATS
 
 WHOLE = re.compile(r"[+-]?\d{1,9}")
 SIZE = re.compile(r"(\d{1,5})x(\d{1,5})")
@@ -71,3 +73,12 @@ def end_user(fields: dict) -> str | None:
         if value is not None and (not isinstance(value, str) or len(value) > 256):
             raise invalid(name, "must be a string of at most 256 characters")
     return fields.get("safety_identifier") or fields.get("user")
+
+
+def response_format(value: object, model: object) -> str:
+    """`response_format`: url or b64_json; absent, what the model name asks for (catalog.response_format)."""
+    if value in (None, ""):
+        return catalog.response_format(model)
+    if value not in RESPONSE_FORMATS:
+        raise invalid("response_format", "must be url or b64_json")
+    return value

@@ -15,7 +15,7 @@ import io
 from typing import Any
 
 from imagegen.api.events import Request
-from imagegen.errors import ApiError, bad_request, clip
+from imagegen.errors import ApiError, bad_request, clip, param_of
 from imagegen.images import formats
 from imagegen.orders import Source
 
@@ -40,7 +40,9 @@ def encoded(value: object, field: str) -> Source:
 
 def linked(value: object, field: str) -> Source:
     if not isinstance(value, str) or not value.strip():
-        return Source(field, error=bad_request("invalid_image_url", f"{field} must be a non-empty URL string"))
+        return Source(
+            field, error=bad_request("invalid_image_url", f"{field} must be a non-empty URL string", param_of(field))
+        )
     return Source(field, url=value.strip())
 
 
@@ -60,9 +62,9 @@ def as_list(value: object) -> list:
 
 def check_count(count: int) -> None:
     if count == 0:
-        raise bad_request("missing_image", "send an image: `image` (base64 or a file part) or `image_url`")
+        raise bad_request("missing_image", "send an image: `image` (base64 or a file part) or `image_url`", "image")
     if count > MAX_IMAGES:
-        raise bad_request("too_many_images", f"{count} images; at most {MAX_IMAGES} per request")
+        raise bad_request("too_many_images", f"{count} images; at most {MAX_IMAGES} per request", "image")
 
 
 def collect_json(body: dict) -> list[Source]:
@@ -133,8 +135,8 @@ def form_text(part: Any, field: str) -> str:
     """A text part's value: UTF-8 only (what browsers and SDKs send), decoded strictly; else a 400 naming it."""
     charset = (getattr(part, "charset", None) or "utf-8").strip().lower()
     if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
-        raise bad_request("invalid_multipart", f"{field}: charset {charset[:40]!r} is not supported; send UTF-8")
+        raise bad_request("invalid_multipart", f"{field}: charset {charset[:40]!r} is not supported; send UTF-8", field)
     try:
         return part.raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise bad_request("invalid_multipart", f"{field}: the text is not valid UTF-8") from None
+        raise bad_request("invalid_multipart", f"{field}: the text is not valid UTF-8", field) from None

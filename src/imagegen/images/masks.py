@@ -18,24 +18,24 @@ MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 
 def white_means_edit(mask: bytes, image_size: tuple[int, int], field: str = "mask") -> bytes:
     """A grayscale PNG, white where `mask` is fully transparent; a 400 naming `field` otherwise."""
-    unreadable = bad_request("invalid_mask", f"{field} could not be read as a PNG")
+    unreadable = bad_request("invalid_mask", f"{field} could not be read as a PNG", field)
     with pillow.opened(mask, field, unreadable) as opened:
         if opened.format != "PNG":
-            raise bad_request("invalid_mask", f"{field} must be a PNG with an alpha channel")
+            raise bad_request("invalid_mask", f"{field} must be a PNG with an alpha channel", field)
         if opened.width * opened.height > MAX_PIXELS:
             raise ApiError(413, "image_too_large", f"{field} is over {MAX_PIXELS} pixels", field)
         if opened.size != image_size:
             (w, h), (iw, ih) = opened.size, image_size
-            raise bad_request("invalid_mask", f"{field} is {w}x{h} but the image is {iw}x{ih}; they must match")
+            raise bad_request("invalid_mask", f"{field} is {w}x{h} but the image is {iw}x{ih}; they must match", field)
         has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
         if not has_alpha:
             raise bad_request(
-                "invalid_mask", f"{field} has no alpha channel: its transparent pixels mark the area to edit"
+                "invalid_mask", f"{field} has no alpha channel: its transparent pixels mark the area to edit", field
             )
         alpha = opened.convert("RGBA").getchannel("A")
     edited = alpha.point(lambda a: 255 if a == 0 else 0)
     if edited.getbbox() is None:
-        raise bad_request("invalid_mask", f"{field} has no fully transparent pixel, so nothing would change")
+        raise bad_request("invalid_mask", f"{field} has no fully transparent pixel, so nothing would change", field)
     out = io.BytesIO()
     edited.save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from imagegen.errors import ApiError, bad_request
+from imagegen.errors import ApiError, bad_request, param_of
 
 
 @contextlib.contextmanager
@@ -29,9 +29,13 @@ def opened(data: bytes, field: str, unreadable: ApiError | None = None) -> Itera
                 yield image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         limit = f"{Image.MAX_IMAGE_PIXELS:,}"
-        raise ApiError(413, "image_too_large", f"{field}: its header claims more than {limit} pixels", field) from None
+        raise ApiError(
+            413, "image_too_large", f"{field}: its header claims more than {limit} pixels", param_of(field)
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError):
-        raise unreadable or bad_request("not_an_image", f"{field} could not be read as an image") from None
+        raise unreadable or bad_request(
+            "not_an_image", f"{field} could not be read as an image", param_of(field)
+        ) from None
 
 
 def dimensions(data: bytes, field: str) -> tuple[int, int]:

@@ -15,8 +15,8 @@ profile id where AWS offers it only through one.
 The other Stability Image Services (erase, outpaint, search-replace, upscale, ...) take other
 bodies and have no row: Terraform refuses a name that is not in the catalog at plan time.
 SDXL, Titan Image Generator and Nova Canvas reached end of life on Bedrock; their formats are gone.
-These models return one image per call (a row's `limits.n`): a generation of n images makes n calls
-at once, each with its own seed.
+These models return one image per call (a row's `limits.n`): a request for n images (a generation,
+or an edit of each image) makes n calls at once, each with its own seed.
 Each adapter states the tasks it can do; any other task is a 400 naming the model.
 """
 
@@ -89,7 +89,7 @@ class StableImage:
             raise invalid("model", f"{model.name} cannot do {TASK_NAMES[p.task]} (it does {can})")
         check_length("prompt", p.prompt, model.limit("prompt"), model.name)
         check_length("negative_prompt", p.negative_prompt, model.limit("prompt"), model.name)
-        check_range("n", p.n, 1, MAX_N if p.task == "generate" else model.limit("n", 1), model.name)
+        check_range("n", p.n, 1, MAX_N, model.name)
         if p.quality not in DEFAULT_QUALITY:
             raise invalid("quality", f"{p.quality!r} cannot be honoured by {model.name}; leave it out")
         refuse("steps", p.steps, model.name)

@@ -36,10 +36,10 @@ from imagegen import aws, bucket, catalog, providers, settings
 from imagegen.api import answers, fields, forms, prefer
 from imagegen.api.events import Request, json_response, parse_json
 from imagegen.catalog import Model
-from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid
+from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
 from imagegen.images import formats, masks, pillow
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import RESPONSE_FORMATS, Order, Params, Source
+from imagegen.orders import Order, Params, Source
 from imagegen.providers import replicate
 
 log = logging.getLogger("imagegen")
@@ -103,19 +103,21 @@ def checked(sources: list[Source]) -> list[Source]:
 def check_url(value: object, field: str) -> str:
     """An image URL for Replicate to fetch: https only (http to loopback hosts in local mode)."""
     if not isinstance(value, str) or not value.strip():
-        raise bad_request("invalid_image_url", f"{field} must be a non-empty URL string")
+        raise bad_request("invalid_image_url", f"{field} must be a non-empty URL string", param_of(field))
     value = value.strip()
     if len(value) > MAX_URL_LENGTH:
-        raise bad_request("invalid_image_url", f"{field} is longer than {MAX_URL_LENGTH} characters")
+        raise bad_request("invalid_image_url", f"{field} is longer than {MAX_URL_LENGTH} characters", param_of(field))
     try:
         parts = urlsplit(value)
         host = parts.hostname
     except ValueError:
-        raise bad_request("invalid_image_url", f"{field} is not a valid URL") from None
+        raise bad_request("invalid_image_url", f"{field} is not a valid URL", param_of(field)) from None
     if parts.scheme != "https" and not settings.http_loopback_allowed(parts.scheme, host):
-        raise bad_request("invalid_image_url", f"{field} must be an https:// URL")
+        raise bad_request("invalid_image_url", f"{field} must be an https:// URL", param_of(field))
     if not host or parts.username or parts.password:
-        raise bad_request("invalid_image_url", f"{field} must be an https:// URL with a host and no credentials")
+        raise bad_request(
+            "invalid_image_url", f"{field} must be an https:// URL with a host and no credentials", param_of(field)
+        )
     return value
 
 
@@ -142,12 +144,10 @@ def build_order(
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
     width, height = fields.size(values.get("size"))
-    response_format = values.get("response_format") or "url"
-    if response_format not in RESPONSE_FORMATS:
-        raise invalid("response_format", "must be url or b64_json")
+    response_format = fields.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
     strength = fields.number("strength", values.get("strength"), from_form)
-    row = choose(values.get("model"), task)
+    row = choose(values.get("model"), task, prompt, mask is not None)
     overrides = parse_overrides(values.get("input"), row)
     params = Params(prompt=prompt or "", width=width, height=height, n=n, task=task, strength=strength)
     if mask is not None:
@@ -172,15 +172,17 @@ def build_order(
     return order
 
 
-def choose(requested: object, task: str) -> Model:
-    """The model for an edit or variation request, or a 400 that lists the ones allowed."""
+def choose(requested: object, task: str, prompt: str | None = None, masked: bool = False) -> Model:
+    """The model for an edit or variation request, or a 400 naming `model` that lists the ones allowed.
+
+    Named: that model (an alias, its provider id, or a name in models.aliases), if enabled for the task.
+    Not named, or one of OpenAI's own names: the first enabled model that fits the request
+    (catalog.default_for).
+    """
     if requested is not None and not isinstance(requested, str):
         raise ApiError(400, "invalid_model", "model: must be a string (a model name or alias)", "model")
-    if not requested:
-        candidates = catalog.for_task("edit", task)
-        if not candidates:
-            raise ApiError(400, "model_not_allowed", f"no model here can make {task}s", "model")
-        return candidates[0]
+    if not requested or catalog.stands_for_default(requested):
+        return catalog.default_for(task, prompt, masked)
     enabled = catalog.enabled("edit")
     chosen = catalog.find(requested)
     if chosen not in enabled:
@@ -203,22 +205,24 @@ def parse_overrides(value: object, row: Model) -> dict[str, Any]:
         except ApiError as err:
             if err.code != "invalid_json":
                 raise  # a non-finite number: its own 400, naming it
-            raise bad_request("invalid_input", "input must be a JSON object of model inputs") from None
+            raise bad_request("invalid_input", "input must be a JSON object of model inputs", "input") from None
     if not isinstance(value, dict):
-        raise bad_request("invalid_input", "input must be a JSON object of model inputs")
+        raise bad_request("invalid_input", "input must be a JSON object of model inputs", "input")
     if not row.answers_later:
         raise invalid("input", f"{row.name} is a Bedrock model: input sets Replicate model inputs only")
     taken = sorted(replicate.form(row).inputs() & set(value))
     if taken:
-        raise bad_request("invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it")
+        raise bad_request(
+            "invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it", "input"
+        )
     allowed = frozenset(str(name) for name in settings.replicate_edit_inputs().get(row.id, []))
     refused = sorted(set(value) - allowed)
     if refused:
         names = ", ".join(sorted(allowed)) or "none"
         message = f"input.{refused[0][:100]}: clients may not set this input of {row.id} here (allowed: {names})"
-        raise bad_request("input_not_allowed", message)
+        raise bad_request("input_not_allowed", message, "input")
     if len(json.dumps(value)) > MAX_INPUT_BYTES:
-        raise bad_request("invalid_input", f"input is over {MAX_INPUT_BYTES} bytes of JSON")
+        raise bad_request("invalid_input", f"input is over {MAX_INPUT_BYTES} bytes of JSON", "input")
     return value
 
 
@@ -240,8 +244,6 @@ def check_model_can(order: Order, prompt: str | None) -> None:
         raise invalid("mask", f"{row.name} takes no mask; pick an inpainting model")
     if form.mask_required and params.mask is None:
         raise invalid("mask", f"{row.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
-    if params.n != 1:
-        raise invalid("n", f"{row.name} makes one image per input image; send more images instead")
     if params.width is not None:
         raise invalid("size", f"{row.name} keeps the input image's size here; leave size out (or auto)")
     if params.strength is not None:
@@ -257,20 +259,22 @@ def handle(request: Request) -> dict:
         return submit(request, order)
     calls = [order.for_source(source) for source in order.sources]
     job, produced = run.now(order, calls, task=order.task, sources=[s.field for s in order.sources])
-    return answers.created(job, order.response_format, produced)
+    return answers.created(job, order.response_format, produced, asked=order.asked)
 
 
 def submit(request: Request, order: Order) -> dict:
-    """Start one job per image, all at once; 202 with the jobs (or the error if none was accepted).
+    """Start n jobs per image, all at once; 202 with the jobs (or the error if none was accepted).
     With `Prefer: wait`, 201 with the images when every accepted job succeeded in time."""
     webhook = request.webhook_url()
     replicate.client()  # the token is read (or the config error raised) before anything is written
     aws.client("s3")  # made here, once: boto3's default session is not thread-safe for client creation
-    if len(order.sources) == 1:
-        started = [start_job(order, order.sources[0], webhook)]
+    # n images of each source: the model makes one per prediction, so n jobs per image, all at once
+    work = [source for source in order.sources for _ in range(order.params.n)]
+    if len(work) == 1:
+        started = [start_job(order, work[0], webhook)]
     else:
-        with ThreadPoolExecutor(max_workers=len(order.sources), thread_name_prefix="edit") as pool:
-            started = list(pool.map(lambda source: start_job(order, source, webhook), order.sources))
+        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="edit") as pool:
+            started = list(pool.map(lambda source: start_job(order, source, webhook), work))
     failures = [job["_failure"] for job in started if "_failure" in job]
     wait = prefer.requested(request)
     headers = prefer.applied(wait)

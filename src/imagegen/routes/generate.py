@@ -28,7 +28,7 @@ from imagegen.api.events import Request
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, ConfigError, check_length, invalid
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import RESPONSE_FORMATS, Order, Params
+from imagegen.orders import Order, Params
 
 log = logging.getLogger("imagegen")
 
@@ -92,9 +92,7 @@ def parse(request: Request) -> Order:
     for name, accepted in OPENAI_DEFAULTS.items():
         if body.get(name) not in (None, *accepted):
             raise invalid(name, f"{str(body[name])[:40]!r} cannot be honoured by the models here; leave it out")
-    response_format = body.get("response_format") or "url"
-    if response_format not in RESPONSE_FORMATS:
-        raise invalid("response_format", "must be url or b64_json")
+    response_format = fields.response_format(body.get("response_format"), body.get("model"))
     quality = body.get("quality")
     if quality is not None and not isinstance(quality, str):
         raise invalid("quality", "must be a string")
@@ -122,7 +120,8 @@ def parse(request: Request) -> Order:
     )
     if row.provider != "bedrock" and params.quality not in (None, "standard"):
         raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")
-    return Order(row, model, params, response_format=response_format, user=user, owner=request.owner)
+    asked = {"size": body["size"]} if isinstance(body.get("size"), str) and body["size"] != "auto" else {}
+    return Order(row, model, params, response_format=response_format, user=user, owner=request.owner, asked=asked)
 
 
 def size_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +129,8 @@ def size_fields(body: dict[str, Any]) -> dict[str, Any]:
     width, height = fields.size(body.get("size"))
     if width is None:
         return {}
+    if width < 1 or height < 1:
+        raise invalid("size", f"{body['size']} must be two positive whole numbers, WIDTHxHEIGHT")
     if body.get("width") is not None or body.get("height") is not None:
         raise invalid("size", "send size or width/height, not both")
     return {"width": width, "height": height}
@@ -156,6 +157,8 @@ def pick_model(provider: object, model: object) -> tuple[Model, str]:
         message = f"provider: {provider} is not enabled on this deployment; enabled: {', '.join(enabled)}"
         raise ApiError(400, "provider_not_enabled", message, "provider")
     candidates = [r for r in rows if provider in (None, "", r.provider)]
+    if catalog.stands_for_default(model):  # OpenAI's own names: the deployment's model for the route
+        model = None
     name = "sagemaker" if endpoint and model == endpoint else model  # the endpoint answers to its name
     row = candidates[0] if model in (None, "") else catalog.find(name)
     if row not in candidates:
@@ -174,9 +177,14 @@ def handle(request: Request) -> dict:
     logs.bind(provider=order.provider, model=order.model)
     if order.row.answers_later:
         return submit(request, order)
-    providers.validate(order.row, order.params)
+    try:
+        providers.validate(order.row, order.params)
+    except ApiError as err:  # a size the client sent as `size` is named `size`, not width or height
+        if err.param in ("width", "height") and "size" in order.asked:
+            raise invalid("size", f"{order.asked['size']}: {err.message}") from None
+        raise
     job, produced = run.now(order, [order.params])
-    return answers.created(job, order.response_format, produced)
+    return answers.created(job, order.response_format, produced, asked=order.asked)
 
 
 def submit(request: Request, order: Order) -> dict:
@@ -192,7 +200,7 @@ def submit(request: Request, order: Order) -> dict:
     if wait:
         job = waiting.wait_for([job["id"]], wait, request.deadline)[0]
     if job["status"] == "succeeded":
-        return answers.created(job, order.response_format, headers=prefer.applied(wait))
+        return answers.created(job, order.response_format, headers=prefer.applied(wait), asked=order.asked)
     if job["status"] in records.TERMINAL:
         raise ApiError(502, "generation_failed", f"the job {job['status']}: {job.get('error') or 'no detail'}")
     return answers.accepted(job, prefer.applied(wait))

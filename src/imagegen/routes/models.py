@@ -9,6 +9,7 @@ OpenAI's: the routes it serves and its default, its sizes, its price per image, 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 
 from imagegen import catalog
@@ -34,13 +35,15 @@ def enabled() -> dict[str, list[str]]:
 
 
 def defaults() -> dict[str, str]:
-    """Task -> the catalog name a request without `model` gets."""
+    """Task -> the catalog name a request without `model` gets: a generation, an edit with a prompt
+    (and no mask), a variation."""
     chosen = {}
-    for function, tasks in FUNCTIONS.items():
-        for task in tasks:
-            first = catalog.for_task(function, task)
-            if first:
-                chosen[task] = first[0].name
+    first = catalog.for_task("generate", "generate")
+    if first:
+        chosen["generate"] = first[0].name
+    for task, prompt in (("edit", "a prompt"), ("variation", None)):
+        with contextlib.suppress(ApiError):  # no enabled model fits: such a request is a 400 naming model
+            chosen[task] = catalog.default_for(task, prompt).name
     return chosen
 
 

@@ -153,9 +153,16 @@ def test_models_are_chosen_by_name_alias_or_id_with_their_provider(edit_env):
     assert editmodels.choose("sd3.5-large", "edit") == catalog.get("sd3.5-large")
     assert editmodels.choose("stability.sd3-5-large-v1:0", "edit").name == "sd3.5-large"
     assert editmodels.choose("flux-kontext-pro", "edit").provider == "replicate"
-    assert editmodels.choose(None, "edit").ref.startswith("catacolabs/cartoonify:")
+    # no model named: the first enabled one that fits the request
+    assert editmodels.choose(None, "edit").ref.startswith("catacolabs/cartoonify:")  # no prompt
+    assert editmodels.choose(None, "edit", "a green sofa").name == "sd3.5-large"  # a prompt
+    assert editmodels.choose(None, "edit", "a green sofa", masked=True).name == "stable-image-inpaint"
+    assert editmodels.choose(None, "variation").name == "sd3.5-large"  # sync, though cartoonify is first
+    # OpenAI's own names ask for the same default; a name nobody serves is a 400 naming model
+    assert editmodels.choose("dall-e-2", "edit", "a green sofa").name == "sd3.5-large"
+    assert editmodels.choose("gpt-image-1.5", "edit", "x", masked=True).name == "stable-image-inpaint"
     with pytest.raises(ApiError) as refused:
-        editmodels.choose("dall-e-2", "edit")
+        editmodels.choose("midjourney-v7", "edit")
     assert refused.value.code == "model_not_allowed" and "sd3.5-large" in refused.value.message
     assert refused.value.param == "model"
 

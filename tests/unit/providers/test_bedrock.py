@@ -254,7 +254,7 @@ def test_an_unknown_family_is_a_configuration_error():
     [
         (SD35, Params(prompt="x", width=1000, height=700), "size"),
         (SD35, Params(prompt="x", n=5), "n"),
-        (SD35, Params(prompt="x", task="edit", image=png(64, 64, (0, 0, 0)), n=2), "n"),
+        (SD35, Params(prompt="x", task="edit", image=png(64, 64, (0, 0, 0)), n=5), "n"),  # edits too: up to 4
         (SD35, Params(prompt="x", cfg_scale=5), "cfg_scale"),
         (SD35, Params(prompt="x", steps=5), "steps"),
         (SD35, Params(prompt="x", seed=4294967295), "seed"),

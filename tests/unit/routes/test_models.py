@@ -37,10 +37,12 @@ def test_the_default_deployment_lists_its_models_with_the_routes_they_serve(mode
     for item in body["data"]:
         assert openai.types.Model(**item).id == item["id"]
     sd35 = by_id["sd3.5-large"]
-    assert sd35["tasks"] == ["generate", "edit", "variation"] and sd35["default_for"] == ["generate"]
+    # the default for generations, edits with a prompt and variations (made now, not as a job)
+    assert sd35["tasks"] == ["generate", "edit", "variation"]
+    assert sd35["default_for"] == ["generate", "edit", "variation"]
     assert sd35["owned_by"] == "stability" and sd35["price_per_image_usd"] == catalog.get("sd3.5-large").price["usd"]
     assert "1344x768" in sd35["sizes"] and "16:9" in sd35["aspect_ratios"]
-    assert by_id["cartoonify"]["default_for"] == ["edit", "variation"]
+    assert by_id["cartoonify"]["default_for"] == []  # async: used by name, or for an edit with no prompt
     assert by_id["cartoonify"]["owned_by"] == "catacolabs"
     assert by_id["stable-image-inpaint"]["routes"] == ["/v1/images/edits"]
 

@@ -1,0 +1,124 @@
+"""A default deployment, the official `openai` Python SDK used as its docs show: no `model=` picked for
+us, no extra headers. Every call gets images (issue 19); OpenAI's own model names work; errors name
+the OpenAI field at fault.
+
+Bedrock is the offline fake (strict: it refuses what AWS refuses in that region); the deployment's
+model lists are the catalog's defaults (GENERATE_MODELS and EDIT_MODELS unset).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import openai
+import pytest
+from PIL import Image
+
+from imagegen import catalog
+from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock, as a fixture)
+from tests.integration.test_openai_sdk import alpha_mask, fetch, key, keyed_api, picture  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+SD35 = "stability.sd3-5-large-v1:0"
+INPAINT = "us.stability.stable-image-inpaint-v1:0"
+
+
+@pytest.fixture
+def client(keyed_api, key, models, monkeypatch):  # noqa: F811
+    for name in ("GENERATE_MODELS", "EDIT_MODELS", "MODEL_ALIASES", "DEFAULT_RESPONSE_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    catalog.enabled.cache_clear()
+    catalog.names.cache_clear()
+    yield openai.OpenAI(base_url=f"{keyed_api}/v1", api_key=key, max_retries=0)
+    catalog.enabled.cache_clear()
+    catalog.names.cache_clear()
+
+
+def decoded(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+def test_generate_n2_1024_gets_two_images(client, models):  # noqa: F811
+    result = client.images.generate(prompt="a lighthouse at dusk", n=2, size="1024x1024")
+    assert len(result.data) == 2 and all(fetch(image.url).size == (1024, 1024) for image in result.data)
+    assert models.requests[-1]["model"] == SD35
+    echoed = result.model_dump()
+    assert echoed["output_format"] == "png" and echoed["size"] == "1024x1024" and echoed["background"] == "opaque"
+
+
+def test_edit_one_image_with_a_prompt(client, models):  # noqa: F811
+    result = client.images.edit(image=("cat.png", picture(512, 512)), prompt="make it blue")
+    assert fetch(result.data[0].url).size == (512, 512)
+    assert models.requests[-1]["model"] == SD35 and models.requests[-1]["body"]["mode"] == "image-to-image"
+
+
+def test_edit_two_images_n2_gets_four(client, models):  # noqa: F811
+    before = len(models.requests)
+    result = client.images.edit(
+        image=[("a.png", picture(320, 320)), ("b.png", picture(256, 256))], prompt="watercolour", n=2
+    )
+    assert len(result.data) == 4 and len(models.requests) == before + 4
+    assert [fetch(image.url).size for image in result.data] == [(320, 320)] * 2 + [(256, 256)] * 2
+
+
+def test_edit_with_a_mask_goes_to_the_inpainting_model(client, models):  # noqa: F811
+    result = client.images.edit(
+        image=("room.png", picture(200, 100)),
+        mask=("mask.png", alpha_mask(200, 100, (50, 20, 150, 80))),
+        prompt="a green sofa",
+    )
+    assert fetch(result.data[0].url).size == (200, 100)
+    assert models.requests[-1]["model"] == INPAINT
+
+
+def test_variation_is_made_now_not_as_a_job(client, models):  # noqa: F811
+    result = client.images.create_variation(image=("cat.png", picture(300, 300)))
+    assert fetch(result.data[0].url).size == (300, 300)  # a 201 with the image, never an empty 202
+    assert models.requests[-1]["model"] == SD35 and models.requests[-1]["body"]["prompt"] == ""
+
+
+@pytest.mark.parametrize("name", ["dall-e-2", "dall-e-3"])
+def test_dall_e_names_get_the_deployments_model_and_urls(client, models, name):  # noqa: F811
+    result = client.images.generate(prompt="a red kite", model=name)
+    assert result.data[0].url and result.data[0].b64_json is None
+    assert models.requests[-1]["model"] == SD35
+
+
+@pytest.mark.parametrize("name", ["gpt-image-1", "gpt-image-1.5", "gpt-image-2", "gpt-image-1-mini"])
+def test_gpt_image_names_answer_b64_json_without_asking(client, models, name):  # noqa: F811
+    result = client.images.generate(prompt="a blue heron", model=name)
+    assert result.data[0].url is None and decoded(result.data[0].b64_json).size == (1024, 1024)
+    edited = client.images.edit(image=("a.png", picture(128, 128)), prompt="in snow", model=name)
+    assert decoded(edited.data[0].b64_json).size == (128, 128)
+
+
+def test_a_deployment_can_point_an_openai_name_at_a_model(client, models, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MODEL_ALIASES", '{"dall-e-3": "stable-image-ultra"}')
+    monkeypatch.setenv("GENERATE_MODELS", "sd3.5-large,stable-image-ultra")
+    catalog.names.cache_clear()
+    catalog.enabled.cache_clear()
+    client.images.generate(prompt="a kite", model="dall-e-3")
+    assert models.requests[-1]["model"] == "stability.stable-image-ultra-v1:1"
+
+
+def test_errors_name_the_openai_field(client):
+    with pytest.raises(openai.BadRequestError) as size:
+        client.images.generate(prompt="x", size="1000x700")
+    assert size.value.param == "size"
+    with pytest.raises(openai.BadRequestError) as zero:
+        client.images.generate(prompt="x", size="0x0")
+    assert zero.value.param == "size"
+    with pytest.raises(openai.BadRequestError) as model:
+        client.images.generate(prompt="x", model="midjourney-v7")
+    assert model.value.param == "model" and "sd3.5-large" in model.value.message
+    with pytest.raises(openai.BadRequestError) as mask:
+        client.images.edit(image=("a.png", picture(64, 64)), prompt="x", mask=("m.png", picture(64, 64)))
+    assert mask.value.param == "mask"  # no alpha channel
+    with pytest.raises(openai.BadRequestError) as image:
+        client.images.edit(image=("a.txt", b"not an image"), prompt="x")
+    assert image.value.param == "image"
+    with pytest.raises(openai.BadRequestError) as n:
+        client.images.generate(prompt="x", n=5)
+    assert n.value.param == "n"
