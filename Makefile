@@ -45,7 +45,12 @@ $(VENV)/.installed: requirements-dev.txt layers/awssdk/requirements.txt layers/v
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv with the dev and test dependencies
+# The official openai Node SDK, for tests/integration/test_node_sdk.py (Node 20+ and npm on PATH).
+tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the Node SDK tests (Node 20+)" >&2; exit 1; }
+	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+
+install: $(VENV)/.installed tests/node/node_modules/.package-lock.json ## Create .venv and tests/node with the dev and test dependencies
 
 build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers into dist/ (ARCH=x86_64|arm64)
 
