@@ -56,12 +56,12 @@ def test_litellm_edits_and_makes_variations_without_a_model(base_url, key, model
 
     photo = tmp_path / "photo.png"
     photo.write_bytes(picture(256, 256))
-    edited = litellm.image_edit(
-        image=open(photo, "rb"), prompt="make it blue", model="openai/gpt-image-1", api_base=base_url, api_key=key
-    )
+    with open(photo, "rb") as image:
+        edited = litellm.image_edit(
+            image=image, prompt="make it blue", model="openai/gpt-image-1", api_base=base_url, api_key=key
+        )
     assert Image.open(io.BytesIO(base64.b64decode(edited.data[0].b64_json))).size == (256, 256)
-    varied = litellm.image_variation(
-        image=open(photo, "rb"), api_base=base_url, api_key=key, custom_llm_provider="openai"
-    )
+    with open(photo, "rb") as image:
+        varied = litellm.image_variation(image=image, api_base=base_url, api_key=key, custom_llm_provider="openai")
     assert varied.data and fetch(varied.data[0].url).size == (256, 256)  # made now: never an empty 202
     assert models.requests[-1]["model"] == SD35
