@@ -17,6 +17,11 @@ def clip(text: str, limit: int = MAX_PARAM_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def param_of(field: str) -> str:
+    """The request field (OpenAI's `param`) a message's field names: `image[2] (a.png)` -> `image`."""
+    return field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
+
+
 class ConfigError(RuntimeError):
     """The deployment is misconfigured: an operator must fix it, not the client."""
 
@@ -44,18 +49,14 @@ class ApiError(Exception):
         return {"retry-after": str(self.RETRY_AFTER_SECONDS)} if self.status == 429 else {}
 
 
-def param_of(field: str) -> str:
-    """The request field (OpenAI's `param`) a message's field names: `image[2] (a.png)` -> `image`."""
-    return field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
-
-
 def bad_request(code: str, message: str, param: str | None = None) -> ApiError:
     return ApiError(400, code, message, param)
 
 
 def invalid(field: str, message: str) -> ApiError:
-    """A 400 whose message starts with the offending field's name."""
-    return ApiError(400, "invalid_parameter", f"{clip(field)}: {message}", param=field)
+    """A 400 whose message starts with the offending field's name (`image[1] (b.png)`), its param the
+    request field OpenAI's clients know (`image`)."""
+    return ApiError(400, "invalid_parameter", f"{clip(field)}: {message}", param=param_of(field))
 
 
 def check_range(field: str, value: float | None, low: float, high: float, model: str) -> None:

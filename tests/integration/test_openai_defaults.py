@@ -122,3 +122,49 @@ def test_errors_name_the_openai_field(client):
     with pytest.raises(openai.BadRequestError) as n:
         client.images.generate(prompt="x", n=5)
     assert n.value.param == "n"
+
+
+# -- OpenAI's JSON edit (EditImageBodyJsonParam), as curl or any HTTP client sends it ----------------
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_a_json_edit_with_image_references_and_a_mask(client, keyed_api, key, models):  # noqa: F811
+    import requests
+
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"images": [{"image_url": data_url(picture(200, 100))}], "prompt": "a green sofa"}
+    body["mask"] = {"image_url": data_url(alpha_mask(200, 100, (50, 20, 150, 80)))}
+    response = requests.post(f"{keyed_api}/v1/images/edits", json=body, headers=headers, timeout=30)
+    assert response.status_code == 201, response.text
+    assert fetch(response.json()["data"][0]["url"]).size == (200, 100)
+    assert models.requests[-1]["model"] == INPAINT
+    two = {"images": [{"image_url": data_url(picture(64, 64))}, {"image_url": data_url(picture(96, 96))}]}
+    response = requests.post(f"{keyed_api}/v1/images/edits", json={**two, "prompt": "x"}, headers=headers, timeout=30)
+    assert response.status_code == 201 and len(response.json()["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("images", "code"),
+    [
+        ([{"file_id": "file-abc123"}], "invalid_parameter"),  # no Files API here
+        ([{"image_url": "https://10.0.0.1/a.png"}], "url_refused"),  # the SSRF-safe fetcher: private address
+        ([{"image_url": "http://example.com/a.png"}], "url_refused"),  # https only
+        ([], "invalid_parameter"),
+        ([{"image_url": "data:image/png;base64,bm90IGFuIGltYWdl"}], "not_an_image"),
+    ],
+)
+def test_a_json_edit_reference_we_cannot_use_is_a_400_naming_images(client, keyed_api, key, images, code):  # noqa: F811
+    import requests
+
+    response = requests.post(
+        f"{keyed_api}/v1/images/edits",
+        json={"images": images, "prompt": "x"},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == (code, "images"), error

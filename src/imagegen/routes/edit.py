@@ -3,7 +3,9 @@
 The request is JSON or `multipart/form-data` (OpenAI's form, which the `openai` SDK sends):
 
 - JSON: `{"image": "<base64>" | [...], "image_url": "https://..." | [...], "prompt"?, "mask"?
-  (base64 PNG), "model"?, "n"?, "size"?, "response_format"?, "user"?, "strength"?, "input"?}`
+  (base64 PNG), "model"?, "n"?, "size"?, "response_format"?, "user"?, "strength"?, "input"?}`, or
+  OpenAI's JSON edit: `{"images": [{"image_url": "https://..." | "data:..."}], "mask"?: {"image_url"}}`
+  (URLs fetched here by the SSRF-safe fetcher; a `file_id` is a 400: this API has no Files API).
 - multipart: file parts `image` or `image[]` (the SDK sends a list, even of one, as repeated
   `image[]`), `mask`; text fields `prompt`, `model`, `n`, `size`, `response_format`, `user`,
   `strength`, `image_url` (or `url`, the IA Flash name) and `input` (a JSON object as text).
@@ -37,7 +39,7 @@ from imagegen.api import answers, fields, forms, prefer
 from imagegen.api.events import Request, json_response, parse_json
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
-from imagegen.images import formats, masks, pillow
+from imagegen.images import fetch, formats, masks, pillow
 from imagegen.jobs import records, run, waiting
 from imagegen.orders import Order, Params, Source
 from imagegen.providers import replicate
@@ -55,7 +57,7 @@ UPLOAD_URL_EXPIRY_SECONDS = 3600
 OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"}) | frozenset(
     fields.TODAYS_FIELDS
 )
-JSON_FIELDS = OPTIONS | {"image", "image_url", "mask"}
+JSON_FIELDS = OPTIONS | {"image", "image_url", "images", "mask"}
 FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
 NOT_FOR_VARIATIONS = ("prompt", "mask")
 
@@ -78,9 +80,49 @@ def parse(request: Request) -> Order:
 def parse_json_body(request: Request, task: str) -> Order:
     body = request.json()
     forms.refuse_unknown(set(body), JSON_FIELDS, "field")
-    sources = checked(forms.collect_json(body))
-    mask = formats.decode_base64(body["mask"], "mask") if body.get("mask") is not None else None
+    if "images" in body:  # OpenAI's JSON edit: images: [{image_url | file_id}], mask: {image_url | file_id}
+        if "image" in body or "image_url" in body:
+            raise invalid("images", "send images, or image / image_url, not both")
+        sources = referenced_images(body["images"])
+    else:
+        sources = checked(forms.collect_json(body))
+    mask = body.get("mask")
+    if isinstance(mask, dict):
+        mask = image_reference(mask, "mask")
+    elif mask is not None:
+        mask = formats.decode_base64(mask, "mask")
     return build_order(request, task, sources, mask, body, from_form=False)
+
+
+def referenced_images(value: object) -> list[Source]:
+    """OpenAI's `images` (EditImageBodyJsonParam): 1 to MAX_IMAGES references, each fetched or decoded
+    now, so an edit on any model gets the bytes (all or nothing, like every edit)."""
+    if not isinstance(value, list) or not value:
+        raise invalid("images", 'must be a non-empty list of {"image_url": "https://..." or "data:..."}')
+    if len(value) > MAX_IMAGES:
+        raise invalid("images", f"{len(value)} images; at most {MAX_IMAGES} per request")
+    sources = []
+    for i, reference in enumerate(value):
+        field = f"images[{i}]"
+        data = image_reference(reference, field)
+        sources.append(Source(field, data, formats.check_image(data, field)))
+    return sources
+
+
+def image_reference(reference: object, field: str) -> bytes:
+    """The bytes of one ImageRefParam: a data: URL decoded, an https URL fetched by the SSRF-safe
+    fetcher (public addresses only, size-capped); a file_id is a 400 (this API has no Files API)."""
+    if not isinstance(reference, dict) or set(reference) - {"image_url", "file_id"} or len(reference) != 1:
+        raise invalid(field, 'must be {"image_url": "https://..." or "data:image/...;base64,..."} (one key)')
+    if "file_id" in reference:
+        raise invalid(field, "file_id needs OpenAI's Files API, which this API has not got; send image_url")
+    url = reference["image_url"]
+    if isinstance(url, str) and url.startswith("data:"):
+        return formats.decode_base64(url, f"{field}.image_url")
+    try:
+        return fetch.fetch_image(url, f"{field}.image_url", allow_loopback=settings.fetch_loopback_allowed())[0]
+    except ApiError as err:
+        raise ApiError(err.status, err.code, err.message, param_of(field)) from None
 
 
 def parse_multipart(request: Request, task: str) -> Order:
