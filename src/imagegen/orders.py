@@ -39,6 +39,8 @@ class Params:
     mask: bytes | None = field(default=None, repr=False)
     strength: float | None = None
     quality: str | None = None
+    output_format: str | None = None  # OpenAI's names: png, jpeg, webp (None: the model's png)
+    compression: int | None = None  # OpenAI's output_compression, 0-100 (jpeg, webp)
 
     def recorded(self) -> dict:
         """What a job record keeps of the request: the settings, never the image bytes."""

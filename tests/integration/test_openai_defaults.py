@@ -168,3 +168,47 @@ def test_a_json_edit_reference_we_cannot_use_is_a_400_naming_images(client, keye
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["code"], error["param"]) == (code, "images"), error
+
+
+# -- output_format, output_compression and the fields no model here varies ---------------------------
+
+
+def test_output_format_jpeg_where_the_model_makes_it(client, models):  # noqa: F811
+    result = client.images.generate(prompt="a red kite", output_format="jpeg", response_format="b64_json")
+    assert base64.b64decode(result.data[0].b64_json)[:3] == b"\xff\xd8\xff"
+    assert result.model_dump()["output_format"] == "jpeg"
+    assert models.requests[-1]["body"]["output_format"] == "jpeg"
+    edited = client.images.edit(image=("a.png", picture(128, 128)), prompt="x", output_format="jpeg")
+    assert fetch(edited.data[0].url).format == "JPEG"
+
+
+@pytest.mark.parametrize(
+    ("call", "param"),
+    [
+        (dict(output_format="webp"), "output_format"),  # SD3.5 on Bedrock makes png and jpeg
+        (dict(output_format="jpeg", output_compression=50), "output_compression"),  # Stability: no setting
+        (dict(output_compression=50), "output_compression"),  # png has no compression
+        (dict(background="transparent"), "background"),
+        (dict(style="vivid"), "style"),
+    ],
+)
+def test_what_the_model_cannot_make_is_a_400_naming_it(client, call, param):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.generate(prompt="x", **call)
+    assert refused.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("call", "param"),
+    [
+        (dict(quality="high"), "quality"),
+        (dict(input_fidelity="high"), "input_fidelity"),
+        (dict(background="transparent"), "background"),
+    ],
+)
+def test_edit_fields_no_model_here_varies_are_refused_by_name(client, call, param):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(image=("a.png", picture(64, 64)), prompt="x", **call)
+    assert refused.value.param == param
+    # their defaults are taken
+    client.images.edit(image=("a.png", picture(64, 64)), prompt="x", quality="auto", background="auto")

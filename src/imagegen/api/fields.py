@@ -75,6 +75,23 @@ def end_user(fields: dict) -> str | None:
     return fields.get("safety_identifier") or fields.get("user")
 
 
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+
+
+def output(values: dict, from_text: bool) -> tuple[str | None, int | None]:
+    """OpenAI's `output_format` (png, jpeg, webp) and `output_compression` (0-100, for jpeg and webp);
+    whether the chosen model can make them is the provider's to say (a 400 naming the field)."""
+    fmt = values.get("output_format")
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise invalid("output_format", f"{str(fmt)[:40]!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    compression = whole_number("output_compression", values.get("output_compression"), from_text)
+    if compression is not None and not 0 <= compression <= 100:
+        raise invalid("output_compression", f"{compression} is outside 0..100")
+    if compression not in (None, 100) and fmt not in ("jpeg", "webp"):
+        raise invalid("output_compression", "applies to output_format jpeg or webp only")
+    return fmt, compression
+
+
 def response_format(value: object, model: object) -> str:
     """`response_format`: url or b64_json; absent, what the model name asks for (catalog.response_format)."""
     if value in (None, ""):

@@ -92,6 +92,7 @@ class StableImage:
         check_range("n", p.n, 1, MAX_N, model.name)
         if p.quality not in DEFAULT_QUALITY:
             raise invalid("quality", f"{p.quality!r} cannot be honoured by {model.name}; leave it out")
+        check_output(model, p)
         refuse("steps", p.steps, model.name)
         refuse("cfg_scale", p.cfg_scale, model.name)
         check_range("seed", p.seed, *model.limit("seed"), model.name)
@@ -117,7 +118,11 @@ class StableImage:
             raise invalid("mask", f"{model.name} takes no mask; use an inpainting model for masked edits")
 
     def body(self, model: Model, p: Params) -> dict:
-        body = {"prompt": p.prompt, "output_format": "png", "seed": p.seed if p.seed is not None else 0}
+        body = {
+            "prompt": p.prompt,
+            "output_format": p.output_format or "png",
+            "seed": p.seed if p.seed is not None else 0,
+        }
         if p.task == "generate":
             ratio = aspect_ratio(model, p.width or 1024, p.height or 1024)
             body |= {"mode": "text-to-image", "aspect_ratio": ratio}
@@ -153,13 +158,23 @@ class StableInpaint(StableImage):
             "prompt": p.prompt,
             "image": base64.b64encode(p.image).decode(),
             "mask": base64.b64encode(p.mask).decode(),
-            "output_format": "png",
+            "output_format": p.output_format or "png",
         }
         if p.seed is not None:
             body["seed"] = p.seed
         if p.negative_prompt:
             body["negative_prompt"] = p.negative_prompt
         return body
+
+
+def check_output(model: Model, p: Params) -> None:
+    """The image format the client asked for, if the row says the model makes it; Stability has no
+    compression setting, so output_compression is 100 (or left out) only."""
+    if p.output_format not in (None, *model.output_formats):
+        made = ", ".join(model.output_formats)
+        raise invalid("output_format", f"{model.name} makes {made}, not {p.output_format}")
+    if p.compression not in (None, 100):
+        raise invalid("output_compression", f"{model.name} has no compression setting; leave it out (or 100)")
 
 
 def check_source(model: Model, data: bytes, field: str) -> None:

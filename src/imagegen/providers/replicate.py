@@ -175,6 +175,23 @@ def generation_input(model: Model, p: Params) -> dict:
             refuse("cfg_scale", p.cfg_scale, name)
         check_range("cfg_scale", p.cfg_scale, 0, 10, name)
         payload["guidance"] = p.cfg_scale
+    return payload | output_input(model, p)
+
+
+def output_input(model: Model, p: Params) -> dict[str, Any]:
+    """OpenAI's output_format and output_compression as the model's own inputs (FLUX: output_format
+    webp/jpg/png, output_quality 0-100), where its row lists the format; else a 400 naming the field."""
+    payload: dict[str, Any] = {}
+    if p.output_format is not None:
+        wanted = {"jpeg": "jpg"}.get(p.output_format, p.output_format)
+        if wanted not in model.output_formats:
+            made = ", ".join(model.output_formats)
+            raise invalid("output_format", f"{model.name} makes {made}, not {p.output_format}")
+        payload["output_format"] = wanted
+    if p.compression not in (None, 100):
+        if not model.limit("output_quality"):
+            raise invalid("output_compression", f"{model.name} has no compression setting; leave it out (or 100)")
+        payload["output_quality"] = p.compression
     return payload
 
 
@@ -214,10 +231,13 @@ def form(model: Model) -> Form:
     )
 
 
-def edit_input(model: Model, overrides: dict, image: str, prompt: str | None, mask_url: str | None) -> dict[str, Any]:
-    """An edit's input: the client's allowed overrides, then the image, prompt and mask under the model's names."""
+def edit_input(
+    model: Model, overrides: dict, image: str, prompt: str | None, mask_url: str | None, p: Params
+) -> dict[str, Any]:
+    """An edit's input: the client's allowed overrides, then the image, prompt and mask under the model's
+    names, and the output format asked for."""
     names = form(model)
-    payload = {**overrides, names.image: image}
+    payload = {**overrides, names.image: image, **output_input(model, p)}
     if prompt is not None and names.prompt:
         payload[names.prompt] = prompt
     if mask_url and names.mask:

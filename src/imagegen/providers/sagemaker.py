@@ -39,6 +39,10 @@ def validate(params: Params) -> None:
     check_range("steps", params.steps, *limit("steps"), NAME)
     check_range("cfg_scale", params.cfg_scale, *limit("cfg_scale"), NAME)
     check_range("seed", params.seed, *limit("seed"), NAME)
+    if params.output_format not in (None, "jpeg"):
+        raise invalid("output_format", f"{NAME} makes jpeg only")
+    if params.compression not in (None, 100):
+        raise invalid("output_compression", f"{NAME} has no compression setting; leave it out")
 
 
 def body(params: Params) -> dict:

@@ -55,8 +55,10 @@ MAX_INPUT_BYTES = 16 * 1024
 UPLOAD_URL_EXPIRY_SECONDS = 3600
 # The scalar fields both forms share (OpenAI's, plus ours: strength, input).
 OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"}) | frozenset(
-    fields.TODAYS_FIELDS
+    {*fields.TODAYS_FIELDS, "quality", "background", "output_format", "output_compression", "input_fidelity"}
 )
+# OpenAI's edit fields no model here varies: their defaults only, anything else a 400 naming it.
+EDIT_DEFAULTS = {"quality": ("auto", "standard"), "background": ("auto", "opaque"), "input_fidelity": ("low",)}
 JSON_FIELDS = OPTIONS | {"image", "image_url", "images", "mask"}
 FORM_FIELDS = OPTIONS | {"image", "image[]", "image_url", "url", "mask"}
 NOT_FOR_VARIATIONS = ("prompt", "mask")
@@ -189,9 +191,22 @@ def build_order(
     response_format = fields.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
     strength = fields.number("strength", values.get("strength"), from_form)
+    for name, accepted in EDIT_DEFAULTS.items():
+        if values.get(name) not in (None, *accepted):
+            raise invalid(name, f"{str(values[name])[:40]!r} cannot be honoured by the models here; leave it out")
+    output_format, compression = fields.output(values, from_form)
     row = choose(values.get("model"), task, prompt, mask is not None)
     overrides = parse_overrides(values.get("input"), row)
-    params = Params(prompt=prompt or "", width=width, height=height, n=n, task=task, strength=strength)
+    params = Params(
+        prompt=prompt or "",
+        width=width,
+        height=height,
+        n=n,
+        task=task,
+        strength=strength,
+        output_format=output_format,
+        compression=compression,
+    )
     if mask is not None:
         if len(sources) != 1 or sources[0].data is None:
             raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
@@ -290,6 +305,7 @@ def check_model_can(order: Order, prompt: str | None) -> None:
         raise invalid("size", f"{row.name} keeps the input image's size here; leave size out (or auto)")
     if params.strength is not None:
         raise invalid("strength", f"{row.name} has no strength setting here; leave it out")
+    replicate.output_input(row, params)  # a format or compression the model cannot make: its 400 now
 
 
 # -- run and answer ------------------------------------------------------------------------------
@@ -367,7 +383,7 @@ def start_job(order: Order, source: Source, webhook: str) -> dict:
             extra["prompt"] = prompt
         run.open_job(order, job_id, **extra)
         created = True
-        model_input = replicate.edit_input(order.row, order.overrides, image, prompt, mask_url)
+        model_input = replicate.edit_input(order.row, order.overrides, image, prompt, mask_url, order.params)
         run.submit(order.model, model_input, job_id, webhook)
         return records.get(job_id)
     except SubmitFailed as exc:

@@ -39,8 +39,10 @@ INT_FIELDS = ("width", "height", "seed", "steps", "n")
 # OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
 # never dropped (style, output_format, background: only their defaults are accepted; quality is
 # each model's to honour or refuse).
-OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "background")
-OPENAI_DEFAULTS = {"style": (), "output_format": ("png",), "background": ("auto",)}
+OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "output_compression")
+OPENAI_FIELDS += ("background",)
+# Only their defaults (no model here has styles or transparent backgrounds); anything else a 400 naming it.
+OPENAI_DEFAULTS = {"style": (), "background": ("auto", "opaque")}
 FIELDS = frozenset(
     {
         "prompt",
@@ -117,6 +119,7 @@ def parse(request: Request) -> Order:
         cfg_scale=fields.number("cfg_scale", body.get("cfg_scale"), from_query),
         n=n,
         quality=None if quality == "auto" else quality,
+        **dict(zip(("output_format", "compression"), fields.output(body, from_query), strict=True)),
     )
     if row.provider != "bedrock" and params.quality not in (None, "standard"):
         raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")

@@ -147,7 +147,7 @@ def test_what_we_send_each_official_replicate_model_its_own_schema_accepts():
         if "generate" in model.tasks:
             guidance = 3.5 if model.limit("guidance") else None
             params = Params(prompt="x", width=1344, height=768, seed=3, steps=model.limit("steps")[1], n=4,
-                            cfg_scale=guidance)  # fmt: skip
+                            cfg_scale=guidance, output_format="webp", compression=80)  # fmt: skip
             sent = replicate.generation_input(model, params)
         else:
             form = replicate.form(model)
