@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from imagegen.errors import ApiError, ConfigError
+from imagegen.errors import ApiError, ConfigError, param_of
 
 # Pillow warns past this many pixels and refuses past twice as many; we refuse both (a 413), since a small
 # compressed file can decode to gigabytes of RAM. 50 MP is well above any camera photo a client would send.
@@ -219,7 +219,9 @@ def load_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(413, "image_too_large", f"{field}: the image is over {MAX_IMAGE_PIXELS} pixels", field) from None
     except _DECODE_ERRORS:
-        raise ApiError(400, "not_an_image", "the image could not be decoded; send PNG, JPEG, WebP or GIF") from None
+        raise ApiError(
+            400, "not_an_image", "the image could not be decoded; send PNG, JPEG, WebP or GIF", param_of(field)
+        ) from None
 
 
 @dataclass(frozen=True)

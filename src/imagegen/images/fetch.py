@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from imagegen.errors import ApiError
+from imagegen.errors import ApiError, param_of
 from imagegen.images import formats
 
 log = logging.getLogger("imagegen")
@@ -191,7 +191,9 @@ def _read_body(
     """The body, streamed and stopped as soon as it is over max_bytes or past the deadline."""
     length = (response.getheader("content-length") or "").strip()
     if length.isdigit() and int(length) > max_bytes:
-        raise ApiError(413, "image_too_large", f"{field}: the image is {length} bytes; the limit is {max_bytes}")
+        raise ApiError(
+            413, "image_too_large", f"{field}: the image is {length} bytes; the limit is {max_bytes}", param_of(field)
+        )
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -203,7 +205,9 @@ def _read_body(
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:
-            raise ApiError(413, "image_too_large", f"{field}: the image is over the limit of {max_bytes} bytes")
+            raise ApiError(
+                413, "image_too_large", f"{field}: the image is over the limit of {max_bytes} bytes", param_of(field)
+            )
         chunks.append(chunk)
 
 
