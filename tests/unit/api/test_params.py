@@ -40,7 +40,8 @@ def raises() -> list[tuple[str, int, str, bool]]:
             args, keywords = node.args, {k.arg for k in node.keywords}
             if node.func.id == "bad_request" and args and isinstance(args[0], ast.Constant):
                 found.append((path.name, node.lineno, args[0].value, len(args) >= 3 or "param" in keywords))
-            client_error = len(args) >= 2 and isinstance(args[0], ast.Constant) and 400 <= args[0].value < 500
+            status = args[0].value if args and isinstance(args[0], ast.Constant) else None
+            client_error = len(args) >= 2 and isinstance(status, int) and 400 <= status < 500
             if node.func.id == "ApiError" and client_error and isinstance(args[1], ast.Constant):
                 found.append((path.name, node.lineno, args[1].value, len(args) >= 4 or "param" in keywords))
     return found
