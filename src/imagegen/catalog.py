@@ -108,6 +108,16 @@ def response_format(name: object) -> str:
     return settings.default_response_format()
 
 
+def image_cost(model: object, count: int) -> dict[str, Any]:
+    """What `count` images of a model (its catalog name, alias or provider ref) cost at the row's list
+    price: `cost_usd` and `price_date`; {} for a model billed otherwise (SageMaker's instance hours)."""
+    row = find(model)
+    usd = row.price.get("usd") if row else None
+    if not isinstance(usd, int | float):
+        return {}
+    return {"cost_usd": round(usd * count, 6), "price_date": row.price["date"]}
+
+
 def get(name: str) -> Model:
     try:
         return models()[name]

@@ -212,3 +212,35 @@ def test_edit_fields_no_model_here_varies_are_refused_by_name(client, call, para
     assert refused.value.param == param
     # their defaults are taken
     client.images.edit(image=("a.png", picture(64, 64)), prompt="x", quality="auto", background="auto")
+
+
+# -- cost per image, from the catalog's list prices ------------------------------------------------
+
+
+def test_a_job_carries_what_its_images_cost_at_list_price(client, keyed_api, key, models):  # noqa: F811
+    import requests
+
+    result = client.images.generate(prompt="a red kite", n=2)
+    price = catalog.get("sd3.5-large").price
+    answer = result.model_dump()
+    assert answer["cost_usd"] == round(2 * price["usd"], 6) and answer["price_date"] == price["date"]
+    job = requests.get(
+        f"{keyed_api}/v1/jobs/{answer['id']}", headers={"authorization": f"Bearer {key}"}, timeout=10
+    ).json()
+    assert (job["cost_usd"], job["price_date"]) == (answer["cost_usd"], price["date"])
+
+
+def test_an_async_job_is_priced_when_its_images_are_stored(client, keyed_api, key, fake_replicate):  # noqa: F811
+    import requests
+
+    response = requests.post(
+        f"{keyed_api}/v1/images/edits",
+        files=[("image", ("a.png", picture(64, 64), "image/png"))],  # no prompt: cartoonify, on Replicate
+        headers={"authorization": f"Bearer {key}", "prefer": "wait=10"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    (job_id,) = [job["id"] for job in response.json()["jobs"]]
+    job = requests.get(f"{keyed_api}/v1/jobs/{job_id}", headers={"authorization": f"Bearer {key}"}, timeout=10)
+    price = catalog.get("cartoonify").price
+    assert (job.json()["cost_usd"], job.json()["price_date"]) == (price["usd"], price["date"])

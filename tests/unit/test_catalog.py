@@ -88,3 +88,14 @@ def test_the_readme_model_table_is_generated_from_the_catalog():
     assert catalog_docs.main(["--check"]) == 0, (
         "run: python scripts/catalog_docs.py (docs/models.md's model table is stale)"
     )
+
+
+def test_an_images_cost_is_its_rows_list_price_times_the_count():
+    row = catalog.get("flux-schnell")
+    assert catalog.image_cost("flux-schnell", 4) == {
+        "cost_usd": round(4 * row.price["usd"], 6),
+        "price_date": row.price["date"],
+    }
+    assert catalog.image_cost(row.ref, 1)["cost_usd"] == row.price["usd"]  # by provider ref, as a job records it
+    assert catalog.image_cost("sagemaker", 2) == {}  # instance hours, not images
+    assert catalog.image_cost("no-such-model", 1) == {}

@@ -18,6 +18,8 @@ from imagegen.errors import ApiError
 MAX_B64_BYTES = 5 * 1024 * 1024
 # A job's fields every answer about it carries.
 JOB_FIELDS = ("id", "status", "provider", "model", "prompt")
+# What its images cost at the model's list price (catalog), once it has them.
+COST_FIELDS = ("cost_usd", "price_date")
 # OpenAI's ImagesResponse echoes these, each from a closed list (openai-openapi: ImagesResponse).
 ECHOED_SIZES = ("1024x1024", "1024x1536", "1536x1024")
 OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
@@ -81,6 +83,7 @@ def created(
         body["offline"] = True
     body |= image_fields(job["images"], response_format, produced)
     body |= echoed(job["images"], asked or {})
+    body |= {k: job[k] for k in COST_FIELDS if k in job}
     body["links"] = links(job["id"])
     return json_response(201, body, {"location": body["links"]["self"], **(headers or {})})
 
@@ -112,5 +115,6 @@ def job_view(job: dict) -> dict:
     view["images"] = [
         bucket.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])
     ]
+    view |= {k: job[k] for k in COST_FIELDS if k in job}
     view["links"] = links(job["id"])
     return view

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from imagegen import aws, bucket, settings
+from imagegen import aws, bucket, catalog, settings
 from imagegen.errors import ApiError, Transient, bad_request
 from imagegen.images import formats
 from imagegen.jobs import records
@@ -208,7 +208,8 @@ def apply_prediction(job: dict, prediction: dict, deadline: float | None = None)
                 raise
             log.warning("job %s: storing an output failed: %s", job_id, aws.error_code(exc) or type(exc).__name__)
             raise ApiError(503, "storage_unavailable", "the result could not be stored right now; retry") from None
-        return finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {})
+        cost = catalog.image_cost(job.get("model"), len(stored))
+        return finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {}, **cost)
     if status in ("failed", "canceled"):
         error = prediction.get("error") or f"the prediction was {status}"
         return finish(job_id, status, error=str(error)[:2000])

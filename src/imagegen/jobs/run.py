@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from imagegen import bucket, providers, settings
+from imagegen import bucket, catalog, providers, settings
 from imagegen.errors import ConfigError, ProviderError, SubmitFailed
 from imagegen.images import formats
 from imagegen.jobs import records
@@ -60,6 +60,7 @@ def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
         stored.append({"key": key, "content_type": content_type, "bytes": len(data)})
     if settings.models_offline():
         extra["offline"] = True
+    extra |= catalog.image_cost(order.row.name, len(stored))
     job = records.new_job(
         job_id,
         provider=order.provider,
