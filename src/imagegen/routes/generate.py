@@ -82,7 +82,7 @@ def parse(request: Request) -> Order:
         body["prompt"] = body.pop("message")
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise invalid(unknown[0], f"unknown field; the body are {', '.join(sorted(FIELDS - {'message'}))}")
+        raise invalid(unknown[0], f"unknown field; the fields are {', '.join(sorted(FIELDS - {'message'}))}")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise invalid("prompt", "a non-empty string is required")
