@@ -101,6 +101,13 @@ def test_post_stores_each_image_and_answers_201_with_presigned_urls(aws, generat
     assert job["statusCode"] == 200 and [i["key"] for i in view["images"]] == [i["key"] for i in body["images"]]
 
 
+def test_an_unknown_field_is_named_with_the_fields_there_are(aws, generate):
+    status, body = call(generate, post({"prompt": "x", "colour": "red"}))
+    assert status == 400 and body["error"]["param"] == "colour"
+    assert body["error"]["message"].startswith("colour: unknown field; the fields are ")
+    assert "negative_prompt" in body["error"]["message"]
+
+
 def test_message_is_the_bedrock_seeds_name_for_prompt(aws, generate):
     with stub_bedrock(sd3_answer(IMAGES)):
         status, body = call(generate, load_event("generate_message"))
