@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 TASKS = ("generate", "edit", "variation")
 RESPONSE_FORMATS = ("url", "b64_json")
+# Images one request may ask for (OpenAI allows 10): a model that makes fewer per call is called
+# concurrently, and 4 such calls fit in API Gateway's 30 s and Lambda's 6 MB answer.
+MAX_N = 4
+# The longest prompt any model here takes; each model then applies its own limit from the catalog.
+MAX_PROMPT = 10000
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,14 @@ def end_user(fields: dict) -> str | None:
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 
+def defaults_only(values: dict, accepted: dict[str, tuple]) -> None:
+    """OpenAI's fields no model here varies (style, background, ...): absent or one of their defaults,
+    anything else a 400 naming the field, never dropped."""
+    for name, defaults in accepted.items():
+        if values.get(name) not in (None, *defaults):
+            raise invalid(name, f"{str(values[name])[:40]!r} cannot be honoured by the models here; leave it out")
+
+
 def output(values: dict, from_text: bool) -> tuple[str | None, int | None]:
     """OpenAI's `output_format` (png, jpeg, webp) and `output_compression` (0-100, for jpeg and webp);
     whether the chosen model can make them is the provider's to say (a 400 naming the field)."""

@@ -39,7 +39,7 @@ from imagegen.errors import (
     refuse,
 )
 from imagegen.images import formats
-from imagegen.orders import Params
+from imagegen.orders import MAX_N, Params
 from imagegen.providers import runtime
 
 
@@ -56,8 +56,6 @@ def decode_images(values: object) -> list[bytes]:
 TASK_NAMES = {"generate": "text-to-image", "edit": "image edits", "variation": "variations"}
 # OpenAI's `quality` values that mean "the model's usual quality" for every model here.
 DEFAULT_QUALITY = (None, "auto", "standard")
-# Images a generation may ask for: a model that makes fewer per call (limits.n) is called concurrently.
-MAX_N = 4
 # How far image-to-image may move from the input (0 = unchanged, 1 = ignore it), per task.
 DEFAULT_STRENGTH = {"edit": 0.7, "variation": 0.5}
 

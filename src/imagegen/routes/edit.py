@@ -41,14 +41,12 @@ from imagegen.catalog import Model
 from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
 from imagegen.images import fetch, formats, masks, pillow
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import Order, Params, Source
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source
 from imagegen.providers import replicate
 
 log = logging.getLogger("imagegen")
 
 MAX_IMAGES = forms.MAX_IMAGES
-MAX_N = 4
-MAX_PROMPT = 10000
 MAX_URL_LENGTH = 2048
 MAX_INPUT_BYTES = 16 * 1024
 # Replicate may queue a prediction for a while before it fetches the input.
@@ -191,9 +189,7 @@ def build_order(
     response_format = fields.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
     strength = fields.number("strength", values.get("strength"), from_form)
-    for name, accepted in EDIT_DEFAULTS.items():
-        if values.get(name) not in (None, *accepted):
-            raise invalid(name, f"{str(values[name])[:40]!r} cannot be honoured by the models here; leave it out")
+    fields.defaults_only(values, EDIT_DEFAULTS)
     output_format, compression = fields.output(values, from_form)
     row = choose(values.get("model"), task, prompt, mask is not None)
     overrides = parse_overrides(values.get("input"), row)

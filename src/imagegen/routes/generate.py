@@ -28,20 +28,25 @@ from imagegen.api.events import Request
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, ConfigError, check_length, invalid
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import Order, Params
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params
 
 log = logging.getLogger("imagegen")
 
 PROVIDERS = ("bedrock", "sagemaker", "replicate")
-MAX_PROMPT = 10000  # the longest any provider takes; each model then applies its own limit
-MAX_N = 4
 INT_FIELDS = ("width", "height", "seed", "steps", "n")
-# OpenAI's Images API fields we honour; the ones no provider here can honour are refused by name,
-# never dropped (style, output_format, background: only their defaults are accepted; quality is
-# each model's to honour or refuse).
-OPENAI_FIELDS = ("size", "response_format", "user", "quality", "style", "output_format", "output_compression")
-OPENAI_FIELDS += ("background",)
-# Only their defaults (no model here has styles or transparent backgrounds); anything else a 400 naming it.
+# OpenAI's Images API fields: served, or refused by name, never dropped (quality and output_format
+# are each model's to honour or refuse).
+OPENAI_FIELDS = (
+    "size",
+    "response_format",
+    "user",
+    "quality",
+    "style",
+    "output_format",
+    "output_compression",
+    "background",
+)
+# Only their defaults (no model here has styles or transparent backgrounds).
 OPENAI_DEFAULTS = {"style": (), "background": ("auto", "opaque")}
 FIELDS = frozenset(
     {
@@ -91,9 +96,7 @@ def parse(request: Request) -> Order:
     if negative is not None and not isinstance(negative, str):
         raise invalid("negative_prompt", "must be a string")
     body = {**body, **size_fields(body)}
-    for name, accepted in OPENAI_DEFAULTS.items():
-        if body.get(name) not in (None, *accepted):
-            raise invalid(name, f"{str(body[name])[:40]!r} cannot be honoured by the models here; leave it out")
+    fields.defaults_only(body, OPENAI_DEFAULTS)
     response_format = fields.response_format(body.get("response_format"), body.get("model"))
     quality = body.get("quality")
     if quality is not None and not isinstance(quality, str):
@@ -109,6 +112,7 @@ def parse(request: Request) -> Order:
     if numbers["seed"] is not None and numbers["seed"] < 0:
         raise invalid("seed", f"{numbers['seed']} must not be negative")
     row, model = pick_model(body.get("provider"), body.get("model"))
+    output_format, compression = fields.output(body, from_query)
     params = Params(
         prompt=prompt,
         negative_prompt=negative or None,
@@ -119,7 +123,8 @@ def parse(request: Request) -> Order:
         cfg_scale=fields.number("cfg_scale", body.get("cfg_scale"), from_query),
         n=n,
         quality=None if quality == "auto" else quality,
-        **dict(zip(("output_format", "compression"), fields.output(body, from_query), strict=True)),
+        output_format=output_format,
+        compression=compression,
     )
     if row.provider != "bedrock" and params.quality not in (None, "standard"):
         raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")
