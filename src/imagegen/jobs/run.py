@@ -82,8 +82,7 @@ def later(order: Order, model_input: dict, webhook: str, **extra: Any) -> dict:
     """A queued job and its prediction, submitted; the job as stored (SubmitFailed: recorded failed)."""
     job_id = bucket.new_job_id()
     open_job(order, job_id, prompt=order.params.prompt, **extra)
-    submit(order.model, model_input, job_id, webhook)
-    return records.get(job_id)
+    return submit(order.model, model_input, job_id, webhook)
 
 
 def open_job(order: Order, job_id: str, **extra: Any) -> dict:
@@ -94,7 +93,8 @@ def open_job(order: Order, job_id: str, **extra: Any) -> dict:
 
 
 def submit(model_ref: str, model_input: dict, job_id: str, webhook_url: str) -> dict:
-    """Create a prediction for an open job that calls back `webhook_url`; record its id on the job."""
+    """Create a prediction for an open job that calls back `webhook_url`; record its id on the job and
+    return the job as stored (no read back: the conditional update answers with it)."""
     from imagegen.providers import replicate
 
     try:
@@ -115,6 +115,6 @@ def submit(model_ref: str, model_input: dict, job_id: str, webhook_url: str) -> 
             job["offline"] = True
         return job
 
-    records.update(job_id, record)
+    job = records.update(job_id, record)
     log.info("job %s: prediction %s submitted to %s", job_id, prediction.get("id"), model_ref)
-    return prediction
+    return job

@@ -211,8 +211,6 @@ class Form:
     image: str = "image"
     prompt: str | None = None
     mask: str | None = None
-    prompt_required: bool = False
-    mask_required: bool = False
 
     def inputs(self) -> set[str]:
         return {name for name in (self.image, self.prompt, self.mask) if name}
@@ -221,14 +219,7 @@ class Form:
 def form(model: Model) -> Form:
     """How the Replicate model takes its inputs, from its catalog row."""
     inputs = model.inputs
-    requires = inputs.get("requires", ())
-    return Form(
-        image=inputs.get("image", "image"),
-        prompt=inputs.get("prompt"),
-        mask=inputs.get("mask"),
-        prompt_required="prompt" in requires,
-        mask_required="mask" in requires,
-    )
+    return Form(image=inputs.get("image", "image"), prompt=inputs.get("prompt"), mask=inputs.get("mask"))
 
 
 def edit_input(

@@ -288,14 +288,13 @@ def check_model_can(order: Order, prompt: str | None) -> None:
                 raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
             providers.validate(row, order.for_source(source))
         return
-    form = replicate.form(row)
-    if prompt is not None and form.prompt is None:
+    if prompt is not None and not row.takes("prompt"):
         raise invalid("prompt", f"{row.name} takes no prompt; leave it out or pick a model that does")
-    if form.prompt_required and not (prompt or "").strip():
+    if row.requires("prompt") and not (prompt or "").strip():
         raise invalid("prompt", f"{row.name} needs a prompt")
-    if params.mask is not None and form.mask is None:
+    if params.mask is not None and not row.takes("mask"):
         raise invalid("mask", f"{row.name} takes no mask; pick an inpainting model")
-    if form.mask_required and params.mask is None:
+    if row.requires("mask") and params.mask is None:
         raise invalid("mask", f"{row.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
     if params.width is not None:
         raise invalid("size", f"{row.name} keeps the input image's size here; leave size out (or auto)")
@@ -380,8 +379,7 @@ def start_job(order: Order, source: Source, webhook: str) -> dict:
         run.open_job(order, job_id, **extra)
         created = True
         model_input = replicate.edit_input(order.row, order.overrides, image, prompt, mask_url, order.params)
-        run.submit(order.model, model_input, job_id, webhook)
-        return records.get(job_id)
+        return run.submit(order.model, model_input, job_id, webhook)
     except SubmitFailed as exc:
         return {**(exc.job or records.get(job_id)), "_failure": exc}
     except Exception as exc:
