@@ -19,7 +19,7 @@ def clip(text: str, limit: int = MAX_PARAM_CHARS) -> str:
 
 def param_of(field: str) -> str:
     """The request field (OpenAI's `param`) a message's field names: `image[2] (a.png)` -> `image`."""
-    return field.split("[", 1)[0].split(" ", 1)[0].split(".", 1)[0]
+    return field.split("[", 1)[0]
 
 
 class ConfigError(RuntimeError):
