@@ -49,13 +49,15 @@ RUN |= {*(f"imagegen.{m}" for m in ("api.fields", "api.prefer", "images", "image
 USES = {
     "get_job": {*JOB, "imagegen.routes.get_job"},
     "cancel_job": {*JOB, "replicate", "imagegen.routes.cancel_job", "imagegen.jobs.cancel"},
+    # the outputs' cost at list price: the catalog
     "replicate_webhook": {*JOB, "imagegen.routes.replicate_webhook", "imagegen.api.signatures", "imagegen.jobs.outputs"}
-    | {"imagegen.images", "imagegen.images.formats"},
+    | {"imagegen.images", "imagegen.images.formats", "imagegen.catalog"},
     "sweeper": {*JOB, "replicate", "imagegen.routes.sweeper", "imagegen.jobs.sweeper", "imagegen.jobs.outputs"}
-    | {"imagegen.images", "imagegen.images.formats"},
+    | {"imagegen.images", "imagegen.images.formats", "imagegen.catalog"},
     "generate": {*RUN, "imagegen.routes.generate"},
     # Bedrock edits now, Replicate models' forms, masks (Pillow), multipart forms
     "edit": {*RUN, "multipart", "imagegen.routes.edit", "imagegen.api.forms", "imagegen.providers.replicate"}
+    | {"imagegen.images.fetch"}  # OpenAI's JSON edits: image URLs fetched here
     | {"imagegen.images.masks", "imagegen.images.pillow"},
     "authorizer": {*BASE, "imagegen.apikeys", "imagegen.routes.authorizer"},
     "models": {*BASE, "imagegen.catalog", "imagegen.routes.models"} - {"boto3", "imagegen.aws"},

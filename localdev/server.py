@@ -318,8 +318,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             if size == 0:
                 break
             read += size
-            if read > DRAIN_LIMIT:
-                raise ChunkError("chunked body over the drain limit")
+            if read > DRAIN_LIMIT:  # past what is worth draining: answer the 413 and close
+                self.close_connection = True
+                return None
             chunk = self.rfile.read(size)
             if len(chunk) != size or self.rfile.read(2) != b"\r\n":
                 raise ChunkError("a chunk is shorter than its size line")

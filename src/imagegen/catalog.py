@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from imagegen import settings
-from imagegen.errors import ApiError, ConfigError
+from imagegen.errors import ApiError, ConfigError, invalid
 
 PATH = Path(__file__).with_name("catalog.json")
+RESPONSE_FORMATS = ("url", "b64_json")
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,13 @@ def stands_for_default(name: object) -> bool:
     return isinstance(name, str) and name in data()["openai"]["names"] and name not in names()
 
 
-def response_format(name: object) -> str:
-    """The response_format a request without one gets: `b64_json` for a GPT image model name (OpenAI
-    answers those so), else the deployment's default (DEFAULT_RESPONSE_FORMAT, `url` unless set)."""
+def response_format(requested: object, name: object) -> str:
+    """A request's `response_format` (url or b64_json, else a 400 naming it); absent, `b64_json` for a
+    GPT image model name (OpenAI answers those so), else the deployment's default (DEFAULT_RESPONSE_FORMAT)."""
+    if requested not in (None, ""):
+        if requested not in RESPONSE_FORMATS:
+            raise invalid("response_format", "must be url or b64_json")
+        return requested
     if isinstance(name, str) and name in data()["openai"]["answer_b64_json"]:
         return "b64_json"
     return settings.default_response_format()

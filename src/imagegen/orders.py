@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from imagegen.errors import ApiError
 
 TASKS = ("generate", "edit", "variation")
-RESPONSE_FORMATS = ("url", "b64_json")
 # Images one request may ask for (OpenAI allows 10): a model that makes fewer per call is called
 # concurrently, and 4 such calls fit in API Gateway's 30 s and Lambda's 6 MB answer.
 MAX_N = 4

@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from imagegen import catalog
 from imagegen.errors import invalid
-from imagegen.orders import RESPONSE_FORMATS
 
 WHOLE = re.compile(r"[+-]?\d{1,9}")
 SIZE = re.compile(r"(\d{1,5})x(\d{1,5})")
@@ -98,12 +96,3 @@ def output(values: dict, from_text: bool) -> tuple[str | None, int | None]:
     if compression not in (None, 100) and fmt not in ("jpeg", "webp"):
         raise invalid("output_compression", "applies to output_format jpeg or webp only")
     return fmt, compression
-
-
-def response_format(value: object, model: object) -> str:
-    """`response_format`: url or b64_json; absent, what the model name asks for (catalog.response_format)."""
-    if value in (None, ""):
-        return catalog.response_format(model)
-    if value not in RESPONSE_FORMATS:
-        raise invalid("response_format", "must be url or b64_json")
-    return value

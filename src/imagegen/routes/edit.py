@@ -186,7 +186,7 @@ def build_order(
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
     width, height = fields.size(values.get("size"))
-    response_format = fields.response_format(values.get("response_format"), values.get("model"))
+    response_format = catalog.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
     strength = fields.number("strength", values.get("strength"), from_form)
     fields.defaults_only(values, EDIT_DEFAULTS)

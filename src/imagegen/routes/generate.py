@@ -97,7 +97,7 @@ def parse(request: Request) -> Order:
         raise invalid("negative_prompt", "must be a string")
     body = {**body, **size_fields(body)}
     fields.defaults_only(body, OPENAI_DEFAULTS)
-    response_format = fields.response_format(body.get("response_format"), body.get("model"))
+    response_format = catalog.response_format(body.get("response_format"), body.get("model"))
     quality = body.get("quality")
     if quality is not None and not isinstance(quality, str):
         raise invalid("quality", "must be a string")
