@@ -536,7 +536,10 @@ def start_offline_replicate(host: str, port: int) -> list[str]:
         return [f"replicate   REAL api.replicate.com; webhooks go to {public}"]
     import boto3
 
-    fake = FakeReplicate("127.0.0.1", 0).start()
+    # How long each prediction takes before it runs (IMAGEGEN_FAKE_REPLICATE_DELAY, default 2 s): long
+    # enough to see a job queued, then running, in the playground and the CLI.
+    delay = float(os.environ.get("IMAGEGEN_FAKE_REPLICATE_DELAY", "2"))
+    fake = FakeReplicate("127.0.0.1", 0, delay=delay).start()
     ssm = boto3.client("ssm")
     prefix = f"/imagegen/local/{uuid.uuid4().hex[:8]}"
     for name, value in (("replicate-api-token", fake.token), ("replicate-webhook-secret", fake.secret)):

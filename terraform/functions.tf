@@ -50,6 +50,7 @@ locals {
           },
           local.statements.read_replicate_token,
           local.statements.open_jobs,
+          local.statements.record_usage,
         ],
         length(local.bedrock_model_arns.generate) == 0 ? [] : [
           {
@@ -98,6 +99,7 @@ locals {
           },
           local.statements.read_replicate_token,
           local.statements.open_jobs,
+          local.statements.record_usage,
         ],
         length(local.bedrock_model_arns.edit) == 0 ? [] : [
           {
@@ -129,6 +131,7 @@ locals {
           conditions = []
         },
         local.statements.close_open_jobs,
+        local.statements.record_usage,
       ]
     }
 
@@ -164,6 +167,7 @@ locals {
         local.statements.write_images,
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
+        local.statements.record_usage,
       ]
     }
 
@@ -225,6 +229,21 @@ locals {
           conditions = []
         },
       ]
+    }
+
+    usage = {
+      description = "GET /v1/usage: the caller's own API key's jobs, images and cost per day (the usage ledger)"
+      layers      = ["imagegen", "awssdk"]
+      lists       = ["usage/*"] # usage/{key id}/: the code lists only the caller's own
+      environment = {}
+      statements  = []
+    }
+
+    web = {
+      description = "The public face: the playground page (GET /, /playground) and the OpenAPI contract (GET /openapi.json)"
+      layers      = ["imagegen"]
+      environment = {}
+      statements  = [] # the page and the contract ship in the layer: no AWS call
     }
   }
 }

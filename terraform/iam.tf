@@ -4,7 +4,7 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.webhook_secret_parameter_name, "/")}"
-  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "usage", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
   # IAM statements several functions need, written once.
   statements = {
@@ -14,6 +14,8 @@ locals {
     # Every function that ends a job removes its open/ marker; the ones that create Replicate jobs write it.
     close_open_jobs = { sid = "CloseOpenJobs", actions = ["s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
     open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
+    # Every function that can finish a job with images adds it to its owner's usage ledger (create only).
+    record_usage = { sid = "RecordUsage", actions = ["s3:PutObject"], resources = [local.objects.usage], conditions = [] }
   }
 
   # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,
@@ -21,10 +23,10 @@ locals {
   # a listing must name one of them (StringLike, not IfExists: a listing without a prefix has no
   # s3:prefix and is refused, so no role can enumerate the bucket); and the bucket's KMS key through
   # S3: Decrypt to read, GenerateDataKey only for a
-  # function that writes. None at all for a function with no S3 action (analyze without models);
+  # function that writes. None at all for a function with no S3 action and no listing (analyze without models);
   # decided on the actions, which are known at plan, so the statement count is too.
   bucket_statements = {
-    for name, function in local.functions : name => !anytrue([for statement in function.statements : anytrue([for action in statement.actions : startswith(action, "s3:")])]) ? [] : concat(
+    for name, function in local.functions : name => !anytrue(concat([length(try(function.lists, [])) > 0], [for statement in function.statements : anytrue([for action in statement.actions : startswith(action, "s3:")])])) ? [] : concat(
       [{
         sid       = "ListOwnPrefixes"
         actions   = ["s3:ListBucket"]

@@ -44,6 +44,7 @@ module "bucket" {
     "images/"  = var.bucket.expiry_days.images
     "uploads/" = var.bucket.expiry_days.uploads
     "jobs/"    = var.bucket.expiry_days.jobs
+    "usage/"   = var.bucket.expiry_days.usage
   }
 }
 

@@ -68,6 +68,7 @@ variable "bucket" {
       images  = optional(number, 30)
       uploads = optional(number, 1)
       jobs    = optional(number, 30)
+      usage   = optional(number, 400)
     }), {})
   })
   default = {}
@@ -78,18 +79,8 @@ variable "bucket" {
   }
 
   validation {
-    condition     = var.bucket.expiry_days.images >= 1 && floor(var.bucket.expiry_days.images) == var.bucket.expiry_days.images
-    error_message = "bucket.expiry_days.images must be a whole number of at least 1."
-  }
-
-  validation {
-    condition     = var.bucket.expiry_days.uploads >= 1 && floor(var.bucket.expiry_days.uploads) == var.bucket.expiry_days.uploads
-    error_message = "bucket.expiry_days.uploads must be a whole number of at least 1."
-  }
-
-  validation {
-    condition     = var.bucket.expiry_days.jobs >= 1 && floor(var.bucket.expiry_days.jobs) == var.bucket.expiry_days.jobs
-    error_message = "bucket.expiry_days.jobs must be a whole number of at least 1."
+    condition     = alltrue([for days in values(var.bucket.expiry_days) : days >= 1 && floor(days) == days])
+    error_message = "Each bucket.expiry_days value (images, uploads, jobs, usage) must be a whole number of at least 1."
   }
 }
 
@@ -263,6 +254,16 @@ variable "functions" {
     analyze = optional(object({
       timeout              = optional(number, 30)
       memory_size          = optional(number, 1024)
+      reserved_concurrency = optional(number)
+    }), {})
+    usage = optional(object({
+      timeout              = optional(number, 15)
+      memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+    web = optional(object({
+      timeout              = optional(number, 5)
+      memory_size          = optional(number, 128)
       reserved_concurrency = optional(number)
     }), {})
   })

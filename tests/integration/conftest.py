@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,6 +23,7 @@ import requests
 from localdev.bucket import ensure_bucket
 from localdev.server import LocalApi
 
+ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 
 
@@ -123,3 +130,60 @@ def analysis_models(bucket):
     analysis.model.cache_clear()
     yield
     analysis.model.cache_clear()
+
+
+# -- make serve, as a user runs it (the playground, the contract, the CLI) -------------------------
+
+
+@dataclass
+class Served:
+    url: str
+    key: str  # an API key minted for this server (it runs with AUTH=api_key, as deployed)
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(bucket, tmp_path_factory) -> Served:
+    """`make serve AUTH=api_key` in its own process (the command the Makefile runs), on a free port,
+    with the offline fakes it starts itself, and an API key minted into its bucket."""
+    from imagegen import apikeys
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "BUCKET_NAME": bucket, "IMAGEGEN_FAKE_REPLICATE_DELAY": "1.5", "PYTHONUNBUFFERED": "1"}
+    for name in REPLICATE_ENV:  # make serve starts its own fake Replicate
+        env.pop(name, None)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localdev.serve", "--port", str(port), "--auth", "api_key"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make serve exited with {process.returncode}:\n{log.read_text()[-3000:]}", pytrace=False)
+        try:
+            if requests.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail(f"make serve did not answer within 90 s:\n{log.read_text()[-3000:]}", pytrace=False)
+    key, _ = apikeys.mint("served-tests")
+    yield Served(url, key, log)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from imagegen import aws, bucket, logs, settings
 from imagegen.errors import JobNotFound
+from imagegen.jobs import usage
 
 log = logging.getLogger("imagegen")
 
@@ -74,6 +75,7 @@ def create(job: dict) -> dict:
         ContentType="application/json",
         IfNoneMatch="*",
     )
+    usage.record(job)
     if job["status"] not in TERMINAL:
         # Written after the record, so a marker always has a job; removed when the job ends.
         aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=open_key(job["id"]), Body=b"")
@@ -151,6 +153,7 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
                 continue
             raise
         if changed["status"] in TERMINAL:
+            usage.record(changed)  # before the marker goes: the sweeper records it if we stop in between
             close(job_id)
         record_outcome(job["status"], changed)
         return changed

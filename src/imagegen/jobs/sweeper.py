@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from imagegen import logs, settings
 from imagegen.errors import ApiError, JobNotFound
-from imagegen.jobs import outputs, records
+from imagegen.jobs import outputs, records, usage
 
 log = logging.getLogger("imagegen")
 
@@ -51,6 +51,7 @@ def sweep_job(job_id: str, now: datetime) -> str:
         records.close(job_id)  # a marker whose record expired
         return "orphan_marker"
     if job["status"] in records.TERMINAL:
+        usage.record(job)  # its usage may not be either (recorded once, whoever records it)
         records.close(job_id)  # finished, but the marker's removal was lost
         return "closed_marker"
     age = now - datetime.fromisoformat(job["created_at"])

@@ -1,0 +1,115 @@
+"""What each API key spent, per day: an append-only ledger in the bucket, summed by GET /v1/usage.
+
+One empty object per priced job, its facts in its key, so a day's usage is one listing (no read per
+job) and nothing is ever rewritten (no lost update when many jobs of one key finish at once):
+
+    usage/{owner}/{yyyy-mm-dd}/{job_id}~{images}~{cost_usd}~{model}
+
+`owner` is the API key id (`_` when the deployment has no API keys: then there is one account), the
+day is the UTC day the images were stored, `model` the job's provider reference (GET /v1/usage names it
+by the catalog). Written with If-None-Match: *,
+so recording a job twice (a webhook delivered again, the sweeper closing a job whose marker stayed)
+counts it once. Only jobs with a price are written (catalog list price: SageMaker is billed by the
+instance hour, analysis runs in the Lambda).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import date, timedelta
+from urllib.parse import quote, unquote
+
+from collections.abc import Callable
+
+from imagegen import aws, settings
+
+log = logging.getLogger("imagegen")
+
+PREFIX = "usage/"
+NO_KEY = "_"  # the owner of every job when the deployment has no API keys
+
+
+def ledger_key(job: dict) -> str | None:
+    """The job's ledger key, or None if it has no price (nothing to record)."""
+    if job.get("status") != "succeeded" or not isinstance(job.get("cost_usd"), int | float):
+        return None
+    model = str(job.get("model"))
+    day = str(job.get("updated_at") or job.get("created_at"))[:10]
+    images = len(job.get("images") or [])
+    return f"{PREFIX}{job.get('owner') or NO_KEY}/{day}/{job['id']}~{images}~{job['cost_usd']}~{quote(model, safe='')}"
+
+
+def record(job: dict) -> None:
+    """Add a priced, succeeded job to its owner's day (once, however often it is called)."""
+    key = ledger_key(job)
+    if key is None:
+        return
+    try:
+        aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=key, Body=b"", IfNoneMatch="*")
+    except Exception as exc:
+        if aws.error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise
+        log.info("job %s: usage already recorded", job["id"])
+
+
+def parse(key: str) -> tuple[str, str, int, float, str] | None:
+    """(day, job id, images, cost_usd, model) of a ledger key; None for a key that is not one."""
+    try:
+        day, entry = key.split("/")[-2:]
+        job_id, images, cost, model = entry.split("~")
+        return day, job_id, int(images), float(cost), unquote(model)
+    except ValueError:
+        return None
+
+
+def entries(owner: str | None, start: date, end: date):
+    """The ledger entries of `owner` from day `start` to day `end`, both included: one listing."""
+    prefix = f"{PREFIX}{owner or NO_KEY}/"
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    after = prefix + (start - timedelta(days=1)).isoformat() + "~"  # past every key of the day before
+    for page in paginator.paginate(Bucket=settings.bucket_name(), Prefix=prefix, StartAfter=after):
+        for item in page.get("Contents", []):
+            entry = parse(item["Key"])
+            if entry is None:
+                continue
+            if entry[0] > end.isoformat():
+                return
+            yield entry
+
+
+def summary(owner: str | None, start: date, end: date, name: Callable[[str], str] = str) -> dict:
+    """Jobs, images and cost per day (and per model, by `name` of its reference) and in total."""
+    days: dict[str, dict] = {}
+    for day, _, images, cost, ref in entries(owner, start, end):
+        model = name(ref)
+        totals = days.setdefault(day, {"jobs": 0, "images": 0, "cost": 0.0, "models": defaultdict(lambda: [0, 0, 0.0])})
+        totals["jobs"] += 1
+        totals["images"] += images
+        totals["cost"] += cost
+        per_model = totals["models"][model]
+        per_model[0] += 1
+        per_model[1] += images
+        per_model[2] += cost
+    data = [
+        {
+            "object": "usage.day",
+            "date": day,
+            "jobs": t["jobs"],
+            "images": t["images"],
+            "cost_usd": round(t["cost"], 6),
+            "models": [
+                {"model": name, "jobs": j, "images": i, "cost_usd": round(c, 6)} for name, (j, i, c) in sorted(t["models"].items())
+            ],
+        }
+        for day, t in sorted(days.items())
+    ]
+    return {
+        "object": "usage",
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "jobs": sum(d["jobs"] for d in data),
+        "images": sum(d["images"] for d in data),
+        "cost_usd": round(sum(t["cost"] for t in days.values()), 6),
+        "data": data,
+    }

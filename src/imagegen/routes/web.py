@@ -1,0 +1,72 @@
+"""`GET /`, `GET /playground` and `GET /openapi.json`: what people look at, public like the webhook
+(the page calls the API with the key typed into it; the API routes stay authorized).
+
+The page is three files in the package (imagegen/web: playground.html, .css, .js), put together once
+per cold start into one answer: no CDN, no third-party script or font, and a Content-Security-Policy
+that lets only that script and that style run (by their SHA-256) and the page talk only to its own
+origin. The contract is imagegen/web/openapi.json, generated from the route table and the catalog
+by scripts/openapi.py and held equal to them by tests/unit/routes/test_web.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from functools import cache
+from importlib import resources
+
+from imagegen.api.events import Request, json_response
+
+ASSETS = resources.files("imagegen") / "web"
+
+
+def digest(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@cache
+def page() -> tuple[str, str]:
+    """The page with its style and script inlined, and the Content-Security-Policy that admits them."""
+    style = (ASSETS / "playground.css").read_text()
+    script = (ASSETS / "playground.js").read_text()
+    html = (ASSETS / "playground.html").read_text()
+    html = html.replace("<style></style>", f"<style>{style}</style>").replace(
+        "<script></script>", f"<script>{script}</script>"
+    )
+    policy = "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {digest(script)}",
+            f"style-src {digest(style)}",
+            "img-src 'self' data: blob: https: http:",  # presigned URLs: S3 (or LocalStack under make serve)
+            "connect-src 'self'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
+    )
+    return html, policy
+
+
+@cache
+def contract() -> dict:
+    return json.loads((ASSETS / "openapi.json").read_text())
+
+
+def handle(request: Request) -> dict:
+    if request.route_key.endswith("/openapi.json"):
+        return json_response(200, contract(), {"cache-control": "public, max-age=300"})
+    html, policy = page()
+    return {
+        "statusCode": 200,
+        "headers": {
+            "content-type": "text/html; charset=utf-8",
+            "content-security-policy": policy,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "cache-control": "public, max-age=300",
+        },
+        "body": html,
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,255 @@
+"""The playground in a real browser: Debian's Chromium, driven by Playwright, against `make serve`
+(AUTH=api_key, its own offline fakes). Each state it reaches is a screenshot in build/screenshots/
+(`make screenshots` copies them to docs/screenshots/, which the README shows)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from PIL import Image
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# No background traffic from the browser itself (this machine's network is closed), no sandbox (root).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: `make install` installs Debian's chromium", pytrace=False)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.console_errors = []
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_with_key(page, served) -> None:
+    page.goto(served.url + "/")
+    page.fill("#key", served.key)
+    page.press("#key", "Tab")  # `change`: the key is kept and the models load with it
+    page.wait_for_selector("#generate-form select[name=model] option[value='sd3.5-large']", state="attached")
+
+
+def picture(width: int = 320, height: int = 240) -> bytes:
+    image = Image.new("RGB", (width, height))
+    image.putdata([(x % 256, y % 256, 128) for y in range(height) for x in range(width)])
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def loaded_images(page) -> list[int]:
+    """naturalWidth of each result image once the browser has decoded it (0: it did not decode)."""
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll('#results img')];"
+        " return imgs.length > 0 && imgs.every(i => i.complete); }",
+        timeout=30_000,
+    )
+    return page.eval_on_selector_all("#results img", "imgs => imgs.map(i => i.naturalWidth)")
+
+
+def test_generate_shows_decoded_images_each_downloadable(page, served):
+    open_with_key(page, served)
+    page.fill("#generate-form textarea[name=prompt]", "a lighthouse on a cliff at dawn")
+    page.select_option("#generate-form select[name=model]", "sd3.5-large")
+    page.fill("#generate-form input[name=n]", "2")
+    page.click("#generate-form button[type=submit]")
+    widths = loaded_images(page)
+    assert len(widths) == 2 and all(w > 0 for w in widths)
+    links = page.eval_on_selector_all("#results a[download]", "links => links.map(a => a.download)")
+    assert len(links) == 2 and all(name.endswith(".png") for name in links)
+    assert links[0].split("-")[0] == links[1].split("-")[0]  # named by the job's id
+    assert "at list price" in page.text_content("#cost")
+    assert not page.is_visible("#error")
+    shot(page, "generate")
+
+
+def test_an_edit_sends_the_painted_mask_as_a_real_rgba_png(page, served):
+    page.add_init_script(WATCH_FORMS)
+    open_with_key(page, served)
+    page.click("#tab-edit")
+    page.set_input_files("#edit-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}])
+    page.wait_for_selector("#edit-form .paint", state="visible")
+    canvas = page.locator("#edit-form canvas.mask").bounding_box()
+    # one stroke across the middle of the picture
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.3, canvas["y"] + canvas["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.7, canvas["y"] + canvas["height"] * 0.5, steps=12)
+    page.mouse.up()
+    page.fill("#edit-form textarea[name=prompt]", "a green velvet sofa")
+    with page.expect_request("**/v1/images/edits") as sent:
+        page.click("#edit-form button[type=submit]")
+    assert sent.value.headers["content-type"].startswith("multipart/form-data; boundary=")
+    parts = {name: base64.b64decode(data) for name, data in page.evaluate("window.sentParts")}
+    mask = Image.open(io.BytesIO(parts["mask"]))
+    image = Image.open(io.BytesIO(parts["image"]))
+    assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == image.size == (320, 240)
+    alpha = mask.getchannel("A")
+    assert alpha.getpixel((160, 120)) == 0  # painted: may change
+    assert alpha.getpixel((5, 5)) == 255 and alpha.getpixel((315, 235)) == 255  # untouched: kept
+    assert "model" not in parts  # auto: the deployment picks the model for a masked edit
+    widths = loaded_images(page)
+    assert widths and all(w > 0 for w in widths)
+    shot(page, "edit-mask")
+
+
+def test_an_async_job_goes_from_queued_to_its_image(page, served):
+    open_with_key(page, served)
+    page.fill("#generate-form textarea[name=prompt]", "a lighthouse, slowly")
+    page.select_option("#generate-form select[name=model]", "flux-schnell")
+    page.click("#generate-form button[type=submit]")
+    page.wait_for_selector("#progress", state="visible")
+    state = page.text_content("#progress .state")
+    assert state in ("queued", "running")
+    assert page.is_visible("#cancel")
+    shot(page, "job-progress")
+    widths = loaded_images(page)
+    assert widths and all(w > 0 for w in widths)
+    assert page.text_content("#progress .state") == "succeeded"
+    assert not page.is_visible("#cancel")
+    assert page.text_content("#progress .elapsed").endswith(" s")
+    shot(page, "job-done")
+
+
+def test_a_refused_request_shows_the_apis_own_message(page, served):
+    open_with_key(page, served)
+    prompt = "a lighthouse [filtered]"  # the offline Bedrock's content filter (make serve's banner)
+    answer = requests.post(
+        served.url + "/v1/images/generations",
+        json={"prompt": prompt, "model": "sd3.5-large"},
+        headers={"authorization": f"Bearer {served.key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 422
+    page.fill("#generate-form textarea[name=prompt]", prompt)
+    page.select_option("#generate-form select[name=model]", "sd3.5-large")
+    page.click("#generate-form button[type=submit]")
+    page.wait_for_selector("#error", state="visible")
+    assert page.text_content("#error") == answer.json()["error"]["message"]
+    assert page.locator("#results img").count() == 0
+    shot(page, "refused")
+
+
+def test_without_a_key_the_page_loads_and_says_what_the_api_said(page, served):
+    page.goto(served.url + "/playground")
+    page.wait_for_selector("#error", state="visible")
+    assert "Unauthorized" in page.text_content("#error") and "API key" in page.text_content("#error")
+
+
+def test_the_key_stays_in_the_tab(page, served, browser):
+    open_with_key(page, served)
+    assert page.evaluate("sessionStorage.getItem('imagegen.key')") == served.key
+    assert page.evaluate("localStorage.length") == 0
+    assert all(served.key not in url for url in page.requested)  # sent as a header, never in a URL
+    assert served.key not in served.log.read_text()
+    other = browser.new_context().new_page()  # another tab (its own session): no key
+    other.goto(served.url + "/")
+    assert other.evaluate("sessionStorage.getItem('imagegen.key')") is None
+    other.context.close()
+
+
+def test_detections_are_drawn_over_the_image(page, served):
+    open_with_key(page, served)
+    page.click("#tab-analyze")
+    red = Image.new("RGB", (200, 160), (230, 20, 20))
+    out = io.BytesIO()
+    red.save(out, "PNG")
+    page.set_input_files("#analyze-form input[name=image]", files=[{"name": "red.png", "mimeType": "image/png", "buffer": out.getvalue()}])
+    page.select_option("#analyze-form select[name=task]", "detections")
+    with page.expect_response("**/v1/images/detections") as answered:
+        page.click("#analyze-form button[type=submit]")
+    found = answered.value.json()["results"][0]["detections"]
+    assert found, "the demo detector finds the red square"
+    page.wait_for_selector("#analysis", state="visible")
+    box = found[0]
+    # the box's left edge is drawn in the playground's colour over the red picture
+    edge = page.evaluate(
+        "([x, y]) => [...document.querySelector('#analysis').getContext('2d').getImageData(x, y, 1, 1).data]",
+        [int(box["x"]), int(box["y"] + box["height"] / 2)],
+    )
+    assert edge[:3] == [255, 45, 85]
+    assert page.locator("#labels li").first.text_content().startswith(box["label"])
+    shot(page, "detections")
+
+
+def test_classification_lists_labels(page, served):
+    open_with_key(page, served)
+    page.click("#tab-analyze")
+    page.set_input_files("#analyze-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}])
+    page.click("#analyze-form button[type=submit]")
+    page.wait_for_selector("#labels li")
+    assert page.locator("#labels li").count() >= 1
+
+
+def test_it_fits_a_phone_and_loads_nothing_from_elsewhere(browser, served):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(served.url + "/")
+    page.fill("#key", served.key)
+    page.press("#key", "Tab")
+    page.wait_for_selector("#generate-form select[name=model] option[value='sd3.5-large']", state="attached")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for tab in ("#tab-edit", "#tab-variation", "#tab-analyze", "#tab-generate"):
+        page.click(tab)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, tab
+    shot(page, "phone")
+    hosts = {urlsplit(url).netloc for url in requested}
+    assert hosts == {urlsplit(served.url).netloc}  # no CDN, no fonts, no third-party scripts
+    context.close()
+
+
+def test_the_page_is_public_and_locks_scripts_to_its_own(served):
+    answer = requests.get(served.url + "/", timeout=10)  # no key: the page itself is public
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "<script src" not in answer.text and "http" not in answer.text.split("<script>")[1].split("</script>")[0]
+    assert requests.get(served.url + "/v1/models", timeout=10).status_code == 401  # the API is not
+
+
+# Chromium does not hand a request's file parts to Playwright, so the page's fetch is watched: each
+# FormData it sends is kept as (name, base64) pairs, files read back from the very Blobs sent.
+WATCH_FORMS = """
+const send = window.fetch;
+window.fetch = async (url, init) => {
+  if (init && init.body instanceof FormData) {
+    const parts = [];
+    for (const [name, value] of init.body.entries()) {
+      const bytes = typeof value === "string" ? new TextEncoder().encode(value) : new Uint8Array(await value.arrayBuffer());
+      parts.push([name, btoa(String.fromCharCode(...bytes))]);
+    }
+    window.sentParts = parts;
+  }
+  return send(url, init);
+};
+"""
