@@ -182,6 +182,19 @@ def run_models(dist, tmp_path, bucket):
     assert "boto3" not in ran["modules"]  # the catalog ships in the layer: no AWS SDK at all
 
 
+def run_usage(dist, tmp_path, bucket):
+    ran = run(dist, "usage", event("get_job", routeKey="GET /v1/usage", pathParameters=None), tmp_path)
+    assert ran["answer"]["statusCode"] == 200 and json.loads(ran["answer"]["body"])["object"] == "usage"
+
+
+def run_web(dist, tmp_path, bucket):
+    page = run(dist, "web", event("get_job", routeKey="GET /", pathParameters=None), tmp_path)
+    assert page["answer"]["statusCode"] == 200 and "<canvas" in page["answer"]["body"]  # the assets are in the layer
+    contract = run(dist, "web", event("get_job", routeKey="GET /openapi.json", pathParameters=None), tmp_path)
+    assert json.loads(contract["answer"]["body"])["openapi"] == "3.1.0"
+    assert "boto3" not in page["modules"]  # a page needs no AWS SDK
+
+
 RUNS = {
     "generate": run_generate,
     "edit": run_edit,
@@ -192,6 +205,8 @@ RUNS = {
     "authorizer": run_authorizer,
     "analyze": run_analyze,
     "models": run_models,
+    "usage": run_usage,
+    "web": run_web,
 }
 
 

@@ -139,6 +139,20 @@ def test_an_async_job_goes_from_queued_to_its_image(page, served):
     shot(page, "job-done")
 
 
+def test_cancel_stops_a_running_job(page, served):
+    open_with_key(page, served)
+    page.fill("#generate-form textarea[name=prompt]", "a lighthouse, never mind")
+    page.select_option("#generate-form select[name=model]", "flux-schnell")
+    page.click("#generate-form button[type=submit]")
+    page.wait_for_selector("#cancel", state="visible")
+    page.click("#cancel")
+    page.wait_for_selector("#error", state="visible")
+    assert page.text_content("#progress .state") == "canceled" and "cancel" in page.text_content("#error")
+    assert not page.is_visible("#cancel")
+    assert page.locator("#results img").count() == 0
+    shot(page, "job-canceled")
+
+
 def test_a_refused_request_shows_the_apis_own_message(page, served):
     open_with_key(page, served)
     prompt = "a lighthouse [filtered]"  # the offline Bedrock's content filter (make serve's banner)

@@ -162,10 +162,11 @@
   }
 
   let following = null;
+  let submitted = 0; // when the request went out: a job's elapsed time counts from there
 
   async function follow(jobs) {
     const progress = $("#progress");
-    const started = performance.now();
+    const started = submitted || performance.now();
     const state = { jobs: jobs.map((j) => ({ ...j })), canceled: false };
     following = state;
     progress.hidden = false;
@@ -235,6 +236,7 @@
     $("#cost").textContent = "";
     $("#progress").hidden = true;
     following = null;
+    submitted = performance.now();
     try {
       await present(await send());
     } catch (err) {

@@ -1,0 +1,104 @@
+"""The usage ledger: one entry per priced job, counted once, summed per key and day."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import boto3
+
+from imagegen import bucket, settings
+from imagegen.jobs import records, usage
+from imagegen.routes import usage as usage_route
+from localdev.server import load_handler
+from tests.conftest import FakeContext, load_event
+
+
+def succeeded(owner="k1", model="stability.sd3-5-large-v1:0", images=2, cost=0.16, day="2026-11-30", **extra):
+    job = records.new_job(bucket.new_job_id(), provider="bedrock", model=model, status="succeeded", owner=owner, **extra)
+    job.update(images=[{"key": f"images/{n}.png"} for n in range(images)], cost_usd=cost, updated_at=f"{day}T12:00:00.000+00:00")
+    return job
+
+
+def ledger(aws):
+    listed = boto3.client("s3").list_objects_v2(Bucket=settings.bucket_name(), Prefix="usage/")
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_a_priced_job_is_recorded_once_however_often_it_is_recorded(aws):
+    job = succeeded()
+    usage.record(job)
+    usage.record(job)  # a webhook delivered again, the sweeper closing its marker
+    assert ledger(aws) == [f"usage/k1/2026-11-30/{job['id']}~2~0.16~stability.sd3-5-large-v1%3A0"]
+
+
+def test_nothing_is_recorded_without_a_price_or_images(aws):
+    usage.record({**succeeded(), "cost_usd": None})  # SageMaker: billed by the hour
+    usage.record({**succeeded(), "status": "failed"})
+    assert ledger(aws) == []
+
+
+def test_creating_and_finishing_jobs_records_their_usage(aws):
+    job = records.create(succeeded(owner="k2"))  # a sync job: stored succeeded at once
+    queued = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="black-forest-labs/flux-schnell", owner="k2"))
+    assert len(ledger(aws)) == 1
+    records.update(queued["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "x"}], "cost_usd": 0.003})
+    keys = ledger(aws)
+    assert len(keys) == 2 and any(job["id"] in k for k in keys) and any(queued["id"] in k for k in keys)
+
+
+def test_summary_per_day_and_model_only_for_that_owner_and_those_days(aws):
+    for job in (
+        succeeded(day="2026-11-29", cost=0.08, images=1),
+        succeeded(day="2026-11-30", cost=0.16),
+        succeeded(day="2026-11-30", model="black-forest-labs/flux-schnell", cost=0.003, images=1),
+        succeeded(day="2026-12-01", cost=0.08, images=1),
+        succeeded(owner="k9", day="2026-11-30", cost=5.0),  # another key
+    ):
+        usage.record(job)
+    names = {"stability.sd3-5-large-v1:0": "sd3.5-large"}
+    found = usage.summary("k1", date(2026, 11, 30), date(2026, 11, 30), lambda ref: names.get(ref, ref))
+    assert found["jobs"] == 2 and found["images"] == 3 and found["cost_usd"] == 0.163
+    (day,) = found["data"]
+    assert day["date"] == "2026-11-30"
+    assert day["models"] == [
+        {"model": "black-forest-labs/flux-schnell", "jobs": 1, "images": 1, "cost_usd": 0.003},
+        {"model": "sd3.5-large", "jobs": 1, "images": 2, "cost_usd": 0.16},
+    ]
+    week = usage.summary("k1", date(2026, 11, 25), date(2026, 12, 1))
+    assert [d["date"] for d in week["data"]] == ["2026-11-29", "2026-11-30", "2026-12-01"] and week["cost_usd"] == 0.323
+    assert usage.summary(None, date(2026, 11, 25), date(2026, 12, 1))["jobs"] == 0  # no key: its own account
+
+
+def call(query=None, owner="k1"):
+    event = load_event("get_job", routeKey="GET /v1/usage", rawPath="/v1/usage", pathParameters=None, queryStringParameters=query)
+    event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
+    response = load_handler("usage")(event, FakeContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_the_route_answers_the_callers_own_key_with_catalog_names(aws):
+    usage.record(succeeded(day="2026-11-30"))
+    usage.record(succeeded(owner="k9", day="2026-11-30"))
+    status, body = call({"start_date": "2026-11-30", "end_date": "2026-11-30"})
+    assert status == 200 and body["jobs"] == 1 and body["data"][0]["models"][0]["model"] == "sd3.5-large"
+    status, body = call({"start_date": "2026-11-30", "end_date": "2026-11-30", "owner": "k9"}, owner="k1")
+    assert body["jobs"] == 1  # no parameter reaches another key's ledger
+
+
+def test_the_route_defaults_to_the_last_seven_days(aws):
+    status, body = call()
+    assert status == 200 and (date.fromisoformat(body["end_date"]) - date.fromisoformat(body["start_date"])).days == 6
+
+
+def test_bad_dates_are_400s_naming_the_field(aws):
+    for query, param in (
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"end_date": "2026-02-30"}, "end_date"),
+        ({"end_date": "20261130"}, "end_date"),
+        ({"start_date": "2026-12-01", "end_date": "2026-11-01"}, "start_date"),
+        ({"start_date": "2026-01-01", "end_date": "2026-12-01"}, "start_date"),  # over 31 days
+    ):
+        status, body = call(query)
+        assert status == 400 and body["error"]["param"] == param, (query, body)
+    assert usage_route.MAX_DAYS == 31

@@ -1,0 +1,53 @@
+"""The playground page and the contract, as the web function serves them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from localdev.server import load_handler
+from tests.conftest import FakeContext, load_event
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def get(path: str) -> dict:
+    event = load_event("get_job", routeKey=f"GET {path}", rawPath=path, pathParameters=None)
+    return load_handler("web")(event, FakeContext())
+
+
+def test_the_committed_contract_is_what_the_code_generates():
+    run = subprocess.run([sys.executable, "scripts/openapi.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_contract_has_every_route_with_its_auth():
+    contract = json.loads(get("/openapi.json")["body"])
+    routes = json.loads((ROOT / "functions/routes.json").read_text())
+    for key, route in routes.items():
+        method, path = key.split(" ", 1)
+        operation = contract["paths"][path][method.lower()]
+        assert (operation["security"] == [{"apiKey": []}]) == route["auth"], key
+        if route["auth"]:
+            assert {"401", "403"} <= set(operation["responses"]), key
+
+
+def test_the_page_runs_only_its_own_script_and_style():
+    response = get("/")
+    assert response["statusCode"] == 200 and response["headers"]["content-type"] == "text/html; charset=utf-8"
+    html, policy = response["body"], response["headers"]["content-security-policy"]
+    script = re.search(r"<script>(.*)</script>", html, re.S).group(1)
+    style = re.search(r"<style>(.*)</style>", html, re.S).group(1)
+
+    def digest(text):
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert f"script-src {digest(script)};" in policy and f"style-src {digest(style)};" in policy
+    assert "unsafe" not in policy and "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert html.count("<script") == 1 and "src=" not in html.split("<script>")[0].split("<style>")[0]
+    assert get("/playground")["body"] == html
