@@ -33,13 +33,13 @@ FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
 LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/awssdk.zip dist/layers/vendor.zip dist/layers/analysis.zip
 SHARED_SOURCES := $(shell find src/imagegen -type f -not -path '*/__pycache__/*')
 
-.PHONY: help install build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
+.PHONY: help install screenshots build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
         serve api-key tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/awssdk/requirements.txt layers/vendor/requirements.txt layers/analysis/requirements.txt
+$(VENV)/.installed: requirements-dev.txt cli/pyproject.toml layers/awssdk/requirements.txt layers/vendor/requirements.txt layers/analysis/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed (set PYTHON=...)"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -50,7 +50,16 @@ tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/p
 	@command -v npm >/dev/null || { echo "npm is needed for the Node SDK tests (Node 20+)" >&2; exit 1; }
 	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 
-install: $(VENV)/.installed tests/node/node_modules/.package-lock.json ## Create .venv and tests/node with the dev and test dependencies
+# The browser the playground's tests drive (Playwright with Debian's chromium: Playwright's own browser
+# download needs a network we do not have). Installed with apt where it is missing; root or sudo.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Chromium is needed for the browser tests: install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+install: $(VENV)/.installed tests/node/node_modules/.package-lock.json $(CHROMIUM) ## Create .venv (with the imagegen CLI) and tests/node, install Chromium: every dev and test dependency
 
 build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers into dist/ (ARCH=x86_64|arm64)
 
@@ -117,6 +126,10 @@ localstack-down: ## Stop the LocalStack this project started
 AUTH ?= none
 serve: install localstack-up ## Serve the API at http://$(HOST):$(PORT) (offline fakes without credentials; AUTH=api_key for keys)
 	$(LOCAL_AWS) $(PY) -m localdev.serve --host $(HOST) --port $(PORT) --auth $(AUTH)
+
+screenshots: install localstack-up ## Run the playground's browser tests and copy their screenshots to docs/screenshots (the README's)
+	$(LOCAL_AWS) $(PY) -m pytest -q tests/integration/test_playground.py
+	mkdir -p docs/screenshots && cp build/screenshots/*.png docs/screenshots/
 
 api-key: install localstack-up ## Mint an API key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90]; printed once
 	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=<expiry>]"; exit 2; }

@@ -108,7 +108,9 @@ def wait(api: Api, jobs: list[dict], timeout: float, interval: float = 1.0) -> l
                 return jobs
             if elapsed > timeout:
                 ids = " ".join(job["id"] for job in jobs if job["status"] not in TERMINAL)
-                raise Failure(f"still running after {timeout:.0f} s; wait again with: imagegen jobs wait {ids}", TIMED_OUT)
+                raise Failure(
+                    f"still running after {timeout:.0f} s; wait again with: imagegen jobs wait {ids}", TIMED_OUT
+                )
             time.sleep(interval)
     finally:
         progress.done()
@@ -161,7 +163,9 @@ def settle(api: Api, jobs: list[dict], out: Path) -> int:
     report(paths, cost)
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
-        raise Failure("; ".join(f"job {job['id']} {job['status']}: {job.get('error') or 'no reason given'}" for job in failed))
+        raise Failure(
+            "; ".join(f"job {job['id']} {job['status']}: {job.get('error') or 'no reason given'}" for job in failed)
+        )
     return 0
 
 
@@ -226,7 +230,9 @@ def models_command(api: Api, args: argparse.Namespace) -> int:
         price = model.get("price_per_image_usd")
         cost = f"${price}/image" if price is not None else "endpoint-billed"
         default = f"  default for {', '.join(model['default_for'])}" if model.get("default_for") else ""
-        print(f"{model['id']:<24} {model.get('provider', ''):<10} {','.join(model.get('tasks', [])):<22} {cost}{default}")
+        print(
+            f"{model['id']:<24} {model.get('provider', ''):<10} {','.join(model.get('tasks', [])):<22} {cost}{default}"
+        )
     return 0
 
 
@@ -235,18 +241,24 @@ def usage_command(api: Api, args: argparse.Namespace) -> int:
     usage = api.call("GET", "/v1/usage", params=query)[1]
     for day in usage["data"]:
         print(f"{day['date']}  {day['jobs']:>4} jobs  {day['images']:>4} images  ${day['cost_usd']:.4f}")
-    print(f"{usage['start_date']}..{usage['end_date']}: {usage['images']} images, ${usage['cost_usd']:.4f} at list price")
+    print(
+        f"{usage['start_date']}..{usage['end_date']}: {usage['images']} images, ${usage['cost_usd']:.4f} at list price"
+    )
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="imagegen", description="imagegen's API from a shell (IMAGEGEN_URL, IMAGEGEN_API_KEY).")
+    top = argparse.ArgumentParser(
+        prog="imagegen", description="imagegen's API from a shell (IMAGEGEN_URL, IMAGEGEN_API_KEY)."
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     def making(command: argparse.ArgumentParser) -> None:
         command.add_argument("-n", type=int, default=1, help="how many images (1-4)")
         command.add_argument("-m", "--model", help="a model of `imagegen models` (default: the deployment's)")
-        command.add_argument("-o", "--output", type=Path, default=Path("."), help="where to write the images (default .)")
+        command.add_argument(
+            "-o", "--output", type=Path, default=Path("."), help="where to write the images (default .)"
+        )
         command.add_argument("--timeout", type=float, default=600, help="seconds to follow a job (default 600)")
         command.add_argument("--no-wait", action="store_true", help="print the job ids instead of following them")
 

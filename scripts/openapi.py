@@ -38,13 +38,28 @@ def ref(name: str) -> dict:
 
 
 def model_names() -> list[str]:
-    return sorted({*catalog.models(), *(a for m in catalog.models().values() for a in m.aliases), *catalog.data()["openai"]["names"]})
+    return sorted(
+        {
+            *catalog.models(),
+            *(a for m in catalog.models().values() for a in m.aliases),
+            *catalog.data()["openai"]["names"],
+        }
+    )
 
 
 TEXT = {"type": "string"}
-IMAGE_FILE = {"type": "string", "contentMediaType": "application/octet-stream", "description": "a PNG, JPEG or WebP file"}
+IMAGE_FILE = {
+    "type": "string",
+    "contentMediaType": "application/octet-stream",
+    "description": "a PNG, JPEG or WebP file",
+}
 BASE64_IMAGE = {"type": "string", "contentEncoding": "base64", "description": "a PNG, JPEG or WebP image, base64"}
-HTTPS_URL = {"type": "string", "format": "uri", "maxLength": edit.MAX_URL_LENGTH, "description": "an https URL (fetched: public addresses only)"}
+HTTPS_URL = {
+    "type": "string",
+    "format": "uri",
+    "maxLength": edit.MAX_URL_LENGTH,
+    "description": "an https URL (fetched: public addresses only)",
+}
 IMAGE_REF = {
     "type": "object",
     "description": "OpenAI's image reference: image_url (https or a data: URL); file_id is refused (no Files API here)",
@@ -64,10 +79,21 @@ def one_or_many(item: dict) -> dict:
 # stops the generator. Text fields of a form or a query string are strings whatever they carry.
 FIELD_TYPES: dict[str, dict] = {
     "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT, "pattern": r"\S"},
-    "message": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT, "deprecated": True, "description": "prompt's older name"},
+    "message": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_PROMPT,
+        "deprecated": True,
+        "description": "prompt's older name",
+    },
     "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT},
     "provider": {"enum": list(generate.PROVIDERS)},
-    "model": {"type": "string", "description": "a model's catalog name or alias (GET /v1/models), or one of OpenAI's names (the deployment's default)", "examples": model_names()},
+    "model": {
+        "type": "string",
+        "description": "a model's catalog name or alias (GET /v1/models), "
+        "or one of OpenAI's names (the deployment's default)",
+        "examples": model_names(),
+    },
     "width": {"type": "integer", "minimum": 1, "maximum": 99999},
     "height": {"type": "integer", "minimum": 1, "maximum": 99999},
     "steps": {"type": "integer", "minimum": 1, "maximum": 999999999},
@@ -75,7 +101,11 @@ FIELD_TYPES: dict[str, dict] = {
     "n": {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": 1},
     "cfg_scale": {"type": "number"},
     "strength": {"type": "number"},
-    "size": {"type": "string", "pattern": r"^(auto|[0-9]{1,5}x[0-9]{1,5})$", "description": "WIDTHxHEIGHT or auto; each model takes its own (GET /v1/models)"},
+    "size": {
+        "type": "string",
+        "pattern": r"^(auto|[0-9]{1,5}x[0-9]{1,5})$",
+        "description": "WIDTHxHEIGHT or auto; each model takes its own (GET /v1/models)",
+    },
     "response_format": {"enum": list(catalog.RESPONSE_FORMATS)},
     "user": END_USER,
     "safety_identifier": END_USER,
@@ -92,7 +122,10 @@ FIELD_TYPES: dict[str, dict] = {
     "image": one_or_many(BASE64_IMAGE),
     "image_url": one_or_many(HTTPS_URL),
     "images": {"type": "array", "items": IMAGE_REF, "minItems": 1, "maxItems": forms.MAX_IMAGES},
-    "mask": {"anyOf": [BASE64_IMAGE, IMAGE_REF], "description": "a PNG the size of the image, alpha 0 where it may change"},
+    "mask": {
+        "anyOf": [BASE64_IMAGE, IMAGE_REF],
+        "description": "a PNG the size of the image, alpha 0 where it may change",
+    },
 }
 FORM_TYPES: dict[str, dict] = {
     "image": IMAGE_FILE,
@@ -111,7 +144,11 @@ def body_schema(names, *, form: bool = False, required: tuple[str, ...] = (), ab
             properties[name] = FORM_TYPES[name]
         elif name in FIELD_TYPES:
             kind = FIELD_TYPES[name]
-            properties[name] = {"type": "string"} | {k: v for k, v in kind.items() if k in ("description", "deprecated")} if form and kind.get("type") not in (None, "string") else kind
+            properties[name] = (
+                {"type": "string"} | {k: v for k, v in kind.items() if k in ("description", "deprecated")}
+                if form and kind.get("type") not in (None, "string")
+                else kind
+            )
         else:
             raise SystemExit(f"scripts/openapi.py: the code takes a field {name!r} that FIELD_TYPES does not describe")
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
@@ -124,7 +161,10 @@ def body_schema(names, *, form: bool = False, required: tuple[str, ...] = (), ab
 
 def gateway_or_api(description: str) -> dict:
     """A status that API Gateway itself may answer ({"message"}) as well as our code ({"error"})."""
-    return {"description": description, "content": {"application/json": {"schema": {"anyOf": [ref("Error"), ref("GatewayError")]}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"anyOf": [ref("Error"), ref("GatewayError")]}}},
+    }
 
 
 def error(description: str) -> dict:
@@ -164,7 +204,9 @@ def edit_body(task: str, form: bool) -> dict:
     names = edit.FORM_FIELDS if form else edit.JSON_FIELDS
     if task == "variation":
         names = names - set(edit.NOT_FOR_VARIATIONS)
-    return body_schema(names, form=form, about=f"an {task}: one to {forms.MAX_IMAGES} images, as files, base64, or URLs")
+    return body_schema(
+        names, form=form, about=f"an {task}: one to {forms.MAX_IMAGES} images, as files, base64, or URLs"
+    )
 
 
 def images_body(task: str) -> dict:
@@ -195,8 +237,21 @@ def query(name: str, schema: dict, description: str = "") -> dict:
 
 
 JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
-MADE = {"201": ok("the images, made now", ref("ImagesResponse"), LOCATION), "202": ok("queued: the job makes them (send Prefer: wait to wait for it)", {"anyOf": [ref("Accepted"), ref("JobList")]}, LOCATION)}
-PREFER = {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}, "description": "wait or wait=N (RFC 7240): wait up to N seconds for an async job's images"}
+MADE = {
+    "201": ok("the images, made now", ref("ImagesResponse"), LOCATION),
+    "202": ok(
+        "queued: the job makes them (send Prefer: wait to wait for it)",
+        {"anyOf": [ref("Accepted"), ref("JobList")]},
+        LOCATION,
+    ),
+}
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "wait or wait=N (RFC 7240): wait up to N seconds for an async job's images",
+}
 
 # What each route is for and what it answers (the statuses besides AUTHORIZED), once per route key.
 OPERATIONS: dict[str, dict] = {
@@ -236,7 +291,10 @@ OPERATIONS: dict[str, dict] = {
     },
     "POST /v1/images/detections": {
         "summary": "Find objects in images, with boxes in the image's pixels (ONNX in the function)",
-        "parameters": [query("min_score", {"type": "string"}, "0-1, default 0.25"), query("iou", {"type": "string"}, "0-1, default 0.45")],
+        "parameters": [
+            query("min_score", {"type": "string"}, "0-1, default 0.25"),
+            query("iou", {"type": "string"}, "0-1, default 0.45"),
+        ],
         "requestBody": analysis_body(),
         "responses": {"200": ok("one result per image, in order", ref("Analysis"))},
         "errors": ("400", "413", "415", "501", "503"),
@@ -274,21 +332,47 @@ OPERATIONS: dict[str, dict] = {
     "GET /v1/usage": {
         "summary": "What the caller's own API key spent per day, at the catalog's list prices",
         "parameters": [
-            query("start_date", {"type": "string", "format": "date"}, f"YYYY-MM-DD (UTC), default {usage.DEFAULT_DAYS - 1} days before end_date"),
+            query(
+                "start_date",
+                {"type": "string", "format": "date"},
+                f"YYYY-MM-DD (UTC), default {usage.DEFAULT_DAYS - 1} days before end_date",
+            ),
             query("end_date", {"type": "string", "format": "date"}, "YYYY-MM-DD (UTC), default today"),
         ],
         "responses": {"200": ok(f"per day, at most {usage.MAX_DAYS} days", ref("Usage"))},
         "errors": ("400",),
     },
-    "GET /": {"summary": "The playground page", "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": TEXT}}}}, "errors": ()},
-    "GET /playground": {"summary": "The playground page", "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": TEXT}}}}, "errors": ()},
-    "GET /openapi.json": {"summary": "This contract", "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}, "errors": ()},
+    "GET /": {
+        "summary": "The playground page",
+        "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": TEXT}}}},
+        "errors": (),
+    },
+    "GET /playground": {
+        "summary": "The playground page",
+        "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": TEXT}}}},
+        "errors": (),
+    },
+    "GET /openapi.json": {
+        "summary": "This contract",
+        "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})},
+        "errors": (),
+    },
 }
 
 NULLABLE_TEXT = {"type": ["string", "null"]}
-PRESIGNED = {"type": "object", "required": ["url"], "properties": {"url": TEXT, "expires_in": {"type": "integer"}, "content_type": NULLABLE_TEXT}}
-COST = {"cost_usd": {"type": "number", "minimum": 0, "description": "images x the model's list price (catalog)"}, "price_date": {"type": "string", "format": "date"}}
-JOB_HEAD = {name: NULLABLE_TEXT for name in answers.JOB_FIELDS} | {"id": TEXT, "status": {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}}
+PRESIGNED = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {"url": TEXT, "expires_in": {"type": "integer"}, "content_type": NULLABLE_TEXT},
+}
+COST = {
+    "cost_usd": {"type": "number", "minimum": 0, "description": "images x the model's list price (catalog)"},
+    "price_date": {"type": "string", "format": "date"},
+}
+JOB_HEAD = {name: NULLABLE_TEXT for name in answers.JOB_FIELDS} | {
+    "id": TEXT,
+    "status": {"enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+}
 LINKS = {"type": "object", "required": ["self"], "properties": {"self": TEXT}}
 
 SCHEMAS = {
@@ -303,7 +387,12 @@ SCHEMAS = {
             }
         },
     },
-    "GatewayError": {"type": "object", "required": ["message"], "properties": {"message": TEXT}, "description": "API Gateway's own answer (auth, throttling, sizes)"},
+    "GatewayError": {
+        "type": "object",
+        "required": ["message"],
+        "properties": {"message": TEXT},
+        "description": "API Gateway's own answer (auth, throttling, sizes)",
+    },
     "ImagesResponse": {
         "type": "object",
         "required": ["created", "data"],
@@ -325,14 +414,25 @@ SCHEMAS = {
     "Accepted": {
         "type": "object",
         "required": ["id", "status", "links", "data"],
-        "properties": JOB_HEAD | {"created": {"type": "integer"}, "data": {"type": "array", "maxItems": 0}, "links": LINKS},
+        "properties": JOB_HEAD
+        | {"created": {"type": "integer"}, "data": {"type": "array", "maxItems": 0}, "links": LINKS},
     },
     "JobSummary": {
         "type": "object",
         "required": ["status"],
-        "properties": {"id": TEXT, "status": JOB_HEAD["status"], "links": LINKS, "error": NULLABLE_TEXT, "source": TEXT},
+        "properties": {
+            "id": TEXT,
+            "status": JOB_HEAD["status"],
+            "links": LINKS,
+            "error": NULLABLE_TEXT,
+            "source": TEXT,
+        },
     },
-    "JobList": {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": ref("JobSummary")}, "error": {"type": "object"}}},
+    "JobList": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "items": ref("JobSummary")}, "error": {"type": "object"}},
+    },
     "Job": {
         "type": "object",
         "required": ["id", "status", "images", "links"],
@@ -367,7 +467,11 @@ SCHEMAS = {
             "aliases": {"type": "array", "items": TEXT},
         },
     },
-    "ModelList": {"type": "object", "required": ["object", "data"], "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}}},
+    "ModelList": {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}},
+    },
     "Analysis": {
         "type": "object",
         "required": ["object", "task", "results"],
@@ -383,13 +487,21 @@ SCHEMAS = {
                     "properties": {
                         "index": {"type": "integer"},
                         "source": TEXT,
-                        "labels": {"type": "array", "items": {"type": "object", "required": ["label", "score"], "properties": {"label": TEXT, "score": {"type": "number"}}}},
+                        "labels": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["label", "score"],
+                                "properties": {"label": TEXT, "score": {"type": "number"}},
+                            },
+                        },
                         "detections": {
                             "type": "array",
                             "items": {
                                 "type": "object",
                                 "required": ["label", "score", "x", "y", "width", "height"],
-                                "properties": {k: {"type": "number"} for k in ("score", "x", "y", "width", "height")} | {"label": TEXT},
+                                "properties": {k: {"type": "number"} for k in ("score", "x", "y", "width", "height")}
+                                | {"label": TEXT},
                             },
                         },
                         "error": {"type": "object", "properties": {"code": TEXT, "message": TEXT}},
@@ -419,7 +531,18 @@ SCHEMAS = {
                         "jobs": {"type": "integer"},
                         "images": {"type": "integer"},
                         "cost_usd": {"type": "number"},
-                        "models": {"type": "array", "items": {"type": "object", "properties": {"model": TEXT, "jobs": {"type": "integer"}, "images": {"type": "integer"}, "cost_usd": {"type": "number"}}}},
+                        "models": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "model": TEXT,
+                                    "jobs": {"type": "integer"},
+                                    "images": {"type": "integer"},
+                                    "cost_usd": {"type": "number"},
+                                },
+                            },
+                        },
                     },
                 },
             },
@@ -443,7 +566,12 @@ def operation(key: str, route: dict) -> dict:
         described["security"] = []
     if route["function"] != "web":
         responses["500"] = error("a bug on our side (never expected)")
-    return {"operationId": operation_id(key), **described, "responses": dict(sorted(responses.items())), "tags": [route["function"]]}
+    return {
+        "operationId": operation_id(key),
+        **described,
+        "responses": dict(sorted(responses.items())),
+        "tags": [route["function"]],
+    }
 
 
 def operation_id(key: str) -> str:
@@ -461,19 +589,31 @@ def contract() -> dict:
         paths.setdefault(path, {})[method.lower()] = operation(key, route)
     stale = set(OPERATIONS) - set(routes)
     if stale:
-        raise SystemExit(f"scripts/openapi.py: OPERATIONS describes routes that are not in routes.json: {sorted(stale)}")
+        raise SystemExit(
+            f"scripts/openapi.py: OPERATIONS describes routes that are not in routes.json: {sorted(stale)}"
+        )
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "imagegen",
             "version": version,
             "summary": "Image generation, edits and analysis behind OpenAI's Images API paths",
-            "description": "Generated by scripts/openapi.py from functions/routes.json, the route modules' fields and the model catalog. Errors are {\"error\": {\"code\", \"message\", \"type\", \"param\"}}; API Gateway's own are {\"message\"}.",
+            "description": (
+                "Generated by scripts/openapi.py from functions/routes.json, the route modules' fields and the "
+                'model catalog. Errors are {"error": {"code", "message", "type", "param"}}; API Gateway\'s own '
+                'are {"message"}.'
+            ),
         },
         "servers": [{"url": "/", "description": "where this document is served (the deployment's $default stage)"}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "an API key (make api-key), with auth.type API_KEY (the default)"}},
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key (make api-key), with auth.type API_KEY (the default)",
+                }
+            },
             "schemas": SCHEMAS,
         },
     }

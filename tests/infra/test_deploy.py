@@ -455,7 +455,7 @@ def test_policies_are_least_privilege(deployed):
             check_analysis_model_reads(function, actions, model_keys(expected), bucket)
             if not expected.analysis_models:
                 continue  # no S3 action at all: no listing, no bucket key
-        if function == "models":  # the catalog ships in its layer: nothing but its own logs
+        if function in ("models", "web"):  # the catalog, the page, the contract ship in the layer: only logs
             assert set(actions) == set(LOG_ACTIONS), actions
             continue
         # s3:ListBucket only for the prefixes it reads, each listing naming one (no IfExists: a listing
@@ -463,7 +463,8 @@ def test_policies_are_least_privilege(deployed):
         (listing,) = [st for st in statements if "s3:ListBucket" in as_list(st["Action"])]
         reads = sorted(arn.split(":::", 1)[1].split("/", 1)[1] for arn in actions.get("s3:GetObject", []))
         listed = set(as_list(listing["Condition"]["StringLike"]["s3:prefix"]))
-        assert set(reads) <= listed and listed - set(reads) <= {"open/"}, function  # the sweeper lists open/
+        # the sweeper lists open/, usage lists the caller's usage/{key id}/ (and reads no object at all)
+        assert set(reads) <= listed and listed - set(reads) <= {"open/", "usage/*"}, function
         # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
         arns = bedrock_arns(expected.models.get(function, []))

@@ -174,8 +174,8 @@ def test_each_function_gets_exactly_the_layers_it_imports():
         wanted = ["imagegen"] + [layer for layer, packages in LAYER_PACKAGES.items() if needed & packages]
         used = [tfcheck.unquote(layer) for layer in settings["layers"]]
         assert used == wanted, name
-    for name in functions:  # every function but the catalog's list makes AWS calls: S3 at least
-        assert ("boto3" in third_party_imports(name)) == (name != "models"), name
+    for name in functions:  # every function makes AWS calls (S3 at least) but the catalog's list and the page
+        assert ("boto3" in third_party_imports(name)) == (name not in ("models", "web")), name
     assert third_party_imports("get_job") == {"boto3", "botocore"}
     assert {"replicate", "multipart"} <= third_party_imports("edit")
     # analyze: the multipart parser and Pillow (vendor), ONNX Runtime and numpy (analysis)
@@ -257,16 +257,19 @@ def test_policies_follow_least_privilege():
         assert reads_keys == (name == "authorizer"), name
         if name == "authorizer":
             assert flat.count("local.objects") == 1, flat
+        if name in ("usage", "web"):  # usage only lists (its ledger keys hold everything); web makes no call
+            assert actions == set() and settings.get("lists", []) == (['"usage/*"'] if name == "usage" else []), name
         reads_secret = "local.webhook_secret_parameter_arn" in flat
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    prefixes = '["images", "uploads", "jobs", "open", "auth/api-keys"]'
+    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys"]'
     assert objects == "${{for prefix in " + prefixes + ' : prefix => "${module.bucket.arn}/${prefix}/*"}}'
     # ...and AWS Marketplace's subscription actions, which have no resource-level permissions.
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     stars = re.findall(r'"[^"\n]*\*[^"\n]*"', uncommented)
-    assert sorted(stars) == ['"${module.bucket.arn}/${prefix}/*"', '"*"', '"*"'], "no other '*' in the root module"
+    # (and the s3:prefix usage lists: usage/{the caller's key id}/, a condition value, not a resource)
+    assert sorted(stars) == ['"${module.bucket.arn}/${prefix}/*"', '"*"', '"*"', '"usage/*"'], "no other '*' here"
     assert re.findall(r'actions\s+= \[([^\]]*)\]\s+resources\s+= \["\*"\]', uncommented) == [
         '"aws-marketplace:Subscribe"',
         '"aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"',

@@ -93,7 +93,9 @@ def test_a_failed_job_exits_1_with_its_error(served, tmp_path):
     photo = tmp_path / "photo.png"
     Image.new("RGB", (96, 96), (10, 200, 10)).save(photo)
     # cartoonify on make serve's fake Replicate, whose own switch (an input the deployment allows) fails the model
-    ran = imagegen(served, "variations", str(photo), "-m", "cartoonify", "--input", '{"fake": "fail"}', "-o", str(tmp_path))
+    ran = imagegen(
+        served, "variations", str(photo), "-m", "cartoonify", "--input", '{"fake": "fail"}', "-o", str(tmp_path)
+    )
     assert ran.returncode == 1 and ran.stdout == ""
     assert re.search(r"imagegen: job [0-9a-f]{32} failed: CUDA out of memory \(fake failure\)", ran.stderr), ran.stderr
     missing = imagegen(served, "jobs", "wait", "0" * 32)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # No background traffic from the browser itself (this machine's network is closed), no sandbox (root).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -96,7 +97,9 @@ def test_an_edit_sends_the_painted_mask_as_a_real_rgba_png(page, served):
     page.add_init_script(WATCH_FORMS)
     open_with_key(page, served)
     page.click("#tab-edit")
-    page.set_input_files("#edit-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}])
+    page.set_input_files(
+        "#edit-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}]
+    )
     page.wait_for_selector("#edit-form .paint", state="visible")
     canvas = page.locator("#edit-form canvas.mask").bounding_box()
     # one stroke across the middle of the picture
@@ -196,7 +199,10 @@ def test_detections_are_drawn_over_the_image(page, served):
     red = Image.new("RGB", (200, 160), (230, 20, 20))
     out = io.BytesIO()
     red.save(out, "PNG")
-    page.set_input_files("#analyze-form input[name=image]", files=[{"name": "red.png", "mimeType": "image/png", "buffer": out.getvalue()}])
+    page.set_input_files(
+        "#analyze-form input[name=image]",
+        files=[{"name": "red.png", "mimeType": "image/png", "buffer": out.getvalue()}],
+    )
     page.select_option("#analyze-form select[name=task]", "detections")
     with page.expect_response("**/v1/images/detections") as answered:
         page.click("#analyze-form button[type=submit]")
@@ -217,7 +223,9 @@ def test_detections_are_drawn_over_the_image(page, served):
 def test_classification_lists_labels(page, served):
     open_with_key(page, served)
     page.click("#tab-analyze")
-    page.set_input_files("#analyze-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}])
+    page.set_input_files(
+        "#analyze-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}]
+    )
     page.click("#analyze-form button[type=submit]")
     page.wait_for_selector("#labels li")
     assert page.locator("#labels li").count() >= 1
@@ -259,7 +267,8 @@ window.fetch = async (url, init) => {
   if (init && init.body instanceof FormData) {
     const parts = [];
     for (const [name, value] of init.body.entries()) {
-      const bytes = typeof value === "string" ? new TextEncoder().encode(value) : new Uint8Array(await value.arrayBuffer());
+      const bytes = typeof value === "string"
+        ? new TextEncoder().encode(value) : new Uint8Array(await value.arrayBuffer());
       parts.push([name, btoa(String.fromCharCode(...bytes))]);
     }
     window.sentParts = parts;

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from urllib.parse import quote, unquote
-
-from collections.abc import Callable
 
 from imagegen import aws, settings
 
@@ -99,7 +98,8 @@ def summary(owner: str | None, start: date, end: date, name: Callable[[str], str
             "images": t["images"],
             "cost_usd": round(t["cost"], 6),
             "models": [
-                {"model": name, "jobs": j, "images": i, "cost_usd": round(c, 6)} for name, (j, i, c) in sorted(t["models"].items())
+                {"model": name, "jobs": j, "images": i, "cost_usd": round(c, 6)}
+                for name, (j, i, c) in sorted(t["models"].items())
             ],
         }
         for day, t in sorted(days.items())

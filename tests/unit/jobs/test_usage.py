@@ -15,8 +15,14 @@ from tests.conftest import FakeContext, load_event
 
 
 def succeeded(owner="k1", model="stability.sd3-5-large-v1:0", images=2, cost=0.16, day="2026-11-30", **extra):
-    job = records.new_job(bucket.new_job_id(), provider="bedrock", model=model, status="succeeded", owner=owner, **extra)
-    job.update(images=[{"key": f"images/{n}.png"} for n in range(images)], cost_usd=cost, updated_at=f"{day}T12:00:00.000+00:00")
+    job = records.new_job(
+        bucket.new_job_id(), provider="bedrock", model=model, status="succeeded", owner=owner, **extra
+    )
+    job.update(
+        images=[{"key": f"images/{n}.png"} for n in range(images)],
+        cost_usd=cost,
+        updated_at=f"{day}T12:00:00.000+00:00",
+    )
     return job
 
 
@@ -40,7 +46,9 @@ def test_nothing_is_recorded_without_a_price_or_images(aws):
 
 def test_creating_and_finishing_jobs_records_their_usage(aws):
     job = records.create(succeeded(owner="k2"))  # a sync job: stored succeeded at once
-    queued = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="black-forest-labs/flux-schnell", owner="k2"))
+    queued = records.create(
+        records.new_job(bucket.new_job_id(), provider="replicate", model="black-forest-labs/flux-schnell", owner="k2")
+    )
     assert len(ledger(aws)) == 1
     records.update(queued["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "x"}], "cost_usd": 0.003})
     keys = ledger(aws)
@@ -71,7 +79,9 @@ def test_summary_per_day_and_model_only_for_that_owner_and_those_days(aws):
 
 
 def call(query=None, owner="k1"):
-    event = load_event("get_job", routeKey="GET /v1/usage", rawPath="/v1/usage", pathParameters=None, queryStringParameters=query)
+    event = load_event(
+        "get_job", routeKey="GET /v1/usage", rawPath="/v1/usage", pathParameters=None, queryStringParameters=query
+    )
     event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
     response = load_handler("usage")(event, FakeContext())
     return response["statusCode"], json.loads(response["body"])
