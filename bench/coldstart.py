@@ -43,7 +43,8 @@ FAMILIES = {
 # What each function uses, at INIT or per request. A function missing here is reported as "not
 # declared" rather than judged; a module outside its set is reported as unused there.
 BASE = {"boto3", *(f"imagegen.{m}" for m in ("api", "api.events", "errors", "settings", "logs", "aws", "routes"))}
-JOB = {*BASE, *(f"imagegen.{m}" for m in ("bucket", "jobs", "jobs.records", "api.answers"))}
+# (records adds each job that finishes with a price to the usage ledger: jobs.usage, stdlib only)
+JOB = {*BASE, *(f"imagegen.{m}" for m in ("bucket", "jobs", "jobs.records", "jobs.usage", "api.answers"))}
 RUN = {*JOB, *(f"imagegen.{m}" for m in ("catalog", "orders", "providers", "jobs.run", "jobs.waiting"))}
 RUN |= {*(f"imagegen.{m}" for m in ("api.fields", "api.prefer", "images", "images.formats")), "replicate"}
 USES = {
@@ -61,6 +62,8 @@ USES = {
     | {"imagegen.images.masks", "imagegen.images.pillow"},
     "authorizer": {*BASE, "imagegen.apikeys", "imagegen.routes.authorizer"},
     "models": {*BASE, "imagegen.catalog", "imagegen.routes.models"} - {"boto3", "imagegen.aws"},
+    "usage": {*BASE, "imagegen.routes.usage", "imagegen.jobs", "imagegen.jobs.usage", "imagegen.catalog"},
+    "web": {*BASE, "imagegen.routes.web"} - {"boto3", "imagegen.aws"},
     "analyze": {*BASE, "multipart", "imagegen.routes.analyze", "imagegen.analysis", "imagegen.analysis.models"}
     | {*(f"imagegen.{m}" for m in ("api.fields", "api.forms", "bucket", "orders", "images", "images.fetch"))}
     | {"imagegen.images.formats"},
@@ -107,6 +110,8 @@ def first_requests() -> dict[str, tuple[dict, object]]:
         "authorizer": ({"type": "REQUEST", "routeKey": "POST /v1/images/edits", "identitySource": [bad_key],
                         "headers": {"authorization": bad_key}}, False),
         "models": (local.event("GET", "/v1/models", "GET /v1/models"), 200),
+        "usage": (local.event("GET", "/v1/usage", "GET /v1/usage"), 200),
+        "web": (local.event("GET", "/", "GET /"), 200),
         "analyze": (local.event("POST", "/v1/images/classifications", "POST /v1/images/classifications",
                                 json.dumps({"image": base64.b64encode(image).decode()})), 501),
     }  # fmt: skip
