@@ -253,6 +253,20 @@ PREFER = {
     "description": "wait or wait=N (RFC 7240): wait up to N seconds for an async job's images",
 }
 
+
+def images_operation(task: str, summary: str) -> dict:
+    """An edit or a variation: made now (201, with the jobs for a Replicate model that finished in
+    time) or as jobs (202)."""
+    made_now = ok("the images, made now", {"anyOf": [ref("ImagesResponse"), ref("JobList")]})
+    return {
+        "summary": summary,
+        "parameters": [PREFER],
+        "requestBody": images_body(task),
+        "responses": MADE | {"201": made_now},
+        "errors": ("400", "413", "415", "422", "502", "503"),
+    }
+
+
 # What each route is for and what it answers (the statuses besides AUTHORIZED), once per route key.
 OPERATIONS: dict[str, dict] = {
     "POST /v1/images/generations": {
@@ -268,20 +282,12 @@ OPERATIONS: dict[str, dict] = {
         "responses": MADE,
         "errors": ("400", "422", "502", "503"),
     },
-    "POST /v1/images/edits": {
-        "summary": "Edit images with a prompt, optionally a mask (OpenAI's Create image edit)",
-        "parameters": [PREFER],
-        "requestBody": images_body("edit"),
-        "responses": MADE | {"201": ok("the images, made now", {"anyOf": [ref("ImagesResponse"), ref("JobList")]})},
-        "errors": ("400", "413", "415", "422", "502", "503"),
-    },
-    "POST /v1/images/variations": {
-        "summary": "Variations of images (OpenAI's Create image variation)",
-        "parameters": [PREFER],
-        "requestBody": images_body("variation"),
-        "responses": MADE | {"201": ok("the images, made now", {"anyOf": [ref("ImagesResponse"), ref("JobList")]})},
-        "errors": ("400", "413", "415", "422", "502", "503"),
-    },
+    "POST /v1/images/edits": images_operation(
+        "edit", "Edit images with a prompt, optionally a mask (OpenAI's Create image edit)"
+    ),
+    "POST /v1/images/variations": images_operation(
+        "variation", "Variations of images (OpenAI's Create image variation)"
+    ),
     "POST /v1/images/classifications": {
         "summary": "Label images (ONNX in the function)",
         "parameters": [query("top_k", {"type": "string"}, f"1-{analyze.MAX_TOP_K}, default 5")],

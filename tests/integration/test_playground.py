@@ -59,6 +59,16 @@ def open_with_key(page, served) -> None:
     page.wait_for_selector("#generate-form select[name=model] option[value='sd3.5-large']", state="attached")
 
 
+def generate(page, served, prompt: str, model: str, n: int | None = None) -> None:
+    """Open the page with the key, then ask the generate form for `prompt` on `model`."""
+    open_with_key(page, served)
+    page.fill("#generate-form textarea[name=prompt]", prompt)
+    page.select_option("#generate-form select[name=model]", model)
+    if n is not None:
+        page.fill("#generate-form input[name=n]", str(n))
+    page.click("#generate-form button[type=submit]")
+
+
 def picture(width: int = 320, height: int = 240) -> bytes:
     image = Image.new("RGB", (width, height))
     image.putdata([(x % 256, y % 256, 128) for y in range(height) for x in range(width)])
@@ -78,11 +88,7 @@ def loaded_images(page) -> list[int]:
 
 
 def test_generate_shows_decoded_images_each_downloadable(page, served):
-    open_with_key(page, served)
-    page.fill("#generate-form textarea[name=prompt]", "a lighthouse on a cliff at dawn")
-    page.select_option("#generate-form select[name=model]", "sd3.5-large")
-    page.fill("#generate-form input[name=n]", "2")
-    page.click("#generate-form button[type=submit]")
+    generate(page, served, "a lighthouse on a cliff at dawn", "sd3.5-large", n=2)
     widths = loaded_images(page)
     assert len(widths) == 2 and all(w > 0 for w in widths)
     links = page.eval_on_selector_all("#results a[download]", "links => links.map(a => a.download)")
@@ -125,10 +131,7 @@ def test_an_edit_sends_the_painted_mask_as_a_real_rgba_png(page, served):
 
 
 def test_an_async_job_goes_from_queued_to_its_image(page, served):
-    open_with_key(page, served)
-    page.fill("#generate-form textarea[name=prompt]", "a lighthouse, slowly")
-    page.select_option("#generate-form select[name=model]", "flux-schnell")
-    page.click("#generate-form button[type=submit]")
+    generate(page, served, "a lighthouse, slowly", "flux-schnell")
     page.wait_for_selector("#progress", state="visible")
     state = page.text_content("#progress .state")
     assert state in ("queued", "running")
@@ -143,10 +146,7 @@ def test_an_async_job_goes_from_queued_to_its_image(page, served):
 
 
 def test_cancel_stops_a_running_job(page, served):
-    open_with_key(page, served)
-    page.fill("#generate-form textarea[name=prompt]", "a lighthouse, never mind")
-    page.select_option("#generate-form select[name=model]", "flux-schnell")
-    page.click("#generate-form button[type=submit]")
+    generate(page, served, "a lighthouse, never mind", "flux-schnell")
     page.wait_for_selector("#cancel", state="visible")
     page.click("#cancel")
     page.wait_for_selector("#error", state="visible")
@@ -157,7 +157,6 @@ def test_cancel_stops_a_running_job(page, served):
 
 
 def test_a_refused_request_shows_the_apis_own_message(page, served):
-    open_with_key(page, served)
     prompt = "a lighthouse [filtered]"  # the offline Bedrock's content filter (make serve's banner)
     answer = requests.post(
         served.url + "/v1/images/generations",
@@ -166,9 +165,7 @@ def test_a_refused_request_shows_the_apis_own_message(page, served):
         timeout=30,
     )
     assert answer.status_code == 422
-    page.fill("#generate-form textarea[name=prompt]", prompt)
-    page.select_option("#generate-form select[name=model]", "sd3.5-large")
-    page.click("#generate-form button[type=submit]")
+    generate(page, served, prompt, "sd3.5-large")
     page.wait_for_selector("#error", state="visible")
     assert page.text_content("#error") == answer.json()["error"]["message"]
     assert page.locator("#results img").count() == 0

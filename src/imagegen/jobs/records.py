@@ -75,9 +75,9 @@ def create(job: dict) -> dict:
         ContentType="application/json",
         IfNoneMatch="*",
     )
-    usage.record(job)
-    if job["status"] not in TERMINAL:
-        # Written after the record, so a marker always has a job; removed when the job ends.
+    if job["status"] not in TERMINAL or not usage.record(job):
+        # Written after the record, so a marker always has a job; removed when the job ends (a job
+        # finished at once whose usage S3 refused keeps one until the sweeper has recorded it).
         aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=open_key(job["id"]), Body=b"")
     logs.bind(job_id=job["id"], provider=job.get("provider"), model=job.get("model"))
     record_outcome(None, job)
@@ -152,8 +152,9 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
             if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
                 continue
             raise
-        if changed["status"] in TERMINAL:
-            usage.record(changed)  # before the marker goes: the sweeper records it if we stop in between
+        # the usage before the marker goes: if we stop in between, or S3 refuses the ledger entry, the
+        # sweeper finds a finished job with its marker and records it then
+        if changed["status"] in TERMINAL and usage.record(changed):
             close(job_id)
         record_outcome(job["status"], changed)
         return changed

@@ -51,8 +51,8 @@ def sweep_job(job_id: str, now: datetime) -> str:
         records.close(job_id)  # a marker whose record expired
         return "orphan_marker"
     if job["status"] in records.TERMINAL:
-        usage.record(job)  # its usage may not be either (recorded once, whoever records it)
-        records.close(job_id)  # finished, but the marker's removal was lost
+        if usage.record(job):  # its usage may not be either (recorded once, whoever records it)
+            records.close(job_id)  # finished, but the marker's removal was lost
         return "closed_marker"
     age = now - datetime.fromisoformat(job["created_at"])
     timed_out = age > timedelta(seconds=settings.job_timeout_seconds())

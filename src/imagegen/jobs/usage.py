@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from urllib.parse import quote, unquote
 
-from imagegen import aws, settings
+from imagegen import aws, logs, settings
 
 log = logging.getLogger("imagegen")
 
@@ -39,17 +39,26 @@ def ledger_key(job: dict) -> str | None:
     return f"{PREFIX}{job.get('owner') or NO_KEY}/{day}/{job['id']}~{images}~{job['cost_usd']}~{quote(model, safe='')}"
 
 
-def record(job: dict) -> None:
-    """Add a priced, succeeded job to its owner's day (once, however often it is called)."""
+def record(job: dict) -> bool:
+    """Add a priced, succeeded job to its owner's day, once however often it is called. False if S3
+    failed us: logged and counted (UsageNotRecorded), never raised, since the images are stored and
+    the job is done; a job's caller keeps its open/ marker then, so the sweeper records it later."""
     key = ledger_key(job)
     if key is None:
-        return
+        return True
     try:
         aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=key, Body=b"", IfNoneMatch="*")
     except Exception as exc:
-        if aws.error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+        code = aws.error_code(exc)
+        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            log.info("job %s: usage already recorded", job["id"])
+            return True
+        if not aws.is_aws_error(exc):
             raise
-        log.info("job %s: usage already recorded", job["id"])
+        log.error("job %s: its usage could not be recorded (%s)", job["id"], code or type(exc).__name__)
+        logs.metric("UsageNotRecorded", 1)
+        return False
+    return True
 
 
 def parse(key: str) -> tuple[str, str, int, float, str] | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import boto3
+from botocore.exceptions import ClientError
 
 from imagegen import bucket, settings
 from imagegen.jobs import records, usage
@@ -112,3 +113,36 @@ def test_bad_dates_are_400s_naming_the_field(aws):
         status, body = call(query)
         assert status == 400 and body["error"]["param"] == param, (query, body)
     assert usage_route.MAX_DAYS == 31
+
+
+class RefusingLedger:
+    """The S3 client, refusing writes under usage/ (throttled) while `refusing` is set."""
+
+    def __init__(self, client):
+        self.client, self.refusing = client, True
+
+    def put_object(self, **kwargs):
+        if self.refusing and kwargs["Key"].startswith("usage/"):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
+        return self.client.put_object(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_ledger_entry_s3_refused_is_recorded_later_by_the_sweeper(aws, monkeypatch):
+    from imagegen import aws as aws_clients
+    from imagegen.jobs import sweeper
+
+    s3 = RefusingLedger(aws_clients.client("s3"))
+    real_client = aws_clients.client
+    monkeypatch.setattr(aws_clients, "client", lambda name, **kw: s3 if name == "s3" else real_client(name, **kw))
+    now = records.create(succeeded(owner="k3"))  # a sync job: answered, its usage refused
+    queued = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="m", owner="k3"))
+    records.update(queued["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "x"}], "cost_usd": 0.003})
+    assert ledger(aws) == []
+    assert {job_id for job_id, _ in records.open_jobs()} == {now["id"], queued["id"]}  # their markers stay
+    s3.refusing = False
+    for job_id, _ in records.open_jobs():
+        assert sweeper.sweep_job(job_id, datetime.now(timezone.utc)) == "closed_marker"
+    assert len(ledger(aws)) == 2 and records.open_jobs() == []
