@@ -88,12 +88,7 @@ FIELD_TYPES: dict[str, dict] = {
     },
     "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT},
     "provider": {"enum": list(generate.PROVIDERS)},
-    "model": {
-        "type": "string",
-        "description": "a model's catalog name or alias (GET /v1/models), "
-        "or one of OpenAI's names (the deployment's default)",
-        "examples": model_names(),
-    },
+    "model": ref("ModelName"),
     "width": {"type": "integer", "minimum": 1, "maximum": 99999},
     "height": {"type": "integer", "minimum": 1, "maximum": 99999},
     "steps": {"type": "integer", "minimum": 1, "maximum": 999999999},
@@ -181,18 +176,22 @@ def ok(description: str, schema: dict, headers: dict | None = None) -> dict:
 LOCATION = {"location": {"description": "the job: GET it for its status and images", "schema": {"type": "string"}}}
 ERRORS = {
     "400": "a field is wrong (error.param names it)",
-    "401": "the webhook signature is missing or not valid",
+    "401": "no or a malformed API key (API Gateway's answer); the webhook: its signature is missing or wrong",
+    "403": "the API key is not valid (API Gateway's answer)",
     "404": "no such job or model (or another key's)",
     "409": "the job is not in a state for this",
     "410": "the provider removed the outputs",
-    "413": "the body, an image or the answer is too large",
+    "413": "the body, an image or the answer is too large (API Gateway's answer for a body over its limits)",
     "415": "the body is not JSON (or multipart where the route takes it)",
     "422": "the provider refused the content, or an image URL could not be fetched",
+    "429": "throttled (API Gateway's answer)",
+    "500": "a bug on our side (never expected)",
     "501": "no model is configured for this task on this deployment",
     "502": "the provider failed",
     "503": "the provider or the service is not available right now",
 }
-# Every authorized route may get these from API Gateway and the authorizer, and the 500 of a bug.
+# The statuses API Gateway itself may answer ({"message"}) as well as our code ({"error"}).
+FROM_GATEWAY = ("401", "403", "413", "429")
 AUTHORIZED = {"401": "no or a malformed API key", "403": "the API key is not valid", "429": "throttled"}
 
 
@@ -209,24 +208,30 @@ def edit_body(task: str, form: bool) -> dict:
     )
 
 
-def images_body(task: str) -> dict:
+def request_schemas() -> dict:
+    """The request bodies, named (generated clients get types of these names), and the model name."""
     return {
-        "required": True,
-        "content": {
-            "application/json": {"schema": edit_body(task, form=False)},
-            "multipart/form-data": {"schema": edit_body(task, form=True)},
+        "ModelName": {
+            "type": "string",
+            "description": "a model's catalog name or alias (GET /v1/models), "
+            "or one of OpenAI's names (the deployment's default)",
+            "examples": model_names(),
         },
+        "CreateImageRequest": generation_body(),
+        "EditImageRequest": edit_body("edit", form=False),
+        "EditImageForm": edit_body("edit", form=True),
+        "VariationRequest": edit_body("variation", form=False),
+        "VariationForm": edit_body("variation", form=True),
+        "AnalysisRequest": body_schema(analyze.JSON_FIELDS),
+        "AnalysisForm": body_schema(analyze.FORM_FIELDS, form=True),
     }
 
 
-def analysis_body() -> dict:
-    return {
-        "required": True,
-        "content": {
-            "application/json": {"schema": body_schema(analyze.JSON_FIELDS)},
-            "multipart/form-data": {"schema": body_schema(analyze.FORM_FIELDS, form=True)},
-        },
-    }
+def body(json_schema: str, form_schema: str | None = None) -> dict:
+    content = {"application/json": {"schema": ref(json_schema)}}
+    if form_schema:
+        content["multipart/form-data"] = {"schema": ref(form_schema)}
+    return {"required": True, "content": content}
 
 
 def query(name: str, schema: dict, description: str = "") -> dict:
@@ -261,7 +266,9 @@ def images_operation(task: str, summary: str) -> dict:
     return {
         "summary": summary,
         "parameters": [PREFER],
-        "requestBody": images_body(task),
+        "requestBody": body(
+            *(("EditImageRequest", "EditImageForm") if task == "edit" else ("VariationRequest", "VariationForm"))
+        ),
         "responses": MADE | {"201": made_now},
         "errors": ("400", "413", "415", "422", "502", "503"),
     }
@@ -272,7 +279,7 @@ OPERATIONS: dict[str, dict] = {
     "POST /v1/images/generations": {
         "summary": "Make images from a prompt (OpenAI's Create image)",
         "parameters": [PREFER],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": generation_body()}}},
+        "requestBody": body("CreateImageRequest"),
         "responses": MADE,
         "errors": ("400", "413", "415", "422", "502", "503"),
     },
@@ -291,7 +298,7 @@ OPERATIONS: dict[str, dict] = {
     "POST /v1/images/classifications": {
         "summary": "Label images (ONNX in the function)",
         "parameters": [query("top_k", {"type": "string"}, f"1-{analyze.MAX_TOP_K}, default 5")],
-        "requestBody": analysis_body(),
+        "requestBody": body("AnalysisRequest", "AnalysisForm"),
         "responses": {"200": ok("one result per image, in order", ref("Analysis"))},
         "errors": ("400", "413", "415", "501", "503"),
     },
@@ -301,7 +308,7 @@ OPERATIONS: dict[str, dict] = {
             query("min_score", {"type": "string"}, "0-1, default 0.25"),
             query("iou", {"type": "string"}, "0-1, default 0.45"),
         ],
-        "requestBody": analysis_body(),
+        "requestBody": body("AnalysisRequest", "AnalysisForm"),
         "responses": {"200": ok("one result per image, in order", ref("Analysis"))},
         "errors": ("400", "413", "415", "501", "503"),
     },
@@ -563,15 +570,9 @@ def operation(key: str, route: dict) -> dict:
     described = dict(OPERATIONS[key])
     errors = described.pop("errors")
     responses = dict(described.pop("responses"))
-    for status in errors:
-        responses[status] = gateway_or_api(ERRORS[status]) if status == "413" else error(ERRORS[status])
-    if route["auth"]:
-        responses |= {status: gateway_or_api(text) for status, text in AUTHORIZED.items()}
-        described["security"] = [{"apiKey": []}]
-    else:
-        described["security"] = []
-    if route["function"] != "web":
-        responses["500"] = error("a bug on our side (never expected)")
+    statuses = {*errors, *(AUTHORIZED if route["auth"] else ()), *(("500",) if route["function"] != "web" else ())}
+    responses |= {status: {"$ref": f"#/components/responses/{status}"} for status in statuses}
+    described["security"] = [{"apiKey": []}] if route["auth"] else []
     return {
         "operationId": operation_id(key),
         **described,
@@ -620,7 +621,8 @@ def contract() -> dict:
                     "description": "an API key (make api-key), with auth.type API_KEY (the default)",
                 }
             },
-            "schemas": SCHEMAS,
+            "schemas": request_schemas() | SCHEMAS,
+            "responses": {s: gateway_or_api(text) if s in FROM_GATEWAY else error(text) for s, text in ERRORS.items()},
         },
     }
 

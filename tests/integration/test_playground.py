@@ -94,9 +94,33 @@ def test_generate_shows_decoded_images_each_downloadable(page, served):
     links = page.eval_on_selector_all("#results a[download]", "links => links.map(a => a.download)")
     assert len(links) == 2 and all(name.endswith(".png") for name in links)
     assert links[0].split("-")[0] == links[1].split("-")[0]  # named by the job's id
-    assert "at list price" in page.text_content("#cost")
+    page.wait_for_function("() => document.querySelector('#cost').textContent.includes('last 7 days')")
+    cost = page.text_content("#cost")  # this request's list price, then the key's usage (GET /v1/usage)
+    assert cost.startswith("2 images: $0.16 at list price · last 7 days on this key: $"), cost
     assert not page.is_visible("#error")
     shot(page, "generate")
+
+
+def test_variations_of_a_dropped_image(page, served):
+    open_with_key(page, served)
+    page.click("#tab-variation")
+    # dropped, not chosen: the drop zone hands the file to its input
+    page.evaluate(
+        """async (b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], "room.png", { type: "image/png" }));
+            const zone = document.querySelector("#variation-form .drop");
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+        }""",
+        base64.b64encode(picture()).decode(),
+    )
+    assert page.eval_on_selector("#variation-form input[name=image]", "i => i.files[0].name") == "room.png"
+    page.select_option("#variation-form select[name=model]", "sd3.5-large")
+    page.click("#variation-form button[type=submit]")
+    widths = loaded_images(page)
+    assert len(widths) == 1 and widths[0] > 0
+    shot(page, "variation")
 
 
 def test_an_edit_sends_the_painted_mask_as_a_real_rgba_png(page, served):
