@@ -386,6 +386,8 @@ JOB_HEAD = {name: NULLABLE_TEXT for name in answers.JOB_FIELDS} | {
     "id": TEXT,
     "status": {"enum": ["queued", "running", "succeeded", "failed", "canceled"]},
 }
+# What GET /v1/usage sums, in total, per day and per model.
+TOTALS = {"jobs": {"type": "integer"}, "images": {"type": "integer"}, "cost_usd": {"type": "number"}}
 LINKS = {"type": "object", "required": ["self"], "properties": {"self": TEXT}}
 
 SCHEMAS = {
@@ -530,9 +532,7 @@ SCHEMAS = {
             "object": {"const": "usage"},
             "start_date": {"type": "string", "format": "date"},
             "end_date": {"type": "string", "format": "date"},
-            "jobs": {"type": "integer"},
-            "images": {"type": "integer"},
-            "cost_usd": {"type": "number"},
+            **TOTALS,
             "data": {
                 "type": "array",
                 "items": {
@@ -541,18 +541,14 @@ SCHEMAS = {
                     "properties": {
                         "object": {"const": "usage.day"},
                         "date": {"type": "string", "format": "date"},
-                        "jobs": {"type": "integer"},
-                        "images": {"type": "integer"},
-                        "cost_usd": {"type": "number"},
+                        **TOTALS,
                         "models": {
                             "type": "array",
                             "items": {
                                 "type": "object",
                                 "properties": {
                                     "model": TEXT,
-                                    "jobs": {"type": "integer"},
-                                    "images": {"type": "integer"},
-                                    "cost_usd": {"type": "number"},
+                                    **TOTALS,
                                 },
                             },
                         },
