@@ -3,6 +3,11 @@ output "api_url" {
   value       = module.http_api.stage_invoke_url
 }
 
+output "playground_url" {
+  description = "The playground page (public; it calls the API with the key typed into it). The contract is openapi.json beside it."
+  value       = "${trimsuffix(module.http_api.stage_invoke_url, "/")}/playground"
+}
+
 output "webhook_url" {
   description = "URL Replicate calls back (the route of replicate_webhook in routes.json)."
   value       = try("${trimsuffix(module.http_api.stage_invoke_url, "/")}${local.webhook_path}", null)

@@ -196,8 +196,10 @@ def test_routes_are_the_route_table(deployed):
         assert route["AuthorizationType"] == (expected.route_authorization if spec["auth"] else "NONE"), key
         if spec["auth"] and expected.auth in ("JWT", "API_KEY"):
             assert route["AuthorizerId"] == outputs(deployment)["authorizer_id"], key
-        else:  # the webhook route (Replicate signs its webhooks) has no authorizer
+        else:  # the webhook route (Replicate signs its webhooks), the page and the contract have none
             assert not route.get("AuthorizerId"), key
+    found = outputs(deployment)
+    assert found["playground_url"] == found["api_url"].rstrip("/") + "/playground" and "GET /playground" in routes
     (stage,) = apigw.get_stages(ApiId=api["ApiId"])["Items"]
     assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == expected.throttling["burst_limit"]

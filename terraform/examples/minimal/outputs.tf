@@ -3,6 +3,11 @@ output "api_url" {
   value       = module.imagegen.api_url
 }
 
+output "playground_url" {
+  description = "The playground page: open it in a browser (API calls need a key: make api-key)."
+  value       = module.imagegen.playground_url
+}
+
 output "webhook_url" {
   description = "URL Replicate calls back."
   value       = module.imagegen.webhook_url
