@@ -74,6 +74,19 @@ def refuse(field: str, value: object, model: str) -> None:
         raise invalid(field, f"{model} has no {field} setting; leave it out")
 
 
+def check_output_format(value: str | None, made: tuple[str, ...], model: str, asked: str | None = None) -> None:
+    """OpenAI's `output_format`, in the model's own spelling (`value`), one of those the model makes;
+    the message names what the client asked for (`asked`, if spelled otherwise)."""
+    if value is not None and value not in made:
+        raise invalid("output_format", f"{model} makes {', '.join(made)}, not {asked or value}")
+
+
+def refuse_compression(value: int | None, model: str) -> None:
+    """OpenAI's `output_compression` on a model without that setting: left out, or 100 (no compression)."""
+    if value not in (None, 100):
+        raise invalid("output_compression", f"{model} has no compression setting; leave it out (or 100)")
+
+
 # -- jobs ----------------------------------------------------------------------------------------
 
 

@@ -34,9 +34,11 @@ from imagegen.errors import (
     ContentFiltered,
     ProviderError,
     check_length,
+    check_output_format,
     check_range,
     invalid,
     refuse,
+    refuse_compression,
 )
 from imagegen.images import formats
 from imagegen.orders import MAX_N, Params
@@ -90,7 +92,8 @@ class StableImage:
         check_range("n", p.n, 1, MAX_N, model.name)
         if p.quality not in DEFAULT_QUALITY:
             raise invalid("quality", f"{p.quality!r} cannot be honoured by {model.name}; leave it out")
-        check_output(model, p)
+        check_output_format(p.output_format, model.output_formats, model.name)
+        refuse_compression(p.compression, model.name)  # Stability has no compression setting
         refuse("steps", p.steps, model.name)
         refuse("cfg_scale", p.cfg_scale, model.name)
         check_range("seed", p.seed, *model.limit("seed"), model.name)
@@ -163,16 +166,6 @@ class StableInpaint(StableImage):
         if p.negative_prompt:
             body["negative_prompt"] = p.negative_prompt
         return body
-
-
-def check_output(model: Model, p: Params) -> None:
-    """The image format the client asked for, if the row says the model makes it; Stability has no
-    compression setting, so output_compression is 100 (or left out) only."""
-    if p.output_format not in (None, *model.output_formats):
-        made = ", ".join(model.output_formats)
-        raise invalid("output_format", f"{model.name} makes {made}, not {p.output_format}")
-    if p.compression not in (None, 100):
-        raise invalid("output_compression", f"{model.name} has no compression setting; leave it out (or 100)")
 
 
 def check_source(model: Model, data: bytes, field: str) -> None:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from imagegen import aws, settings
 from imagegen.catalog import Model
-from imagegen.errors import check_range, invalid, refuse
+from imagegen.errors import check_output_format, check_range, invalid, refuse, refuse_compression
 from imagegen.orders import Params
 
 log = logging.getLogger("imagegen")
@@ -184,13 +184,11 @@ def output_input(model: Model, p: Params) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if p.output_format is not None:
         wanted = {"jpeg": "jpg"}.get(p.output_format, p.output_format)
-        if wanted not in model.output_formats:
-            made = ", ".join(model.output_formats)
-            raise invalid("output_format", f"{model.name} makes {made}, not {p.output_format}")
+        check_output_format(wanted, model.output_formats, model.name, p.output_format)
         payload["output_format"] = wanted
     if p.compression not in (None, 100):
         if not model.limit("output_quality"):
-            raise invalid("output_compression", f"{model.name} has no compression setting; leave it out (or 100)")
+            refuse_compression(p.compression, model.name)
         payload["output_quality"] = p.compression
     return payload
 

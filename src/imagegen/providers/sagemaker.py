@@ -14,7 +14,7 @@ import binascii
 import json
 
 from imagegen import catalog, settings
-from imagegen.errors import ProviderError, check_length, check_range, invalid
+from imagegen.errors import ProviderError, check_length, check_output_format, check_range, invalid, refuse_compression
 from imagegen.orders import Params
 from imagegen.providers import runtime
 
@@ -39,10 +39,8 @@ def validate(params: Params) -> None:
     check_range("steps", params.steps, *limit("steps"), NAME)
     check_range("cfg_scale", params.cfg_scale, *limit("cfg_scale"), NAME)
     check_range("seed", params.seed, *limit("seed"), NAME)
-    if params.output_format not in (None, "jpeg"):
-        raise invalid("output_format", f"{NAME} makes jpeg only")
-    if params.compression not in (None, 100):
-        raise invalid("output_compression", f"{NAME} has no compression setting; leave it out")
+    check_output_format(params.output_format, ("jpeg",), NAME)
+    refuse_compression(params.compression, NAME)
 
 
 def body(params: Params) -> dict:
