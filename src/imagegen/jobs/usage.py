@@ -16,7 +16,6 @@ instance hour, analysis runs in the Lambda).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from urllib.parse import quote, unquote
@@ -86,39 +85,35 @@ def entries(owner: str | None, start: date, end: date):
             yield entry
 
 
+def tally() -> dict:
+    return {"jobs": 0, "images": 0, "cost_usd": 0.0}
+
+
+def rounded(totals: dict) -> dict:
+    return {**totals, "cost_usd": round(totals["cost_usd"], 6)}
+
+
 def summary(owner: str | None, start: date, end: date, name: Callable[[str], str] = str) -> dict:
-    """Jobs, images and cost per day (and per model, by `name` of its reference) and in total."""
-    days: dict[str, dict] = {}
+    """Jobs, images and cost in total, per day, and per day and model (by `name` of its reference)."""
+    total, days, models = tally(), {}, {}
     for day, _, images, cost, ref in entries(owner, start, end):
-        model = name(ref)
-        totals = days.setdefault(day, {"jobs": 0, "images": 0, "cost": 0.0, "models": defaultdict(lambda: [0, 0, 0.0])})
-        totals["jobs"] += 1
-        totals["images"] += images
-        totals["cost"] += cost
-        per_model = totals["models"][model]
-        per_model[0] += 1
-        per_model[1] += images
-        per_model[2] += cost
+        for totals in (total, days.setdefault(day, tally()), models.setdefault((day, name(ref)), tally())):
+            totals["jobs"] += 1
+            totals["images"] += images
+            totals["cost_usd"] += cost
     data = [
         {
             "object": "usage.day",
             "date": day,
-            "jobs": t["jobs"],
-            "images": t["images"],
-            "cost_usd": round(t["cost"], 6),
-            "models": [
-                {"model": name, "jobs": j, "images": i, "cost_usd": round(c, 6)}
-                for name, (j, i, c) in sorted(t["models"].items())
-            ],
+            **rounded(totals),
+            "models": [{"model": model, **rounded(t)} for (on, model), t in sorted(models.items()) if on == day],
         }
-        for day, t in sorted(days.items())
+        for day, totals in sorted(days.items())
     ]
     return {
         "object": "usage",
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
-        "jobs": sum(d["jobs"] for d in data),
-        "images": sum(d["images"] for d in data),
-        "cost_usd": round(sum(t["cost"] for t in days.values()), 6),
+        **rounded(total),
         "data": data,
     }
