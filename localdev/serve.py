@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     cors = Cors.like_terraform(origins)
     server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth, cors=cors)
     print(f"imagegen local HTTP API at {server.url}", flush=True)
-    banner.insert(0, f"playground  {server.url}/ (the contract: {server.url}/openapi.json; the CLI: .venv/bin/imagegen)")
+    banner.insert(
+        0, f"playground  {server.url}/ (the contract: {server.url}/openapi.json; the CLI: .venv/bin/imagegen)"
+    )
     if server.auth:
         banner.append("auth        API keys: Authorization: Bearer <key> (make api-key NAME=me mints one)")
     elif args.host in ("127.0.0.1", "localhost", "::1"):

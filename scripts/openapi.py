@@ -132,23 +132,19 @@ FORM_TYPES: dict[str, dict] = {
 }
 
 
-def body_schema(names, *, form: bool = False, required: tuple[str, ...] = (), about: str = "") -> dict:
+def body_schema(names, *, form: bool = False, about: str = "") -> dict:
     properties = {}
     for name in sorted(names):
         if form and name in FORM_TYPES:
             properties[name] = FORM_TYPES[name]
         elif name in FIELD_TYPES:
             kind = FIELD_TYPES[name]
-            properties[name] = (
-                {"type": "string"} | {k: v for k, v in kind.items() if k in ("description", "deprecated")}
-                if form and kind.get("type") not in (None, "string")
-                else kind
-            )
+            if form and kind.get("type") not in (None, "string"):  # a form's text part is a string, whatever it holds
+                kind = {"type": "string"} | {k: v for k, v in kind.items() if k in ("description", "deprecated")}
+            properties[name] = kind
         else:
             raise SystemExit(f"scripts/openapi.py: the code takes a field {name!r} that FIELD_TYPES does not describe")
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
     if about:
         schema["description"] = about
     return schema
@@ -192,7 +188,8 @@ ERRORS = {
 }
 # The statuses API Gateway itself may answer ({"message"}) as well as our code ({"error"}).
 FROM_GATEWAY = ("401", "403", "413", "429")
-AUTHORIZED = {"401": "no or a malformed API key", "403": "the API key is not valid", "429": "throttled"}
+# Every authorized route may get these from API Gateway and the authorizer (described in ERRORS).
+AUTHORIZED = ("401", "403", "429")
 
 
 def generation_body() -> dict:
