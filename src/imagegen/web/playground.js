@@ -228,7 +228,8 @@
     await follow(jobs);
   }
 
-  async function submit(form, send) {
+  // Send a form's request (the button off meanwhile), then show its answer with `show`.
+  async function submit(form, send, show = present) {
     const button = $("button[type=submit]", form);
     button.disabled = true;
     showError("");
@@ -238,7 +239,7 @@
     following = null;
     submitted = performance.now();
     try {
-      await present(await send());
+      await show(await send());
     } catch (err) {
       showError(err.message);
     } finally {
@@ -388,50 +389,48 @@
 
   // -- analysis: labels listed, boxes drawn over the image -----------------------------------
 
-  $("#analyze-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    const button = $("button[type=submit]", form);
-    const file = form.elements.image.files[0];
+  async function drawAnalysis(file, answer) {
     const canvas = $("#analysis");
     const list = $("#labels");
-    button.disabled = true;
-    showError("");
     list.replaceChildren();
     canvas.hidden = true;
-    try {
-      const data = new FormData();
-      data.append("image", file);
-      const answer = (await call("POST", `v1/images/${form.elements.task.value}`, data)).body;
-      const result = answer.results[0];
-      if (result.error) throw new ApiError(result.error.message);
-      const img = await loadImage(file);
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const ctx = canvas.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      const line = Math.max(2, Math.round(canvas.width / 200));
-      ctx.lineWidth = line;
-      ctx.font = `${line * 7}px system-ui, sans-serif`;
-      for (const found of result.detections || []) {
-        ctx.strokeStyle = ctx.fillStyle = "#ff2d55";
-        ctx.strokeRect(found.x, found.y, found.width, found.height);
-        const text = `${found.label} ${(found.score * 100).toFixed(0)}%`;
-        ctx.fillRect(found.x, Math.max(0, found.y - line * 9), ctx.measureText(text).width + line * 2, line * 9);
-        ctx.fillStyle = "#fff";
-        ctx.fillText(text, found.x + line, Math.max(line * 7, found.y - line * 2));
-      }
-      canvas.hidden = false;
-      for (const found of result.labels || result.detections || []) {
-        const item = document.createElement("li");
-        item.textContent = `${found.label}: ${(found.score * 100).toFixed(1)}%`;
-        list.append(item);
-      }
-    } catch (err) {
-      showError(err.message);
-    } finally {
-      button.disabled = false;
+    const result = answer.results[0];
+    if (result.error) throw new ApiError(result.error.message);
+    const img = await loadImage(file);
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const line = Math.max(2, Math.round(canvas.width / 200));
+    ctx.lineWidth = line;
+    ctx.font = `${line * 7}px system-ui, sans-serif`;
+    for (const found of result.detections || []) {
+      ctx.strokeStyle = ctx.fillStyle = "#ff2d55";
+      ctx.strokeRect(found.x, found.y, found.width, found.height);
+      const text = `${found.label} ${(found.score * 100).toFixed(0)}%`;
+      ctx.fillRect(found.x, Math.max(0, found.y - line * 9), ctx.measureText(text).width + line * 2, line * 9);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(text, found.x + line, Math.max(line * 7, found.y - line * 2));
     }
+    canvas.hidden = false;
+    for (const found of result.labels || result.detections || []) {
+      const item = document.createElement("li");
+      item.textContent = `${found.label}: ${(found.score * 100).toFixed(1)}%`;
+      list.append(item);
+    }
+  }
+
+  $("#analyze-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = form.elements.image.files[0];
+    const data = new FormData();
+    data.append("image", file);
+    submit(
+      form,
+      () => call("POST", `v1/images/${form.elements.task.value}`, data),
+      (answer) => drawAnalysis(file, answer.body),
+    );
   });
 
   loadModels();
