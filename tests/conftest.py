@@ -47,6 +47,12 @@ def load_event(name: str, **overrides) -> dict:
     return event
 
 
+def get_event(route_key: str, path: str, **overrides) -> dict:
+    """A GET of one of our routes (tests/events/get_job.json with that route key and path, no path
+    parameters unless given)."""
+    return load_event("get_job", **{"routeKey": route_key, "rawPath": path, "pathParameters": None, **overrides})
+
+
 class FakeContext:
     """The Lambda context attributes handlers may read."""
 

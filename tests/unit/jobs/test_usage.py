@@ -12,7 +12,7 @@ from imagegen import bucket, settings
 from imagegen.jobs import records, usage
 from imagegen.routes import usage as usage_route
 from localdev.server import load_handler
-from tests.conftest import FakeContext, load_event
+from tests.conftest import FakeContext, get_event
 
 
 def succeeded(owner="k1", model="stability.sd3-5-large-v1:0", images=2, cost=0.16, day="2026-11-30", **extra):
@@ -80,9 +80,7 @@ def test_summary_per_day_and_model_only_for_that_owner_and_those_days(aws):
 
 
 def call(query=None, owner="k1"):
-    event = load_event(
-        "get_job", routeKey="GET /v1/usage", rawPath="/v1/usage", pathParameters=None, queryStringParameters=query
-    )
+    event = get_event("GET /v1/usage", "/v1/usage", queryStringParameters=query)
     event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
     response = load_handler("usage")(event, FakeContext())
     return response["statusCode"], json.loads(response["body"])

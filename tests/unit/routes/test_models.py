@@ -9,7 +9,7 @@ import pytest
 
 from imagegen import catalog
 from localdev.server import load_handler
-from tests.conftest import FakeContext, load_event
+from tests.conftest import FakeContext, get_event
 
 
 @pytest.fixture
@@ -18,9 +18,10 @@ def models_route():
 
 
 def get(handler, model_id: str | None = None) -> tuple[int, dict]:
-    event = load_event("get_job", routeKey="GET /v1/models/{id}" if model_id else "GET /v1/models")
-    event["pathParameters"] = {"id": model_id} if model_id else None
-    event["rawPath"] = f"/v1/models/{model_id}" if model_id else "/v1/models"
+    if model_id:
+        event = get_event("GET /v1/models/{id}", f"/v1/models/{model_id}", pathParameters={"id": model_id})
+    else:
+        event = get_event("GET /v1/models", "/v1/models")
     response = handler(event, FakeContext())
     return response["statusCode"], json.loads(response["body"])
 

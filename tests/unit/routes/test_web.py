@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 from localdev.server import load_handler
-from tests.conftest import FakeContext, load_event
+from tests.conftest import FakeContext, get_event
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def get(path: str) -> dict:
-    event = load_event("get_job", routeKey=f"GET {path}", rawPath=path, pathParameters=None)
-    return load_handler("web")(event, FakeContext())
+    return load_handler("web")(get_event(f"GET {path}", path), FakeContext())
 
 
 def test_the_committed_contract_is_what_the_code_generates():
