@@ -27,7 +27,8 @@ from imagegen import aws, settings
 log = logging.getLogger("imagegen")
 
 PREFIX = "igk_"
-KEY_PATTERN = re.compile(r"igk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+KEY_ID = re.compile(r"[0-9a-f]{16}")  # a key's id: its public half, the owner of its jobs and usage
+KEY_PATTERN = re.compile(rf"igk_({KEY_ID.pattern})_([A-Za-z0-9_-]{{43}})")
 RECORDS = "auth/api-keys/"
 
 

@@ -5,7 +5,7 @@
   Lambda's native JSON log format (Terraform sets `log_format = "JSON"`) turns them into JSON
   keys; off Lambda, JsonFormatter writes the same shape.
 - Nothing secret reaches a log line: presigned URL signatures and credentials, Replicate tokens,
-  webhook secrets, bearer tokens and long base64 runs (image bytes) are masked in the message
+  webhook secrets, our API keys (anywhere, not only after Authorization), bearer tokens and long base64 runs (image bytes) are masked in the message
   and in every string field (Redactor), whatever the caller logged.
 - metric(): CloudWatch Embedded Metric Format, one JSON line on stdout per metric, dimensioned
   by provider and model (plus a per-provider and an all-up roll-up for alarms). CloudWatch
@@ -51,6 +51,9 @@ SECRET_PATTERNS = [
     ),
     (re.compile(r"r8_[A-Za-z0-9]{8,}"), "r8_***"),
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_***"),
+    # our own API keys (imagegen.apikeys.KEY_PATTERN), wherever they appear: a key pasted into `model`
+    # or a prompt is a secret all the same; the key id alone (igk_<16 hex>) stays readable
+    (re.compile(r"(igk_[0-9a-f]{16})_[A-Za-z0-9_-]+"), r"\1_***"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^,'\"}\s]+"), r"\1***"),
     (re.compile(r"[A-Za-z0-9+/]{200,}={0,2}"), "[base64 elided]"),

@@ -120,6 +120,24 @@ def test_secrets_tokens_signatures_and_image_bytes_never_reach_the_logs(aws, cap
     assert "X-Amz-Signature=***" in text
 
 
+def test_an_api_key_sent_anywhere_is_neither_logged_nor_echoed(aws, captured):
+    # GIVEN a request that pastes a whole API key where a model name goes, and code logging it
+    key_id, secret_part = "0123456789abcdef", "S" * 43
+    key = f"igk_{key_id}_{secret_part}"
+    event = load_event("generate_post", body=json.dumps({"prompt": "a lighthouse", "model": key}))
+
+    # WHEN generate refuses the unknown model, and a careless line logs the body
+    response = load_handler("generate")(event, FakeContext())
+    logging.getLogger("imagegen").warning("body was %s", {"model": key})
+
+    # THEN the 400 names the field but not the secret half of the key, and no log line holds it
+    error = json.loads(response["body"])["error"]
+    assert response["statusCode"] == 400 and error["param"] == "model"
+    assert secret_part not in error["message"] and f"igk_{key_id}_***" in error["message"]
+    text = json.dumps(captured())
+    assert "body was" in text and secret_part not in text
+
+
 def test_webhook_rejections_are_metrics_by_reason(aws, monkeypatch, capsys):
     # GIVEN the webhook's secret in SSM and a delivery signed with another one
     boto3.client("ssm").put_parameter(Name="/t/secret", Value=new_secret(), Type="SecureString")

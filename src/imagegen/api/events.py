@@ -183,7 +183,8 @@ def error_type(status: int) -> str:
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, param: str | None = None
 ) -> dict:
-    error = {"code": code, "message": message, "type": error_type(status), "param": param}
+    # A message may quote what the client sent (an unknown model name): never a secret it pasted there.
+    error = {"code": code, "message": logs.redact(message), "type": error_type(status), "param": param}
     return json_response(status, {"error": error}, headers)
 
 

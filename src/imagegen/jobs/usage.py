@@ -7,7 +7,7 @@ job) and nothing is ever rewritten (no lost update when many jobs of one key fin
 
 `owner` is the API key id (`_` when the deployment has no API keys: then there is one account), the
 day is the UTC day the images were stored, `model` the job's provider reference (GET /v1/usage names it
-by the catalog). Written with If-None-Match: *,
+by the catalog; `~` is escaped as %7E so it only ever separates the facts). Written with If-None-Match: *,
 so recording a job twice (a webhook delivered again, the sweeper closing a job whose marker stayed)
 counts it once. Only jobs with a price are written (catalog list price: SageMaker is billed by the
 instance hour, analysis runs in the Lambda).
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from urllib.parse import quote, unquote
 
-from imagegen import aws, logs, settings
+from imagegen import apikeys, aws, logs, settings
 
 log = logging.getLogger("imagegen")
 
@@ -32,10 +32,18 @@ def ledger_key(job: dict) -> str | None:
     """The job's ledger key, or None if it has no price (nothing to record)."""
     if job.get("status") != "succeeded" or not isinstance(job.get("cost_usd"), int | float):
         return None
-    model = str(job.get("model"))
+    model = quote(str(job.get("model")), safe="").replace("~", "%7E")  # quote keeps ~, our separator
     day = str(job.get("updated_at") or job.get("created_at"))[:10]
     images = len(job.get("images") or [])
-    return f"{PREFIX}{job.get('owner') or NO_KEY}/{day}/{job['id']}~{images}~{job['cost_usd']}~{quote(model, safe='')}"
+    return f"{owner_prefix(job.get('owner'))}{day}/{job['id']}~{images}~{job['cost_usd']}~{model}"
+
+
+def owner_prefix(owner: str | None) -> str:
+    """`usage/{owner}/`: an API key id, or NO_KEY without keys; anything else (a path, a wildcard) is a
+    bug upstream that must not read or write another key's ledger."""
+    if owner is not None and not apikeys.KEY_ID.fullmatch(owner):
+        raise ValueError(f"not an API key id: {owner[:40]!r}")
+    return f"{PREFIX}{owner or NO_KEY}/"
 
 
 def record(job: dict) -> bool:
@@ -72,7 +80,7 @@ def parse(key: str) -> tuple[str, str, int, float, str] | None:
 
 def entries(owner: str | None, start: date, end: date):
     """The ledger entries of `owner` from day `start` to day `end`, both included: one listing."""
-    prefix = f"{PREFIX}{owner or NO_KEY}/"
+    prefix = owner_prefix(owner)
     paginator = aws.client("s3").get_paginator("list_objects_v2")
     after = prefix + (start - timedelta(days=1)).isoformat() + "~"  # past every key of the day before
     for page in paginator.paginate(Bucket=settings.bucket_name(), Prefix=prefix, StartAfter=after):

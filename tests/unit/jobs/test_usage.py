@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime, timezone
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 
 from imagegen import bucket, settings
@@ -14,8 +15,11 @@ from imagegen.routes import usage as usage_route
 from localdev.server import load_handler
 from tests.conftest import FakeContext, get_event
 
+# API key ids (imagegen.apikeys.KEY_ID): the ledger's owners
+K1, K2, K9 = "00000000000000a1", "00000000000000a2", "00000000000000a9"
 
-def succeeded(owner="k1", model="stability.sd3-5-large-v1:0", images=2, cost=0.16, day="2026-11-30", **extra):
+
+def succeeded(owner=K1, model="stability.sd3-5-large-v1:0", images=2, cost=0.16, day="2026-11-30", **extra):
     job = records.new_job(
         bucket.new_job_id(), provider="bedrock", model=model, status="succeeded", owner=owner, **extra
     )
@@ -36,7 +40,7 @@ def test_a_priced_job_is_recorded_once_however_often_it_is_recorded(aws):
     job = succeeded()
     usage.record(job)
     usage.record(job)  # a webhook delivered again, the sweeper closing its marker
-    assert ledger(aws) == [f"usage/k1/2026-11-30/{job['id']}~2~0.16~stability.sd3-5-large-v1%3A0"]
+    assert ledger(aws) == [f"usage/{K1}/2026-11-30/{job['id']}~2~0.16~stability.sd3-5-large-v1%3A0"]
 
 
 def test_nothing_is_recorded_without_a_price_or_images(aws):
@@ -46,9 +50,9 @@ def test_nothing_is_recorded_without_a_price_or_images(aws):
 
 
 def test_creating_and_finishing_jobs_records_their_usage(aws):
-    job = records.create(succeeded(owner="k2"))  # a sync job: stored succeeded at once
+    job = records.create(succeeded(owner=K2))  # a sync job: stored succeeded at once
     queued = records.create(
-        records.new_job(bucket.new_job_id(), provider="replicate", model="black-forest-labs/flux-schnell", owner="k2")
+        records.new_job(bucket.new_job_id(), provider="replicate", model="black-forest-labs/flux-schnell", owner=K2)
     )
     assert len(ledger(aws)) == 1
     records.update(queued["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "x"}], "cost_usd": 0.003})
@@ -62,11 +66,11 @@ def test_summary_per_day_and_model_only_for_that_owner_and_those_days(aws):
         succeeded(day="2026-11-30", cost=0.16),
         succeeded(day="2026-11-30", model="black-forest-labs/flux-schnell", cost=0.003, images=1),
         succeeded(day="2026-12-01", cost=0.08, images=1),
-        succeeded(owner="k9", day="2026-11-30", cost=5.0),  # another key
+        succeeded(owner=K9, day="2026-11-30", cost=5.0),  # another key
     ):
         usage.record(job)
     names = {"stability.sd3-5-large-v1:0": "sd3.5-large"}
-    found = usage.summary("k1", date(2026, 11, 30), date(2026, 11, 30), lambda ref: names.get(ref, ref))
+    found = usage.summary(K1, date(2026, 11, 30), date(2026, 11, 30), lambda ref: names.get(ref, ref))
     assert found["jobs"] == 2 and found["images"] == 3 and found["cost_usd"] == 0.163
     (day,) = found["data"]
     assert day["date"] == "2026-11-30"
@@ -74,12 +78,12 @@ def test_summary_per_day_and_model_only_for_that_owner_and_those_days(aws):
         {"model": "black-forest-labs/flux-schnell", "jobs": 1, "images": 1, "cost_usd": 0.003},
         {"model": "sd3.5-large", "jobs": 1, "images": 2, "cost_usd": 0.16},
     ]
-    week = usage.summary("k1", date(2026, 11, 25), date(2026, 12, 1))
+    week = usage.summary(K1, date(2026, 11, 25), date(2026, 12, 1))
     assert [d["date"] for d in week["data"]] == ["2026-11-29", "2026-11-30", "2026-12-01"] and week["cost_usd"] == 0.323
     assert usage.summary(None, date(2026, 11, 25), date(2026, 12, 1))["jobs"] == 0  # no key: its own account
 
 
-def call(query=None, owner="k1"):
+def call(query=None, owner=K1):
     event = get_event("GET /v1/usage", "/v1/usage", queryStringParameters=query)
     event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
     response = load_handler("usage")(event, FakeContext())
@@ -87,12 +91,34 @@ def call(query=None, owner="k1"):
 
 
 def test_the_route_answers_the_callers_own_key_with_catalog_names(aws):
+    # GIVEN one job of K1's and three of K9's (different counts and costs, so a mix-up shows)
     usage.record(succeeded(day="2026-11-30"))
-    usage.record(succeeded(owner="k9", day="2026-11-30"))
-    status, body = call({"start_date": "2026-11-30", "end_date": "2026-11-30"})
+    for _ in range(3):
+        usage.record(succeeded(owner=K9, day="2026-11-30", cost=5.0))
+    day = {"start_date": "2026-11-30", "end_date": "2026-11-30"}
+    status, body = call(day)
     assert status == 200 and body["jobs"] == 1 and body["data"][0]["models"][0]["model"] == "sd3.5-large"
-    status, body = call({"start_date": "2026-11-30", "end_date": "2026-11-30", "owner": "k9"}, owner="k1")
-    assert body["jobs"] == 1  # no parameter reaches another key's ledger
+    assert body["cost_usd"] == 0.16
+    # WHEN K1 asks for K9's ledger by any parameter a route might be tempted to honour
+    for name in ("owner", "key", "key_id", "user"):
+        status, body = call({**day, name: K9}, owner=K1)
+        # THEN K1 still sees its own one job, never K9's three
+        assert status in (200, 400) and body.get("jobs", 1) == 1 and body.get("cost_usd", 0.16) == 0.16
+    assert call(day, owner=K9)[1]["jobs"] == 3
+
+
+def test_a_ledger_key_keeps_its_facts_apart_and_only_a_key_id_owns_one(aws):
+    # a model reference holding the separator cannot shift the facts
+    job = succeeded(model="owner/na~me:1~2")
+    usage.record(job)
+    (key,) = ledger(aws)
+    assert key.count("~") == 3 and usage.parse(key) == ("2026-11-30", job["id"], 2, 0.16, "owner/na~me:1~2")
+    # an owner that is not a key id (a path, a wildcard) never names a ledger prefix
+    for owner in ("../" + K1, K1 + "/..", "*", "k1", K1.upper()):
+        with pytest.raises(ValueError):
+            usage.ledger_key(succeeded(owner=owner))
+        with pytest.raises(ValueError):
+            list(usage.entries(owner, date(2026, 11, 30), date(2026, 11, 30)))
 
 
 def test_the_route_defaults_to_the_last_seven_days(aws):
@@ -135,8 +161,8 @@ def test_a_ledger_entry_s3_refused_is_recorded_later_by_the_sweeper(aws, monkeyp
     s3 = RefusingLedger(aws_clients.client("s3"))
     real_client = aws_clients.client
     monkeypatch.setattr(aws_clients, "client", lambda name, **kw: s3 if name == "s3" else real_client(name, **kw))
-    now = records.create(succeeded(owner="k3"))  # a sync job: answered, its usage refused
-    queued = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="m", owner="k3"))
+    now = records.create(succeeded(owner=K2))  # a sync job: answered, its usage refused
+    queued = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="m", owner=K2))
     records.update(queued["id"], lambda j: {**j, "status": "succeeded", "images": [{"key": "x"}], "cost_usd": 0.003})
     assert ledger(aws) == []
     assert {job_id for job_id, _ in records.open_jobs()} == {now["id"], queued["id"]}  # their markers stay
