@@ -262,7 +262,7 @@ class LocalApi(ThreadingHTTPServer):
 
 
 class ChunkError(ValueError):
-    """A chunked request body whose framing is broken."""
+    """A request body whose framing is broken or ambiguous (a 400, and the connection closes)."""
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -294,9 +294,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         (requests, urllib) would otherwise get a broken pipe instead of the answer. Past DRAIN_LIMIT
         the connection is simply closed.
         """
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        declared = self.headers.get_all("content-length") or []
+        if chunked and declared:
+            # Both framings (RFC 9112 6.1: a smuggling vector): refused, and the connection closed, so
+            # whatever follows is never read as a second request.
+            raise ChunkError("Content-Length and Transfer-Encoding: chunked together")
+        if chunked:
             return self.read_chunked()
-        length = int(self.headers.get("content-length") or 0)
+        if len(set(declared)) > 1 or not all(value.strip().isdigit() for value in declared):
+            raise ChunkError(f"Content-Length {declared[:2]!r} is not one whole number of bytes")  # -1, 1e3, 5, 6
+        length = int(declared[0]) if declared else 0
         if length > MAX_REQUEST_BODY_BYTES:
             self.close_connection = True
             left = min(length, DRAIN_LIMIT)
@@ -311,10 +319,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         body, read, over = [], 0, False
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ChunkError(f"bad chunk size line {line[:40]!r}") from None
+            digits = line.split(b";", 1)[0].strip()
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):  # hex digits only: no sign, no 0x, no _
+                raise ChunkError(f"bad chunk size line {line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 break
             read += size
@@ -372,12 +380,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.read_body()  # drained, so the connection stays usable
             except ChunkError:
                 self.close_connection = True
+                self.refuse(BAD_REQUEST)
+                return
             self.refuse(NOT_FOUND)
             return
         try:
             body = self.read_body()
         except ChunkError as err:
-            log.info("malformed chunked body: %s", err)
+            log.info("malformed body framing: %s", err)
             self.close_connection = True
             self.refuse(BAD_REQUEST)
             return

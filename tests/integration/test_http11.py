@@ -118,3 +118,35 @@ def test_broken_chunk_framing_is_a_400_and_the_connection_closes(api):
         status, _, answer = read_answer(sock)
         assert status == 400 and json.loads(answer) == {"message": "Bad Request"}
         assert sock.recv(1) == b""  # closed: nothing after a request whose end is unknown is trusted
+
+
+@pytest.mark.parametrize(
+    "head, body",
+    [
+        ({"Content-Length": "-1"}, b'{"prompt": "x"}'),  # read to the end of the stream, before auth
+        ({"Content-Length": "+15"}, b'{"prompt": "x"}'),
+        ({"Transfer-Encoding": "chunked"}, b"-5\r\n{}\r\n0\r\n\r\n"),  # a negative chunk size
+        ({"Transfer-Encoding": "chunked"}, b"0x2\r\n{}\r\n0\r\n\r\n"),
+    ],
+)
+def test_a_length_that_is_not_a_whole_number_is_a_400_at_once(api, head, body):
+    """Answered before anything past the head is trusted: no read without limit, no wait for an end."""
+    with connect(api) as sock:
+        sock.sendall(request_head("POST", "/v1/images/generations", {"Content-Type": "application/json", **head}))
+        sock.sendall(body)  # and the stream stays open: a reader without limit would wait here for ever
+        status, _, answer = read_answer(sock)
+        assert status == 400 and json.loads(answer) == {"message": "Bad Request"}
+        assert sock.recv(1) == b""
+
+
+def test_content_length_and_chunked_together_get_one_answer(api):
+    """Two framings of one body (a smuggling vector): one 400, the connection closed, so the bytes that
+    a Content-Length reader would take for a second request are never answered."""
+    smuggled = request_head("GET", "/v1/models", {})
+    body = b"0\r\n\r\n" + smuggled
+    head = {"Content-Type": "application/json", "Transfer-Encoding": "chunked", "Content-Length": str(len(body))}
+    with connect(api) as sock:
+        sock.sendall(request_head("POST", "/v1/images/generations", head) + body)
+        status, _, answer = read_answer(sock)
+        assert status == 400 and json.loads(answer) == {"message": "Bad Request"}
+        assert sock.recv(1) == b""  # no second answer

@@ -473,3 +473,18 @@ def test_a_request_decodes_within_its_budget_and_an_image_that_cannot_fit_is_a_4
     with pytest.raises(ApiError) as err:
         vision.load_image(data, (224, 224), small, "image[2]")
     assert (err.value.status, err.value.code, err.value.param) == (413, "image_too_large", "image[2]")
+
+
+def test_analysis_keeps_its_pixel_limit_to_itself():
+    """make serve runs every function in one process: analysis's 50 MP limit must not become the
+    edit function's (Pillow's Image.MAX_IMAGE_PIXELS is process-wide; Lambda runs one function each)."""
+    from PIL import Image as PillowImage
+
+    from imagegen.images import pillow
+
+    before = PillowImage.MAX_IMAGE_PIXELS
+    photo = png_header(8_000, 7_000)  # 56 MP: past analysis's limit, inside Pillow's own
+    with pytest.raises(ApiError) as err:
+        vision.load_image(photo)
+    assert err.value.status == 413
+    assert PillowImage.MAX_IMAGE_PIXELS == before and pillow.dimensions(photo, "image") == (8_000, 7_000)
