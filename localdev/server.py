@@ -78,6 +78,7 @@ class Cors:
     methods: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     max_age: int = 0
+    exposed: tuple[str, ...] = ()
 
     @classmethod
     def like_terraform(cls, origins: list[str] | tuple[str, ...]) -> Cors:
@@ -92,7 +93,8 @@ class Cors:
             return tuple(v.strip('"') for v in value) if isinstance(value, list) else value
 
         methods, headers = default("cors_allowed_methods"), default("cors_allowed_headers")
-        return cls(tuple(origins), methods, headers, int(default("cors_max_age_seconds")))
+        exposed = default("cors_exposed_headers")
+        return cls(tuple(origins), methods, headers, int(default("cors_max_age_seconds")), exposed)
 
     def allowed(self, origin: str | None) -> str | None:
         """The access-control-allow-origin for a request's Origin, or None (no CORS headers)."""
@@ -277,6 +279,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         allow = self.server.cors.allowed(self.headers.get("origin"))
         if allow:
             headers = {**headers, "access-control-allow-origin": allow}
+            if self.server.cors.exposed:
+                headers["access-control-expose-headers"] = ",".join(self.server.cors.exposed)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("content-length", str(len(body)))

@@ -5,7 +5,8 @@
   Lambda's native JSON log format (Terraform sets `log_format = "JSON"`) turns them into JSON
   keys; off Lambda, JsonFormatter writes the same shape.
 - Nothing secret reaches a log line: presigned URL signatures and credentials, Replicate tokens,
-  webhook secrets, our API keys (anywhere, not only after Authorization), bearer tokens and long base64 runs (image bytes) are masked in the message
+  webhook secrets, our API keys (anywhere, not only after Authorization), bearer tokens and long
+  base64 runs (image bytes) are masked in the message
   and in every string field (Redactor), whatever the caller logged.
 - metric(): CloudWatch Embedded Metric Format, one JSON line on stdout per metric, dimensioned
   by provider and model (plus a per-provider and an all-up roll-up for alarms). CloudWatch

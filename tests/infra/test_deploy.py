@@ -182,6 +182,9 @@ def test_routes_are_the_route_table(deployed):
     (api,) = [api for api in apigw.get_apis()["Items"] if api["Name"] == expected.name]
     assert api["ProtocolType"] == "HTTP"
     assert api.get("CorsConfiguration", {}).get("AllowOrigins") == expected.cors
+    if expected.cors:  # a browser may send Prefer and read a 429's Retry-After and a job's Location
+        assert "prefer" in api["CorsConfiguration"]["AllowHeaders"]
+        assert {"retry-after", "location"} <= set(api["CorsConfiguration"]["ExposeHeaders"])
     routes = {route["RouteKey"]: route for route in apigw.get_routes(ApiId=api["ApiId"])["Items"]}
     assert set(routes) == set(ROUTES)
     integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api["ApiId"])["Items"]}

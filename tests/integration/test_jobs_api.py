@@ -115,9 +115,13 @@ def test_cors_on_answers_preflights_and_allows_the_configured_origins(bucket, or
         preflight = requests.options(f"{server.url}/v1/images/generations", headers=headers, timeout=10)
         assert preflight.status_code == 204
         assert "POST" in preflight.headers["access-control-allow-methods"]
-        assert "authorization" in preflight.headers["access-control-allow-headers"]
+        allowed = preflight.headers["access-control-allow-headers"].split(",")
+        assert {"authorization", "content-type", "prefer"} <= set(allowed)  # Prefer: wait from a browser
         answer = requests.get(f"{server.url}/v1/jobs/nope", headers={"origin": "https://app.example.com"}, timeout=10)
         assert answer.headers["access-control-allow-origin"] == origins[0]
+        # a page may read a 429's wait, a job's Location and which preference was applied
+        exposed = answer.headers["access-control-expose-headers"].split(",")
+        assert {"retry-after", "location", "preference-applied"} <= set(exposed)
         other = requests.get(f"{server.url}/v1/jobs/nope", headers={"origin": "https://evil.example"}, timeout=10)
         assert ("access-control-allow-origin" in other.headers) == (origins == ["*"])
     finally:

@@ -14,10 +14,11 @@ resource "aws_apigatewayv2_api" "this" {
     for_each = length(var.cors_allowed_origins) > 0 ? [var.cors_allowed_origins] : []
 
     content {
-      allow_origins = cors_configuration.value
-      allow_methods = var.cors_allowed_methods
-      allow_headers = var.cors_allowed_headers
-      max_age       = var.cors_max_age_seconds
+      allow_origins  = cors_configuration.value
+      allow_methods  = var.cors_allowed_methods
+      allow_headers  = var.cors_allowed_headers
+      expose_headers = var.cors_exposed_headers
+      max_age        = var.cors_max_age_seconds
     }
   }
 }

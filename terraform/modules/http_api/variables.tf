@@ -78,9 +78,15 @@ variable "cors_allowed_methods" {
 }
 
 variable "cors_allowed_headers" {
-  description = "Request headers allowed in CORS requests (SigV4 needs the x-amz-* ones)."
+  description = "Request headers allowed in CORS requests (prefer: Prefer: wait and respond-async; SigV4 needs the x-amz-* ones)."
   type        = list(string)
-  default     = ["authorization", "content-type", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]
+  default     = ["authorization", "content-type", "prefer", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"]
+}
+
+variable "cors_exposed_headers" {
+  description = "Answer headers a page on another origin may read: a 429's Retry-After, a job's Location, Preference-Applied."
+  type        = list(string)
+  default     = ["retry-after", "location", "preference-applied"]
 }
 
 variable "cors_max_age_seconds" {

@@ -487,4 +487,4 @@ def test_analysis_keeps_its_pixel_limit_to_itself():
     with pytest.raises(ApiError) as err:
         vision.load_image(photo)
     assert err.value.status == 413
-    assert PillowImage.MAX_IMAGE_PIXELS == before and pillow.dimensions(photo, "image") == (8_000, 7_000)
+    assert before == PillowImage.MAX_IMAGE_PIXELS and pillow.dimensions(photo, "image") == (8_000, 7_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from imagegen.api.events import MAX_BODY_BYTES, api_handler, parse_event
+from imagegen.api.events import api_handler, parse_event
 from imagegen.errors import ApiError, ConfigError
 from tests.conftest import FakeContext, load_event
 
@@ -55,13 +55,6 @@ def test_invalid_base64_body_is_a_400():
     response = call(lambda r: {"statusCode": 200}, event)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["code"] == "invalid_body"
-
-
-def test_body_over_lambda_limit_is_a_413():
-    big = base64.b64encode(b"x" * (MAX_BODY_BYTES + 1)).decode()
-    response = call(lambda r: {"statusCode": 200}, load_event("get_job", body=big, isBase64Encoded=True))
-    assert response["statusCode"] == 413
-    assert json.loads(response["body"])["error"]["code"] == "payload_too_large"
 
 
 def test_json_errors_name_the_problem():
