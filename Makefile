@@ -11,6 +11,12 @@ TF ?= terraform
 TF_DIR := terraform
 # Lambda architecture the vendor layer's wheels are built for (and `make deploy` passes to Terraform).
 ARCH ?= x86_64
+# Lambda's runtime Python (terraform/modules/function: python3.12): the layers' wheels are for it, and
+# every zip carries bytecode compiled by it (Lambda cannot write __pycache__; scripts/build_zip.py).
+LAMBDA_PYTHON_VERSION := 3.12
+LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION)) \
+  $(shell command -v python$(LAMBDA_PYTHON_VERSION) 2>/dev/null))
+export LAMBDA_PYTHON
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 WHEEL_PLATFORMS_x86_64 := manylinux2014_x86_64 manylinux_2_28_x86_64
 WHEEL_PLATFORMS_arm64 := manylinux2014_aarch64 manylinux_2_28_aarch64
@@ -65,15 +71,21 @@ build: $(FUNCTION_ZIPS) $(LAYER_ZIPS) ## Zip each function and build the layers 
 
 # Rebuilt only when that function's own files change.
 .SECONDEXPANSION:
-dist/functions/%.zip: $$(wildcard functions/$$*/*.py) scripts/build_zip.py
-	$(PYTHON) scripts/build_zip.py $@ functions/$*
+dist/functions/%.zip: $$(wildcard functions/$$*/*.py) scripts/build_zip.py | lambda-python
+	$(PYTHON) scripts/build_zip.py $@ functions/$* --python $(LAMBDA_PYTHON) --root /var/task
 
-dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py
-	$(PYTHON) scripts/build_zip.py $@ src python/
+dist/layers/imagegen.zip: $(SHARED_SOURCES) scripts/build_zip.py | lambda-python
+	$(PYTHON) scripts/build_zip.py $@ src python/ --python $(LAMBDA_PYTHON) --root /opt
+
+.PHONY: lambda-python
+lambda-python:
+	@test -n "$(LAMBDA_PYTHON)" && "$(LAMBDA_PYTHON)" -c 'import sys; assert sys.version.startswith("$(LAMBDA_PYTHON_VERSION).")' || { \
+	  echo "Python $(LAMBDA_PYTHON_VERSION) (Lambda's runtime) is needed to compile the zips' bytecode: install it or set LAMBDA_PYTHON=/path/to/python$(LAMBDA_PYTHON_VERSION)" >&2; exit 1; }
 
 # Wheels for Lambda's python3.12 on $(ARCH), whatever the build machine is (several --platform
 # tags: pip takes the newest each package offers). All pins are in the requirements file, so
-# --no-deps; no .pyc and no bin/ so the zip depends only on the wheels. build/arch-$(ARCH) is
+# --no-deps; pip compiles nothing and bin/ goes, so the zip depends only on the wheels and on the
+# bytecode build_zip.py compiles with Lambda's Python. build/arch-$(ARCH) is
 # touched when ARCH changes, so switching architecture rebuilds the layer.
 build/arch-$(ARCH):
 	mkdir -p build && rm -f build/arch-* && touch $@
@@ -82,16 +94,17 @@ build/arch-$(ARCH):
 # layers/<name>/requirements.txt. build_zip.py refuses a zip over Lambda's 50 MB direct-upload limit.
 # Test suites, type stubs and onnxruntime's model tooling are dropped (never imported at run time); the unzipped size is printed
 # because Lambda refuses more than 250 MB for a function and its layers together.
-dist/layers/%.zip: layers/%/requirements.txt scripts/build_zip.py build/arch-$(ARCH)
+dist/layers/%.zip: layers/%/requirements.txt $$(wildcard layers/$$*/services.txt) scripts/build_zip.py scripts/slim_botocore.py build/arch-$(ARCH) | lambda-python
 	rm -rf build/$* && mkdir -p build/$*
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-	  $(WHEEL_PLATFORMS:%=--platform %) --implementation cp --python-version 3.12 --only-binary=:all: \
+	  $(WHEEL_PLATFORMS:%=--platform %) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) --only-binary=:all: \
 	  --target build/$* -r $<
 	rm -rf build/$*/bin
 	find build/$* -depth -type d \( -name tests -o -name testing \) -path '*/numpy/*' -exec rm -rf {} +
 	find build/$* -name '*.pyi' -delete
 	rm -rf build/$*/onnxruntime/{transformers,tools,quantization,datasets}  # model tooling, not inference
-	$(PYTHON) scripts/build_zip.py $@ build/$* python/
+	if [ -f layers/$*/services.txt ]; then $(PYTHON) scripts/slim_botocore.py build/$* layers/$*/services.txt; fi
+	$(PYTHON) scripts/build_zip.py $@ build/$* python/ --python $(LAMBDA_PYTHON) --root /opt
 	@echo "$@: $$(du -sm build/$* | cut -f1) MB unzipped, $$(du -m $@ | cut -f1) MB zipped"
 
 test: install localstack-up ## Run every test tier (unit, integration on LocalStack, Terraform) and tf-check

@@ -2,9 +2,10 @@
 measured in the same run (raw medians beside it), with the issue's targets said plainly.
 
 Sections (one module each, run in this order by `python -m bench`):
-  coldstart  cold start per function in a Lambda-like layout vs the naive handler
+  coldstart  cold start per function in a Lambda-like layout vs a seed-style handler on the runtime's precompiled boto3
   cost       Lambda cost per job: async (submit + webhook) vs one handler waiting for the model
   memory     peak RSS growth of the webhook storing a 64 MB output vs reading it all
+  edit_memory the worst edit's peak RSS (8 URL images of 5 MB on SD3.5) against the edit function's memory
   fanout     8-image edit vs 1-image edit with a 300 ms submit round trip
   sync       generate through the local server vs the fake Bedrock's fixed 2 s
   analyze    image analysis: cold start with model load, per-image latency of both routes, the worst request's peak RSS

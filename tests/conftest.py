@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -19,11 +20,27 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 
+# CI runs .ci/run with CI=true: there a missing tool or file is a failure, never a skip.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(module: str):
+    """The module, or (a developer's machine without it) a skip; under CI=true a failure, so a run
+    that silently left out the browser or ONNX tests can never pass."""
+    if not IN_CI:
+        return pytest.importorskip(module)
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        pytest.fail(f"{module} is needed under CI (make install installs it): {exc}", pytrace=False)
+
+
 def clear_caches() -> None:
     """Forget cold-start state (clients, config, secrets) so each test sets its own."""
     from imagegen import aws, catalog, settings
 
     aws.client.cache_clear()
+    # (aws.session() stays: a process has one, as boto3's default session was; tests hook its events)
     aws.secret.cache_clear()
     catalog.names.cache_clear()
     catalog.enabled.cache_clear()
@@ -31,6 +48,7 @@ def clear_caches() -> None:
     settings.url_expiry_seconds.cache_clear()
     settings.job_timeout_seconds.cache_clear()
     settings.function_memory_mb.cache_clear()
+    settings.max_model_calls.cache_clear()
 
 
 @pytest.fixture(autouse=True)

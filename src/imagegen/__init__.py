@@ -14,9 +14,9 @@ Four floors, every import pointing down (tests/unit/test_layout.py holds it):
 
 Rules: `errors` imports nothing of the package; only `settings` reads the environment (and `logs`,
 Lambda's own variables); providers never import jobs/, api/, routes/ or the bucket; third-party
-packages (boto3, replicate, httpx, Pillow, numpy, onnxruntime, multipart) are imported inside the
+packages (botocore, replicate, httpx, Pillow, numpy, onnxruntime, multipart) are imported inside the
 function that uses them, so a function's cold start pays only for what it uses (aws.py imports
-boto3 at INIT, as every function that imports it calls AWS; analysis/onnx.py exists to use numpy
+botocore at INIT, as every function that imports it calls AWS; analysis/onnx.py exists to use numpy
 and Pillow).
 """
 

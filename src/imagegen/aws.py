@@ -1,21 +1,29 @@
-"""boto3 clients, made once per cold start and shared; secrets from SSM Parameter Store.
+"""AWS clients, made once per cold start and shared; secrets from SSM Parameter Store.
 
-boto3 honours AWS_ENDPOINT_URL itself, which is how tests and the local server reach LocalStack;
-nothing here knows about it. boto3 is imported at module level, the one third-party import that is:
-every function that imports this module calls AWS, and Lambda runs INIT with its full CPU share
-(make bench: moving it to the first call left INIT + first request the same and made the first
-request slower). Secrets: only a parameter's *name* is in the environment (settings);
-its value is read here once per cold start, decrypted, and never logged.
+botocore honours AWS_ENDPOINT_URL itself, which is how tests and the local server reach LocalStack;
+nothing here knows about it. Clients come from one botocore session, not boto3: boto3 adds only its
+resource layer and s3transfer, which no function uses and whose imports (concurrent.futures,
+multiprocessing) cost every cold start about 40 ms (make bench). botocore is imported at module
+level, the one third-party import that is: every function that imports this module calls AWS, and
+Lambda runs INIT with its full CPU share (make bench: moving it to the first call left INIT + first
+request the same and made the first request slower). Secrets: only a parameter's *name* is in the
+environment (settings); its value is read here once per cold start, decrypted, and never logged.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-import boto3  # at INIT, on purpose: every function that imports this module makes AWS calls
+import botocore.session  # at INIT, on purpose: every function that imports this module makes AWS calls
 from botocore.config import Config
 
 from imagegen.errors import ConfigError
+
+
+@cache
+def session() -> botocore.session.Session:
+    """The one session every client is made from (its event system is where tests watch the calls)."""
+    return botocore.session.get_session()
 
 
 @cache
@@ -24,7 +32,7 @@ def client(service: str, **config: object):
     if service == "s3":
         # SigV4 presigned URLs: required for KMS-encrypted objects and in every newer region.
         settings.setdefault("signature_version", "s3v4")
-    return boto3.client(service, config=Config(**settings))
+    return session().create_client(service, config=Config(**settings))
 
 
 def error_code(exc: Exception) -> str:

@@ -4,16 +4,18 @@ S3's implicit check behind a 404 for a missing key (s3:ListBucket, the key as s3
 what Ceph's S3 tests hold AWS to (ceph/s3-tests test_head_object_404_with_policy_prefix); a listing
 without a Prefix carries no s3:prefix at all (what the AWS CLI and SDK fixes for such policies show).
 
-`record()` registers a hook on boto3's default session that sees every call a client made from it
-makes (and every presigned URL it signs, which is used later with the same role's authority):
+`record()` registers a hook on the session imagegen.aws makes every client from: it sees every call
+a client made from it makes (and every presigned URL it signs, which is used later with the same role's authority):
 service, operation, parameters and the client's region. `needs()` turns one call into the IAM
 requests AWS evaluates for it (action, resource ARN, condition context), including the implicit
 ones: S3 reading or writing an object in a bucket whose default encryption is SSE-KMS uses the
 bucket's key through S3 (kms:Decrypt to read, kms:GenerateDataKey to write, with kms:ViaService);
 an inference profile needs the profile in the calling region and the foundation model in every
 region the profile routes to (AWS, "Prerequisites for inference profiles"); a Marketplace model
-needs aws-marketplace:Subscribe for its first use. `allowed()` evaluates identity-policy Allow
-statements the way IAM does for the operators our policies use (no Deny statements in them).
+with a listed product id needs aws-marketplace:Subscribe and ViewSubscriptions for its first use.
+`allowed()` evaluates identity-policy Allow statements the way IAM does for the operators our
+policies use (no Deny statements in them); `unused()` is the other side: every grant a policy makes
+(action, resource, and each value of a condition) must be what some call needed.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import boto3
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,17 @@ class Need:
 
 
 def record(calls: list[Call]) -> Callable[[], None]:
-    """Record every call of clients made from the default session from now on; returns the unhook."""
-    session = boto3._get_default_session()
+    """Record every call of clients made from imagegen.aws's session from now on; returns the unhook."""
+    from imagegen import aws
+
+    session = aws.session()
 
     def hook(params: dict, model, event_name: str, context: dict | None = None, **_) -> None:
         service = event_name.split(".")[1]
         calls.append(Call(service, model.name, dict(params), (context or {}).get("client_region") or ""))
 
-    session.events.register("before-parameter-build", hook, unique_id="iam-eval-record")
-    return lambda: session.events.unregister("before-parameter-build", unique_id="iam-eval-record")
+    session.register("before-parameter-build", hook, unique_id="iam-eval-record")
+    return lambda: session.unregister("before-parameter-build", unique_id="iam-eval-record")
 
 
 S3_ACTIONS = {"PutObject": "s3:PutObject", "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
@@ -86,11 +88,11 @@ def needs(call: Call, account: str, kms_key_arn: str, region: str, profiles: dic
         else:
             base = model_id
             found = [Need("bedrock:InvokeModel", f"arn:aws:bedrock:{where}::foundation-model/{model_id}")]
-        if base.startswith("stability."):  # a Marketplace product, subscribed on first use
-            product = products.get(base)
-            found.append(
-                Need("aws-marketplace:Subscribe", "*", (("aws-marketplace:ProductId", product),) if product else ())
-            )
+        product = products.get(base)
+        if product:  # a Marketplace product AWS lists, subscribed on first use by the invoking role
+            found.append(Need("aws-marketplace:Subscribe", "*", (("aws-marketplace:ProductId", product),)))
+            found.append(Need("aws-marketplace:ViewSubscriptions", "*"))
+        # (a model without a listed product id is subscribed once by an administrator: docs/models.md)
         return found
     if call.service == "sagemaker-runtime" and call.operation == "InvokeEndpoint":
         return [
@@ -135,3 +137,35 @@ def allowed(need: Need, statements: list[dict]) -> bool:
         ):
             return True
     return False
+
+
+def unused(statements: list[dict], needs_made: list[Need], ignore: tuple[str, ...] = ()) -> list[str]:
+    """The grants no call needed: each (action, resource) of an Allow statement, and each value of its
+    conditions, must be matched by at least one of `needs_made` that the statement allows."""
+    idle = []
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        sid = statement.get("Sid", "?")
+        for action in as_list(statement["Action"]):
+            if action in ignore:
+                continue
+            for resource in as_list(statement["Resource"]):
+                users = [
+                    need
+                    for need in needs_made
+                    if fnmatch.fnmatchcase(need.action, action)
+                    and fnmatch.fnmatchcase(need.resource, resource)
+                    and allowed(need, [{**statement, "Action": action, "Resource": resource}])
+                ]
+                if not users:
+                    idle.append(f"{sid}: {action} on {resource}")
+                    continue
+                for operator, pairs in statement.get("Condition", {}).items():
+                    for key, wanted in pairs.items():
+                        for value in as_list(wanted):
+                            one = {**statement, "Action": action, "Resource": resource}
+                            one["Condition"] = {operator: {key: value}}
+                            if not any(allowed(need, [one]) for need in users):
+                                idle.append(f"{sid}: {action} on {resource} when {key} is {value}")
+    return idle

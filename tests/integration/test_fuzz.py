@@ -190,7 +190,7 @@ WRITES = frozenset({"PutObject", "CopyObject", "DeleteObject", "DeleteObjects", 
 
 class S3Writes:
     """Every key the handlers write, as they write it: the local server runs them in this process, and
-    every client imagegen.aws makes comes from boto3's default session, so a hook on the session is on
+    every client imagegen.aws makes comes from its one session (aws.session()), so a hook on the session is on
     whichever client the handlers use (each test's cache clear makes new ones): no listing per example."""
 
     def __init__(self):
@@ -214,13 +214,13 @@ def job_ids(keys) -> set[str]:
 
 @pytest.fixture(scope="module")
 def s3_writes():
-    import boto3
+    from imagegen import aws
 
     writes = S3Writes()
-    events = boto3._get_default_session().events  # the session aws.client() makes every client from
-    events.register("before-parameter-build.s3", writes, unique_id="fuzz-s3-writes")
+    session = aws.session()  # the session aws.client() makes every client from
+    session.register("before-parameter-build.s3", writes, unique_id="fuzz-s3-writes")
     yield writes
-    events.unregister("before-parameter-build.s3", unique_id="fuzz-s3-writes")
+    session.unregister("before-parameter-build.s3", unique_id="fuzz-s3-writes")
 
 
 def test_the_write_hook_sees_what_a_valid_request_writes(api, models, s3_writes):  # noqa: F811

@@ -31,7 +31,7 @@ FLOORS = {
     "logs": 0,
 }
 # Imported at module level only where the module exists to use them (their cold start is the point).
-THIRD_PARTY_AT_TOP = {"imagegen.aws": {"boto3", "botocore"}, "imagegen.analysis.onnx": {"numpy", "PIL"}}
+THIRD_PARTY_AT_TOP = {"imagegen.aws": {"botocore"}, "imagegen.analysis.onnx": {"numpy", "PIL"}}
 
 
 def module_name(path: Path) -> str:
@@ -135,15 +135,15 @@ def test_a_route_never_reaches_sideways_into_another():
 
 
 def test_one_path_answers_now_and_one_answers_later():
-    """Only jobs/run calls a model (providers.generate, replicate.create); the routes call jobs.run."""
+    """Only jobs/run calls a model (providers.calls, replicate.create); the routes call jobs.run."""
     callers = {}
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 called = ast.unparse(node.func)
-                if called in ("providers.generate", "replicate.create"):
+                if called in ("providers.calls", "replicate.create"):
                     callers.setdefault(called, set()).add(name)
-    assert callers == {"providers.generate": {"imagegen.jobs.run"}, "replicate.create": {"imagegen.jobs.run"}}
+    assert callers == {"providers.calls": {"imagegen.jobs.run"}, "replicate.create": {"imagegen.jobs.run"}}
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -53,7 +53,7 @@ def read_timeout() -> int:
 
 
 def runtime_client(service: str, region: str | None = None):
-    """The cached boto3 client for `bedrock-runtime` or `sagemaker-runtime` in `region` (None: the
+    """The cached botocore client for `bedrock-runtime` or `sagemaker-runtime` in `region` (None: the
     stack's), timeouts set."""
     client = aws.client(service, region_name=region, read_timeout=read_timeout(), connect_timeout=5, retries=RETRIES)
     # Registered first so it can stop the standard retry handler from retrying past the deadline.

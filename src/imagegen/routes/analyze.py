@@ -97,7 +97,7 @@ def handle(request: Request) -> dict:
         options = {"min_score": number(request, "min_score", 0.25, 0, 1), "iou": number(request, "iou", 0.45, 0, 1)}
     images = sources(request)
     models.model(task)  # loaded (or its configuration error raised) before any image is fetched
-    aws.client("s3")  # made once, before threads: boto3 client creation is not thread-safe
+    aws.client("s3")  # made once, before threads: client creation is not thread-safe
     memory = models.budget()
     if len(images) == 1:
         results = [analyse(images[0], task, options, memory)]
