@@ -260,20 +260,80 @@ def source_image(body: dict, name: str) -> tuple[int, int]:
     return width, height
 
 
+# What each Stability model's AWS page lists, per mode: the fields it takes, and the output formats.
+# An unlisted field is a ValidationException here (the real service may ignore some: a field the page
+# does not document is not one to rely on). Sources, read 2026-12-02:
+# SD3.5 Large: docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html
+#   (text-to-image: prompt 0..10,000, aspect_ratio, mode, seed, negative_prompt, output_format jpeg|png|webp;
+#   image-to-image: prompt, image, strength, mode, seed, negative_prompt, output_format)
+# Stable Image Core: ...model-parameters-diffusion-stable-image-core-text-image-request-response.html
+#   (stability.stable-image-core-v1:1: prompt, aspect_ratio, output_format JPEG|PNG, seed,
+#   negative_prompt; no mode)
+# Stable Image Ultra: ...model-parameters-diffusion-stable-ultra-text-image-request-response.html
+#   (prompt, mode text-to-image, aspect_ratio, output_format JPEG|PNG, seed, negative_prompt)
+# Inpaint: ...stable-image-services.html (prompt 0..10,000, image, mask, negative_prompt, seed,
+#   output_format jpeg|png|webp, grow_mask, style_preset)
+# A filtered answer is `{"finish_reasons": ["Filter reason: prompt"]}` alone (the SD3.5 page's example).
+# Image-to-image needs a prompt of at least one character: AWS's page does not say it may be empty,
+# and Stability's own API for the model (/v2beta/stable-image/generate/sd3) requires [1..10000].
+PAGES = {
+    "stability.sd3-5-large-v1:0": {
+        "text-to-image": {"prompt", "mode", "aspect_ratio", "seed", "negative_prompt", "output_format"},
+        "image-to-image": {"prompt", "mode", "image", "strength", "seed", "negative_prompt", "output_format"},
+        "formats": ("png", "jpeg", "webp"),
+    },
+    "stability.stable-image-core-v1:1": {
+        "text-to-image": {"prompt", "aspect_ratio", "seed", "negative_prompt", "output_format"},
+        "formats": ("png", "jpeg"),
+    },
+    "stability.stable-image-ultra-v1:1": {
+        "text-to-image": {"prompt", "mode", "aspect_ratio", "seed", "negative_prompt", "output_format"},
+        "formats": ("png", "jpeg"),
+    },
+    "stability.stable-image-inpaint-v1:0": {
+        "inpaint": {"prompt", "image", "mask", "negative_prompt", "seed", "output_format", "grow_mask", "style_preset"},
+        "formats": ("png", "jpeg", "webp"),
+    },
+}
+
+
+def listed(model_id: str, mode: str, body: dict) -> dict:
+    """The model's page for `mode`: a field it does not list, or a mode it has not, is refused."""
+    page = PAGES[model_id]
+    fields = page.get(mode)
+    if fields is None:
+        raise validation(f"#/mode: {mode} is not a valid enum value")
+    extra = sorted(set(body) - fields)
+    if extra:
+        raise validation(f"extraneous key [{extra[0]}] is not permitted")
+    return page
+
+
+def webp(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real WebP (Pillow, a dev dependency: the fake only)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), rgb).save(out, format="WEBP")
+    return out.getvalue()
+
+
 def stability_answer(prompt: str, seed: int, width: int, height: int, fmt: str, *parts: object) -> dict:
     """Stability's answer. Seed 0 means a random seed (AWS's model-parameter pages), so it is one."""
     seed = seed or int.from_bytes(os.urandom(4), "big") % 4294967294 + 1
     triggers(prompt, "bedrock")
     if "[filtered]" in prompt.lower():
-        return {"seeds": [seed], "finish_reasons": ["Filter reason: prompt"], "images": []}
-    make = png if fmt == "png" else jpeg
-    image = make(width, height, colour(prompt, seed, *parts), prompt)
+        return {"finish_reasons": ["Filter reason: prompt"]}
+    rgb = colour(prompt, seed, *parts)
+    image = webp(width, height, rgb) if fmt == "webp" else (png if fmt == "png" else jpeg)(width, height, rgb, prompt)
     return {"seeds": [seed], "finish_reasons": [None], "images": encode([image])}
 
 
-def output_format(body: dict) -> str:
+def output_format(body: dict, page: dict) -> str:
     fmt = body.get("output_format", "png")
-    if fmt not in ("png", "jpeg"):
+    if fmt not in page["formats"]:
         raise validation(f"#/output_format: {fmt} is not a valid enum value")
     return fmt
 
@@ -283,31 +343,25 @@ def invoke_sd3(model_id: str, body: dict) -> dict:
     prompt = need(body, "prompt", str)
     seed = need(body, "seed", int, False) or 0
     mode = body.get("mode", "text-to-image")
+    page = listed(model_id, mode, body)
     if mode == "image-to-image":
-        if "sd3-5" not in model_id:
-            raise validation("#/mode: image-to-image is not supported by this model")
-        if "aspect_ratio" in body:
-            raise validation("#/aspect_ratio: only valid for text-to-image requests")
+        if not prompt:
+            raise validation("#/prompt: expected minLength: 1")
         strength = need(body, "strength", (int, float))
         if not 0 <= strength <= 1:
             raise validation("#/strength: must be between 0 and 1")
         width, height = source_image(body, "image")
-        return stability_answer(prompt, seed, width, height, output_format(body), "i2i", strength)
-    if mode != "text-to-image":
-        raise validation(f"#/mode: {mode} is not a valid enum value")
-    if not prompt:
-        raise validation("#/prompt: expected minLength: 1")
+        return stability_answer(prompt, seed, width, height, output_format(body, page), "i2i", strength)
     ratio = body.get("aspect_ratio", "1:1")
     if ratio not in SD3_SIZES:
         raise validation(f"#/aspect_ratio: {ratio} is not a valid enum value")
-    return stability_answer(prompt, seed, *SD3_SIZES[ratio], output_format(body))
+    return stability_answer(prompt, seed, *SD3_SIZES[ratio], output_format(body, page))
 
 
 def invoke_inpaint(model_id: str, body: dict) -> dict:
     """Stability Image Services Inpaint: image, mask (white = repaint) and prompt; the image's size out."""
-    prompt = need(body, "prompt", str)
-    if not prompt:
-        raise validation("#/prompt: expected minLength: 1")
+    page = listed(model_id, "inpaint", body)
+    prompt = need(body, "prompt", str)  # 0..10,000 characters (the page): it may be empty
     width, height = source_image(body, "image")
     source_image(body, "mask")  # a mask of another size is resized to the image's (AWS's Image Services page)
     # "Every side must be at least 64 pixels. The total pixel count cannot exceed 9,437,184 pixels.
@@ -316,7 +370,8 @@ def invoke_inpaint(model_id: str, body: dict) -> dict:
         raise validation("#/image: the total pixel count cannot exceed 9,437,184 pixels")
     if not 1 / 2.5 <= width / height <= 2.5:
         raise validation("#/image: the aspect ratio must be between 1:2.5 and 2.5:1")
-    return stability_answer(prompt, need(body, "seed", int, False) or 0, width, height, output_format(body), "inpaint")
+    fmt = output_format(body, page)
+    return stability_answer(prompt, need(body, "seed", int, False) or 0, width, height, fmt, "inpaint")
 
 
 def invoke_endpoint(endpoint: str, body: dict, accept: str) -> dict:
@@ -345,6 +400,8 @@ class FakeModels(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self.latency = 0.0  # seconds every invocation takes before answering (make bench: a fixed model time)
+        self.in_flight = self.max_in_flight = 0  # invocations being answered now, and the most at once
+        self.fail_next = 0  # the next this many invocations answer ModelErrorException (one call of many failing)
 
     @property
     def url(self) -> str:
@@ -382,6 +439,16 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:
+        with self.server._lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            self.answer()
+        finally:
+            with self.server._lock:
+                self.server.in_flight -= 1
+
+    def answer(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         path = urlsplit(self.path).path
         time.sleep(self.server.latency)
@@ -399,9 +466,14 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.server.record(
                     {"service": "bedrock", "model": model_id, "body": body, "headers": dict(self.headers)}
                 )
+                with self.server._lock:
+                    failing, self.server.fail_next = self.server.fail_next > 0, max(0, self.server.fail_next - 1)
+                if failing:
+                    raise AwsError(424, "ModelErrorException", "The model failed to process the request (fake).")
                 region = region_of(self.headers.get("authorization", ""))
                 handler = {"sd3": invoke_sd3, "inpaint": invoke_inpaint}[family(model_id, region)]
-                self.reply(200, handler(model_id, body), {"x-amzn-bedrock-invocation-latency": "1"})
+                foundation = offered(model_id, region)  # the model behind a profile id: its page's rules
+                self.reply(200, handler(foundation, body), {"x-amzn-bedrock-invocation-latency": "1"})
             elif endpoint:
                 name = unquote(endpoint.group(1))
                 self.server.record(

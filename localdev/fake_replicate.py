@@ -97,8 +97,10 @@ SCHEMAS = {
         "prompt": str, "input_image": str, "aspect_ratio": ["match_input_image", *FLUX_RATIOS], "seed": int,
         "output_format": ["jpg", "png"], "safety_tolerance": (0, 6), "prompt_upsampling": bool,
     },
+    # https://replicate.com/black-forest-labs/flux-fill-pro/versions/9609ba7331ed872c99f81c92c69a9ee52a50d8aba99f636173e0674d997efd0c/api
+    # (its API schema: steps 1..50, default 50; guidance 2..5, default 3; safety_tolerance 1..6)
     "black-forest-labs/flux-fill-pro": {
-        "prompt": str, "image": str, "mask": str, "steps": (15, 50), "guidance": (1.5, 100), "seed": int,
+        "prompt": str, "image": str, "mask": str, "steps": (1, 50), "guidance": (2, 5), "seed": int,
         "outpaint": str, "output_format": ["jpg", "png"], "safety_tolerance": (1, 6), "prompt_upsampling": bool,
     },
 }  # fmt: skip

@@ -39,6 +39,7 @@ locals {
         MODEL_ALIASES             = jsonencode(var.models.aliases)
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
         DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
+        MAX_MODEL_CALLS           = tostring(var.api.max_model_calls)
       }
       statements = concat(
         [
@@ -87,6 +88,7 @@ locals {
         MODEL_ALIASES             = jsonencode(var.models.aliases)
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
         DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
+        MAX_MODEL_CALLS           = tostring(var.api.max_model_calls)
       }
       statements = concat(
         [

@@ -150,7 +150,7 @@ variable "auth" {
 }
 
 variable "api" {
-  description = "The HTTP API: CORS origins ([] turns CORS off), stage and webhook-route throttling, presigned URL lifetime, the longest `Prefer: wait`, the public URL Replicate calls back on, and the default response_format. See docs/configuration.md."
+  description = "The HTTP API: CORS origins ([] turns CORS off), stage and webhook-route throttling, presigned URL lifetime, the longest `Prefer: wait`, the public URL Replicate calls back on, the default response_format, and the most billed model calls one request may make (images x n). See docs/configuration.md."
   type = object({
     cors_allowed_origins = optional(list(string), ["*"])
     throttling = optional(object({
@@ -165,8 +165,14 @@ variable "api" {
     prefer_wait_max_seconds = optional(number, 20)
     default_response_format = optional(string, "url")
     public_base_url         = optional(string, "")
+    max_model_calls         = optional(number, 8)
   })
   default = {}
+
+  validation {
+    condition     = var.api.max_model_calls >= 1 && var.api.max_model_calls <= 32 && floor(var.api.max_model_calls) == var.api.max_model_calls
+    error_message = "api.max_model_calls must be a whole number between 1 and 32."
+  }
 
   validation {
     condition     = alltrue([for origin in var.api.cors_allowed_origins : origin == "*" || can(regex("^https?://[^/\\s]+$", origin))])

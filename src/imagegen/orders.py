@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from imagegen.errors import invalid
+
 if TYPE_CHECKING:
     from imagegen.catalog import Model
     from imagegen.errors import ApiError
@@ -19,6 +21,22 @@ TASKS = ("generate", "edit", "variation")
 MAX_N = 4
 # The longest prompt any model here takes; each model then applies its own limit from the catalog.
 MAX_PROMPT = 10000
+# Model calls of one request running at once (the rest wait their turn): what bounds a request's memory
+# (each call holds its source, encoded, and its answer) and its burst against the provider's quota.
+CALLS_IN_FLIGHT = 4
+
+
+def check_model_calls(images: int, n: int, limit: int) -> None:
+    """One request makes images x n billed model calls: past `limit` (MAX_MODEL_CALLS) a 400 naming `n`,
+    or `image` when the images alone are past it."""
+    if images * n <= limit:
+        return
+    field = "n" if n > 1 and images <= limit else "image"
+    raise invalid(
+        field,
+        f"{images} image(s) x n={n} would make {images * n} model calls; one request may make at most {limit}"
+        + (f" (lower n to {max(1, limit // max(images, 1))})" if field == "n" else " (send fewer images per request)"),
+    )
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,12 @@ def default_response_format() -> str:
     return value
 
 
+@cache
+def max_model_calls() -> int:
+    """Billed model calls one request may make (images x n); Terraform api.max_model_calls_per_request."""
+    return env_int("MAX_MODEL_CALLS", 8, 1, 32)
+
+
 def prefer_wait_max_seconds() -> int:
     return env_int("PREFER_WAIT_MAX_SECONDS", 20, 0, 29)
 

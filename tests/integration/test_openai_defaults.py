@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from imagegen import catalog
+from imagegen.providers import bedrock
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock, as a fixture)
 from tests.integration.test_openai_sdk import alpha_mask, fetch, key, keyed_api, picture  # noqa: F401
 
@@ -76,7 +77,7 @@ def test_edit_with_a_mask_goes_to_the_inpainting_model(client, models):  # noqa:
 def test_variation_is_made_now_not_as_a_job(client, models):  # noqa: F811
     result = client.images.create_variation(image=("cat.png", picture(300, 300)))
     assert fetch(result.data[0].url).size == (300, 300)  # a 201 with the image, never an empty 202
-    assert models.requests[-1]["model"] == SD35 and models.requests[-1]["body"]["prompt"] == ""
+    assert models.requests[-1]["model"] == SD35 and models.requests[-1]["body"]["prompt"] == bedrock.VARIATION_PROMPT
 
 
 @pytest.mark.parametrize("name", ["dall-e-2", "dall-e-3"])
@@ -185,7 +186,7 @@ def test_output_format_jpeg_where_the_model_makes_it(client, models):  # noqa: F
 @pytest.mark.parametrize(
     ("call", "param"),
     [
-        (dict(output_format="webp"), "output_format"),  # SD3.5 on Bedrock makes png and jpeg
+        (dict(output_format="gif"), "output_format"),  # no model here makes gif (both defaults make webp now)
         (dict(output_format="jpeg", output_compression=50), "output_compression"),  # Stability: no setting
         (dict(output_compression=50), "output_compression"),  # png has no compression
         (dict(background="transparent"), "background"),

@@ -20,6 +20,7 @@ import requests
 from PIL import Image
 
 from imagegen import apikeys, catalog, settings
+from imagegen.providers import bedrock
 from localdev.server import LocalApi
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock/SageMaker, as a fixture)
 
@@ -154,7 +155,7 @@ def test_variation_on_bedrock(client, edit_models, models):  # noqa: F811
     result = client.images.create_variation(image=("cat.png", picture(300, 300)), model="sd3.5-large")
     assert fetch(result.data[0].url).size == (300, 300)
     sent = models.requests[-1]["body"]
-    assert sent["mode"] == "image-to-image" and sent["prompt"] == "" and sent["strength"] == 0.5
+    assert sent["mode"] == "image-to-image" and sent["prompt"] == bedrock.VARIATION_PROMPT and sent["strength"] == 0.5
 
 
 # -- edits on Replicate (async: 202 with jobs, or 201 when the client waits) ----------------------
@@ -222,7 +223,8 @@ def test_errors_arrive_as_the_sdks_typed_exceptions_with_our_code(client, edit_m
         client.get("/jobs/" + "0" * 32, cast_to=object)
 
 
-def test_without_a_key_401_with_a_wrong_or_revoked_or_expired_one_403(keyed_api, key, models):  # noqa: F811
+def test_without_a_key_401_with_a_wrong_or_revoked_or_expired_one_403(keyed_api, key, models, fake_replicate):  # noqa: F811
+    # (fake_replicate: the webhook's secret is configured, as deployed, so its own check answers below)
     def call(api_key: str | None) -> int:
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         body = {"prompt": "x", "size": "1024x1024"}

@@ -97,6 +97,13 @@ def _parse(url: object, field: str) -> tuple[str, int, str]:
     return parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def check_url(url: object, field: str) -> str:
+    """The URL, if it is one fetch_image would try (https, a host, no credentials, plain ASCII): checked
+    before anything is fetched, with the refusal fetch_image would give."""
+    _parse(url, field)
+    return str(url)
+
+
 def _checked_addresses(host: str, port: int, field: str, resolve: Resolver, allow_loopback: bool) -> list[IPAddress]:
     """Every address the host has, each of them public (or loopback when allowed), else a refusal."""
     try:

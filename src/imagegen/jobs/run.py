@@ -1,7 +1,8 @@
 """Carrying out an Order: the one "answer now" path and the one "answer later" path of every route.
 
-- now(): the sync model (Bedrock, SageMaker) makes the images, one call per Params at once (a
-  generation has one, an edit one per uploaded image); each image is stored under
+- now(): the sync model (Bedrock, SageMaker) makes the images, a few calls at once (CALLS_IN_FLIGHT;
+  a generation is one request, an edit one per uploaded image, each as many calls as its images need);
+  what the calls made is kept even if some fail; each image is stored under
   images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with its sniffed content type and a job record is
   written `succeeded`.
 - later(): a job record `queued` (open_job), then the Replicate prediction that calls our webhook
@@ -15,15 +16,16 @@ Both return job records; the routes shape the answers (imagegen.api.answers).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 from imagegen import bucket, catalog, providers, settings
-from imagegen.errors import ConfigError, ProviderError, SubmitFailed
+from imagegen.errors import ApiError, ConfigError, ProviderError, SubmitFailed
 from imagegen.images import formats
 from imagegen.jobs import records
-from imagegen.orders import Order, Params
+from imagegen.orders import CALLS_IN_FLIGHT, Order, Params
 
 log = logging.getLogger("imagegen")
 
@@ -31,18 +33,44 @@ log = logging.getLogger("imagegen")
 # -- now ----------------------------------------------------------------------------------------
 
 
-def now(order: Order, calls: list[Params], **extra: Any) -> tuple[dict, list[bytes]]:
-    """Run each call through the order's sync model at once; the succeeded job and the images' bytes."""
+def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[bytes]]:
+    """Make every model call of the requests (a generation is one request, an edit one per uploaded
+    image; each may be several calls), CALLS_IN_FLIGHT at once; the succeeded job and the images' bytes.
 
-    def one(params: Params) -> list[bytes]:
-        return providers.generate(order.row, order.model, params)
-
-    if len(calls) == 1:
-        produced = one(calls[0])
-    else:
-        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="run") as pool:
-            produced = [image for batch in pool.map(one, calls) for image in batch]
+    A call that fails does not throw away what the others made (and the provider billed): the images
+    made are stored and recorded (their usage too), the job's `error` says how many calls failed and
+    why. Only when no call made anything is the first failure the answer."""
+    work = [call for params in requests for call in providers.calls(order.row, order.model, params)]
+    results = bounded(lambda call: attempt(call), work)
+    produced = [image for result in results if not isinstance(result, Exception) for image in result]
+    failures = [result for result in results if isinstance(result, Exception)]
+    if failures and not produced:
+        raise failures[0]
+    if failures:
+        reason = failures[0].message if isinstance(failures[0], ApiError) else "an unexpected error"
+        extra["error"] = f"{len(failures)} of {len(work)} model calls failed ({reason}); the images made are kept"
+        log.warning("%s: %s", order.model, extra["error"])
     return store(order, produced, **extra), produced
+
+
+def attempt(call: Callable[[], list[bytes]]) -> list[bytes] | Exception:
+    """One model call's images, or what it raised (so one call cannot hide what the others made)."""
+    try:
+        return call()
+    except ApiError as exc:
+        return exc
+    except Exception as exc:
+        log.exception("a model call failed unexpectedly")
+        return exc
+
+
+def bounded(work: Callable[[Any], Any], items: list) -> list:
+    """work(item) for each item, in order, at most CALLS_IN_FLIGHT at once (a request's model calls:
+    what bounds its memory and its burst against the provider's quota)."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), CALLS_IN_FLIGHT), thread_name_prefix="run") as pool:
+        return list(pool.map(work, items))
 
 
 def store(order: Order, produced: list[bytes], **extra: Any) -> dict:

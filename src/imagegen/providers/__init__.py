@@ -3,11 +3,13 @@
 - bedrock, sagemaker: synchronous, the images' bytes now (validate, then generate);
 - replicate: asynchronous, a prediction that calls our webhook when it is done.
 
-`validate` and `generate` pick the sync provider by the catalog row, so no caller compares names.
+`validate` and `calls` pick the sync provider by the catalog row, so no caller compares names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,12 +29,15 @@ def validate(row: Model, params: Params) -> None:
         bedrock.validate(row, params)
 
 
-def generate(row: Model, model: str, params: Params) -> list[bytes]:
-    """The images' bytes from the sync model `row` (called as `model`), validated first."""
+def calls(row: Model, model: str, params: Params) -> list[Callable[[], list[bytes]]]:
+    """The model calls that make `params` (validated first), not yet made: each one call to the sync
+    model `row` (called as `model`) answering its images' bytes. A request for more images than the
+    model makes per call (the row's limits.n) is several calls, each with its own seed; what the calls
+    share (an edit's source, encoded for the wire) is prepared once. jobs.run makes them, a few at once."""
     if row.provider == "sagemaker":
         from imagegen.providers import sagemaker
 
-        return sagemaker.generate(model, params)
+        return [partial(sagemaker.generate, model, params)]
     from imagegen.providers import bedrock
 
-    return bedrock.generate(row, params)
+    return bedrock.calls(row, params)

@@ -5,10 +5,11 @@ region (a bedrock-runtime client per region, whatever the stack's region), by it
 profile id where AWS offers it only through one.
 
 - `stability-sd3` (SD3.5 Large, Stable Image Ultra and Core): `prompt`, `negative_prompt`, `seed`,
-  `aspect_ratio`, `output_format`, `mode`; answers `images[]`, `seeds[]`, `finish_reasons[]`
-  (null = ok, "Filter reason: ..." = filtered). A row with the edit/variation tasks (SD3.5 Large)
-  also takes `mode: image-to-image` (`image`, `strength`; a variation is an empty prompt, which AWS
-  documents as allowed: prompt 0..10,000 characters).
+  `aspect_ratio`, `output_format` (text-to-image is the default mode, so no `mode`: Core's page lists
+  none); answers `images[]`, `seeds[]`, `finish_reasons[]` (null = ok, "Filter reason: ..." =
+  filtered, then `finish_reasons` alone). A row with the edit/variation tasks (SD3.5 Large) also
+  takes `mode: image-to-image` (`image`, `strength`); a variation sends VARIATION_PROMPT, since
+  image-to-image is not documented to take an empty prompt (Stability's own API requires one).
 - `stability-inpaint` (Stability Image Services Inpaint): `image`, `mask` (white = repaint),
   `prompt`; answers like SD3.5.
 
@@ -16,7 +17,8 @@ The other Stability Image Services (erase, outpaint, search-replace, upscale, ..
 bodies and have no row: Terraform refuses a name that is not in the catalog at plan time.
 SDXL, Titan Image Generator and Nova Canvas reached end of life on Bedrock; their formats are gone.
 These models return one image per call (a row's `limits.n`): a request for n images (a generation,
-or an edit of each image) makes n calls at once, each with its own seed.
+or an edit of each image) is n calls (`calls`), each with its own seed, which jobs.run makes a few
+at a time.
 Each adapter states the tasks it can do; any other task is a 400 naming the model.
 """
 
@@ -25,8 +27,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from imagegen.catalog import Model
 from imagegen.errors import (
@@ -54,12 +57,19 @@ def decode_images(values: object) -> list[bytes]:
         raise ProviderError("bedrock returned an image that is not base64") from None
 
 
+def b64(data: bytes | None) -> str:
+    return base64.b64encode(data or b"").decode()
+
+
 # What each task needs from the client, for the messages of a request a model cannot do.
 TASK_NAMES = {"generate": "text-to-image", "edit": "image edits", "variation": "variations"}
 # OpenAI's `quality` values that mean "the model's usual quality" for every model here.
 DEFAULT_QUALITY = (None, "auto", "standard")
 # How far image-to-image may move from the input (0 = unchanged, 1 = ignore it), per task.
 DEFAULT_STRENGTH = {"edit": 0.7, "variation": 0.5}
+# What a variation asks image-to-image for: Stability's API for SD3.5 requires a prompt of at least one
+# character and AWS's page does not say an empty one is allowed, so a variation never relies on it.
+VARIATION_PROMPT = "the same picture: its subject, composition, colours and style, as a fresh variation"
 
 
 def aspect_ratio(model: Model, width: int, height: int) -> str | None:
@@ -118,18 +128,19 @@ class StableImage:
         if p.mask is not None and model.family != "stability-inpaint":
             raise invalid("mask", f"{model.name} takes no mask; use an inpainting model for masked edits")
 
-    def body(self, model: Model, p: Params) -> dict:
+    def body(self, model: Model, p: Params, encoded: str | None = None) -> dict:
         body = {
             "prompt": p.prompt,
             "output_format": p.output_format or "png",
             "seed": p.seed if p.seed is not None else 0,
         }
-        if p.task == "generate":
-            ratio = aspect_ratio(model, p.width or 1024, p.height or 1024)
-            body |= {"mode": "text-to-image", "aspect_ratio": ratio}
+        if p.task == "generate":  # text-to-image is the default mode: no `mode` (Core's page has none)
+            body["aspect_ratio"] = aspect_ratio(model, p.width or 1024, p.height or 1024)
         else:
             strength = p.strength if p.strength is not None else DEFAULT_STRENGTH[p.task]
-            body |= {"mode": "image-to-image", "image": base64.b64encode(p.image).decode(), "strength": strength}
+            body |= {"mode": "image-to-image", "image": encoded or b64(p.image), "strength": strength}
+            if not body["prompt"].strip():  # a variation: image-to-image needs a prompt
+                body["prompt"] = VARIATION_PROMPT
         if p.negative_prompt:
             body["negative_prompt"] = p.negative_prompt
         return body
@@ -154,10 +165,10 @@ class StableInpaint(StableImage):
             raise invalid("mask", f"{model.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
         super().validate(model, p)
 
-    def body(self, model: Model, p: Params) -> dict:
+    def body(self, model: Model, p: Params, encoded: str | None = None) -> dict:
         body = {
             "prompt": p.prompt,
-            "image": base64.b64encode(p.image).decode(),
+            "image": encoded or b64(p.image),
             "mask": base64.b64encode(p.mask).decode(),
             "output_format": p.output_format or "png",
         }
@@ -199,28 +210,33 @@ def validate(model: Model, params: Params) -> None:
     adapter_for(model).validate(model, params)
 
 
-def generate(model: Model, params: Params) -> list[bytes]:
-    """The images' bytes (validate first): one call, or as many calls at once as the row's images per
-    call need for `n` (each with its own seed, so they differ)."""
+def calls(model: Model, params: Params) -> list[Callable[[], list[bytes]]]:
+    """One call per `limits.n` images (each with its own seed, so they differ), the source image
+    base64-encoded once for all of them (a 5 MB photo is 6.7 MB on the wire: encoded n times, and held
+    by n calls at once, it was what overran an edit function's memory)."""
     per_call = model.limit("n", 1)
-    if params.n <= per_call:
-        return invoke_once(model, params)
-    runtime.runtime_client("bedrock-runtime", model.region)  # made once, before the threads share it
     top = model.limit("seed")[1]
-    calls = [
-        replace(
-            params, n=min(per_call, params.n - start), seed=None if params.seed is None else (params.seed + start) % top
+    encoded = base64.b64encode(params.image).decode() if params.image is not None else None
+    return [
+        partial(
+            invoke_once,
+            model,
+            replace(
+                params,
+                n=min(per_call, params.n - start),
+                seed=None if params.seed is None else (params.seed + start) % top,
+            ),
+            encoded,
         )
         for start in range(0, params.n, per_call)
     ]
-    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="bedrock") as pool:
-        return [image for batch in pool.map(lambda p: invoke_once(model, p), calls) for image in batch]
 
 
-def invoke_once(model: Model, params: Params) -> list[bytes]:
-    """Invoke the model once, in its own region, and return the images' bytes."""
+def invoke_once(model: Model, params: Params, encoded: str | None = None) -> list[bytes]:
+    """Invoke the model once, in its own region, and return the images' bytes (`encoded`: the source
+    image in base64, when the caller has it already)."""
     adapter = adapter_for(model)
-    body = json.dumps(adapter.body(model, params))
+    body = json.dumps(adapter.body(model, params, encoded))
     response = runtime.call(
         "bedrock",
         lambda: runtime.runtime_client("bedrock-runtime", model.region).invoke_model(

@@ -41,7 +41,7 @@ from imagegen.catalog import Model
 from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
 from imagegen.images import fetch, formats, masks, pillow
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source, check_model_calls
 from imagegen.providers import replicate
 
 log = logging.getLogger("imagegen")
@@ -49,6 +49,8 @@ log = logging.getLogger("imagegen")
 MAX_IMAGES = forms.MAX_IMAGES
 MAX_URL_LENGTH = 2048
 MAX_INPUT_BYTES = 16 * 1024
+# Every download of one JSON edit shares this many seconds (less when the Lambda has less time left).
+FETCH_SECONDS = 10.0
 # Replicate may queue a prediction for a while before it fetches the input.
 UPLOAD_URL_EXPIRY_SECONDS = 3600
 # The scalar fields both forms share (OpenAI's, plus ours: strength, input).
@@ -78,51 +80,90 @@ def parse(request: Request) -> Order:
 
 
 def parse_json_body(request: Request, task: str) -> Order:
+    """Every field is checked before anything is fetched (a bad request costs no download); then the
+    https references (OpenAI's images: [{image_url}], a {image_url} mask) are fetched all at once."""
     body = request.json()
     forms.refuse_unknown(set(body), JSON_FIELDS, "field")
     if "images" in body:  # OpenAI's JSON edit: images: [{image_url | file_id}], mask: {image_url | file_id}
         if "image" in body or "image_url" in body:
             raise invalid("images", "send images, or image / image_url, not both")
-        sources = referenced_images(body["images"])
+        references = image_references(body["images"])
+        sources: list[Source] = []
     else:
-        sources = checked(forms.collect_json(body))
+        references, sources = [], checked(forms.collect_json(body))
     mask = body.get("mask")
     if isinstance(mask, dict):
-        mask = image_reference(mask, "mask")
+        references.append(image_reference(mask, "mask"))
     elif mask is not None:
         mask = formats.decode_base64(mask, "mask")
-    return build_order(request, task, sources, mask, body, from_form=False)
+    images = len(sources) or len(body.get("images") or ())
+    order = settle(request, task, body, from_form=False, images=images, masked=mask is not None)
+    fetched = fetch_all(references, fetch_budget(request, order.row))
+    if isinstance(mask, dict):
+        mask = fetched.pop()[1]
+    sources += [Source(field, data, formats.check_image(data, field)) for field, data in fetched]
+    return with_images(order, sources, mask)
 
 
-def referenced_images(value: object) -> list[Source]:
-    """OpenAI's `images` (EditImageBodyJsonParam): 1 to MAX_IMAGES references, each fetched or decoded
-    now, so an edit on any model gets the bytes (all or nothing, like every edit)."""
+# A reference: (field, https URL still to fetch) or (field, bytes already decoded from a data: URL).
+Reference = tuple[str, "str | bytes"]
+
+
+def image_references(value: object) -> list[Reference]:
+    """OpenAI's `images` (EditImageBodyJsonParam): 1 to MAX_IMAGES references, each checked for its
+    shape now; data: URLs decoded, https URLs fetched later, all at once (fetch_all)."""
     if not isinstance(value, list) or not value:
         raise invalid("images", 'must be a non-empty list of {"image_url": "https://..." or "data:..."}')
     if len(value) > MAX_IMAGES:
         raise invalid("images", f"{len(value)} images; at most {MAX_IMAGES} per request")
-    sources = []
-    for i, reference in enumerate(value):
-        field = f"images[{i}]"
-        data = image_reference(reference, field)
-        sources.append(Source(field, data, formats.check_image(data, field)))
-    return sources
+    return [image_reference(reference, f"images[{i}]") for i, reference in enumerate(value)]
 
 
-def image_reference(reference: object, field: str) -> bytes:
-    """The bytes of one ImageRefParam: a data: URL decoded, an https URL fetched by the SSRF-safe
-    fetcher (public addresses only, size-capped); a file_id is a 400 (this API has no Files API)."""
+def image_reference(reference: object, field: str) -> Reference:
+    """One ImageRefParam: a data: URL decoded now, an https URL checked for its form (fetched later by
+    the SSRF-safe fetcher); a file_id is a 400 (this API has no Files API)."""
     if not isinstance(reference, dict) or set(reference) - {"image_url", "file_id"} or len(reference) != 1:
         raise invalid(field, 'must be {"image_url": "https://..." or "data:image/...;base64,..."} (one key)')
     if "file_id" in reference:
         raise invalid(field, "file_id needs OpenAI's Files API, which this API has not got; send image_url")
     url = reference["image_url"]
     if isinstance(url, str) and url.startswith("data:"):
-        return formats.decode_base64(url, f"{field}.image_url")
+        return field, formats.decode_base64(url, f"{field}.image_url")
     try:
-        return fetch.fetch_image(url, f"{field}.image_url", allow_loopback=settings.fetch_loopback_allowed())[0]
+        return field, fetch.check_url(url, f"{field}.image_url")
     except ApiError as err:
         raise ApiError(err.status, err.code, err.message, param_of(field)) from None
+
+
+def fetch_budget(request: Request, row: Model) -> float:
+    """Seconds every download of a request shares: at most FETCH_SECONDS, and never so long that the
+    model call after it no longer fits in what is left of the Lambda's time (its remaining time at the
+    start; 30 s, API Gateway's limit, off Lambda)."""
+    remaining = (request.deadline - time.monotonic()) if request.deadline is not None else 30.0
+    after = settings.bedrock_read_timeout() + 2 if not row.answers_later else 5
+    return round(max(1.0, min(FETCH_SECONDS, remaining - after)), 1)
+
+
+def fetch_all(references: list[Reference], budget: float) -> list[tuple[str, bytes]]:
+    """The bytes of every reference, in order: the https ones fetched at once, all within `budget`
+    seconds of now (one deadline, not one per URL); the first failure, in request order, is the answer."""
+    urls = [(i, field, url) for i, (field, url) in enumerate(references) if isinstance(url, str)]
+    results: dict[int, bytes] = {i: data for i, (_, data) in enumerate(references) if isinstance(data, bytes)}
+    if urls:
+        loopback = settings.fetch_loopback_allowed()
+
+        def one(item: tuple[int, str, str]) -> bytes:
+            _, field, url = item
+            try:
+                return fetch.fetch_image(url, f"{field}.image_url", timeout=budget, allow_loopback=loopback)[0]
+            except ApiError as err:
+                raise ApiError(err.status, err.code, err.message, param_of(field)) from None
+
+        with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="fetch") as pool:
+            futures = [(i, pool.submit(one, item)) for item in urls for i in (item[0],)]
+        for i, future in futures:  # all done (the pool has closed): the first error in request order
+            results[i] = future.result()
+    return [(field, results[i]) for i, (field, _) in enumerate(references)]
 
 
 def parse_multipart(request: Request, task: str) -> Order:
@@ -175,23 +216,31 @@ def text(name: str, value: object, limit: int) -> str | None:
 def build_order(
     request: Request, task: str, sources: list[Source], mask: bytes | None, values: dict, from_form: bool
 ) -> Order:
-    """Check the options against the task and the chosen model; the mask becomes white-means-edit."""
+    """The options checked (settle), then the images and mask (with_images)."""
+    order = settle(request, task, values, from_form, images=len(sources), masked=mask is not None)
+    return with_images(order, sources, mask)
+
+
+def settle(request: Request, task: str, values: dict, from_form: bool, images: int, masked: bool) -> Order:
+    """Every option checked against the task, the chosen model and the request's cap on model calls
+    (images x n), before any image is opened or fetched: an order without its sources yet."""
     if task == "variation":
         for name in NOT_FOR_VARIATIONS:
-            if values.get(name) is not None or (name == "mask" and mask is not None):
+            if values.get(name) is not None or (name == "mask" and masked):
                 raise invalid(name, "variations take no " + name + "; use /v1/images/edits")
     prompt = text("prompt", values.get("prompt"), MAX_PROMPT)
     n = fields.whole_number("n", values.get("n"), from_form)
     n = 1 if n is None else n  # 0 is a value (refused below), not "unset"
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    check_model_calls(images, n, settings.max_model_calls())
     width, height = fields.size(values.get("size"))
     response_format = catalog.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
     strength = fields.number("strength", values.get("strength"), from_form)
     fields.defaults_only(values, EDIT_DEFAULTS)
     output_format, compression = fields.output(values, from_form)
-    row = choose(values.get("model"), task, prompt, mask is not None)
+    row = choose(values.get("model"), task, prompt, masked)
     overrides = parse_overrides(values.get("input"), row)
     params = Params(
         prompt=prompt or "",
@@ -203,6 +252,21 @@ def build_order(
         output_format=output_format,
         compression=compression,
     )
+    return Order(
+        row,
+        row.ref,
+        params,
+        prompt_given=prompt is not None,
+        overrides=overrides,
+        response_format=response_format,
+        user=user,
+        owner=request.owner,
+    )
+
+
+def with_images(order: Order, sources: list[Source], mask: bytes | None) -> Order:
+    """The order with its images and mask (white-means-edit), checked against what the model can do."""
+    params = order.params
     if mask is not None:
         if len(sources) != 1 or sources[0].data is None:
             raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
@@ -210,18 +274,8 @@ def build_order(
         params = replace(
             params, mask=masks.white_means_edit(mask, pillow.dimensions(sources[0].data, sources[0].field))
         )
-    order = Order(
-        row,
-        row.ref,
-        params,
-        prompt_given=prompt is not None,
-        sources=tuple(sources),
-        overrides=overrides,
-        response_format=response_format,
-        user=user,
-        owner=request.owner,
-    )
-    check_model_can(order, prompt)
+    order = replace(order, params=params, sources=tuple(sources))
+    check_model_can(order, order.params.prompt if order.prompt_given else None)
     return order
 
 
@@ -316,18 +370,21 @@ def handle(request: Request) -> dict:
 
 
 def submit(request: Request, order: Order) -> dict:
-    """Start n jobs per image, all at once; 202 with the jobs (or the error if none was accepted).
-    With `Prefer: wait`, 201 with the images when every accepted job succeeded in time."""
+    """n jobs per image, CALLS_IN_FLIGHT at a time, each image (and the mask) uploaded once and shared by
+    its n jobs; 202 with the jobs (or the error if none was accepted). With `Prefer: wait`, 201 with
+    the images when every accepted job succeeded in time."""
     webhook = request.webhook_url()
     replicate.client()  # the token is read (or the config error raised) before anything is written
-    aws.client("s3")  # made here, once: boto3's default session is not thread-safe for client creation
-    # n images of each source: the model makes one per prediction, so n jobs per image, all at once
-    work = [source for source in order.sources for _ in range(order.params.n)]
-    if len(work) == 1:
-        started = [start_job(order, work[0], webhook)]
-    else:
-        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="edit") as pool:
-            started = list(pool.map(lambda source: start_job(order, source, webhook), work))
+    aws.client("s3")  # made here, once: client creation from one session is not thread-safe
+    uploads = run.bounded(lambda source: upload(order, source), list(order.sources))
+    # n images of each source: the model makes one per prediction, so n jobs per image (the first
+    # keeps the id its upload is filed under)
+    work = [
+        (source, shared, shared.get("first_job_id") if k == 0 else None)
+        for source, shared in zip(order.sources, uploads, strict=True)
+        for k in range(order.params.n)
+    ]
+    started = run.bounded(lambda item: start_job(order, *item, webhook), work)
     failures = [job["_failure"] for job in started if "_failure" in job]
     wait = prefer.requested(request)
     headers = prefer.applied(wait)
@@ -350,35 +407,48 @@ def submit(request: Request, order: Order) -> dict:
     return json_response(202, body, headers)
 
 
-def start_job(order: Order, source: Source, webhook: str) -> dict:
-    """Upload the source (and mask), open the job and submit its prediction; the job as stored.
+def upload(order: Order, source: Source) -> dict:
+    """The source (and the mask) in uploads/{id}/, once for all its jobs, and what Replicate fetches it
+    by: {"image", "mask_url", "extra"} (an image_url is passed as it is), or {"failure": ApiError}."""
+    if source.data is None:
+        return {"image": source.url, "mask_url": None, "extra": {"image_url": source.url}}
+    group = bucket.new_job_id()  # the first job's id: its files are uploads/{job id}/..., as before
+    try:
+        key = bucket.upload_key(group, 0, source.content_type)
+        bucket.put_new(key, source.data, source.content_type)
+        shared = {"image": bucket.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"], "mask_url": None}
+        shared["extra"], shared["first_job_id"] = {"upload_key": key}, group
+        if order.params.mask is not None:
+            mask_key = f"uploads/{group}/mask.png"
+            bucket.put_new(mask_key, order.params.mask, "image/png")
+            shared["mask_url"] = bucket.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+        return shared
+    except Exception:
+        log.exception("edit: %s could not be uploaded", source.field)
+        return {"failure": ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")}
+
+
+def start_job(order: Order, source: Source, shared: dict, job_id: str | None, webhook: str) -> dict:
+    """Open one job of `source` and submit its prediction; the job as stored.
 
     Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
     provider error) cannot hide the jobs of the others, whose predictions are already billed.
     """
-    job_id = bucket.new_job_id()
+    if "failure" in shared:  # its upload failed: nothing was recorded, the entry names the image
+        failure = shared["failure"]
+        return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
+    job_id = job_id or bucket.new_job_id()
     created = False
     try:
-        extra: dict[str, Any] = {"source": source.field, "task": order.task}
-        if source.data is not None:
-            key = bucket.upload_key(job_id, 0, source.content_type)
-            bucket.put_new(key, source.data, source.content_type)
-            image = bucket.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
-            extra["upload_key"] = key
-        else:
-            image = source.url
-            extra["image_url"] = source.url
-        mask_url = None
-        if order.params.mask is not None:
-            mask_key = f"uploads/{job_id}/mask.png"
-            bucket.put_new(mask_key, order.params.mask, "image/png")
-            mask_url = bucket.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
+        extra: dict[str, Any] = {"source": source.field, "task": order.task, **shared["extra"]}
         prompt = order.params.prompt if order.prompt_given else None
         if prompt is not None:
             extra["prompt"] = prompt
         run.open_job(order, job_id, **extra)
         created = True
-        model_input = replicate.edit_input(order.row, order.overrides, image, prompt, mask_url, order.params)
+        model_input = replicate.edit_input(
+            order.row, order.overrides, shared["image"], prompt, shared["mask_url"], order.params
+        )
         return run.submit(order.model, model_input, job_id, webhook)
     except SubmitFailed as exc:
         return {**(exc.job or records.get(job_id)), "_failure": exc}

@@ -28,7 +28,7 @@ from imagegen.api.events import Request
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, ConfigError, check_length, invalid
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, check_model_calls
 
 log = logging.getLogger("imagegen")
 
@@ -106,6 +106,7 @@ def parse(request: Request) -> Order:
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
+    check_model_calls(1, n, settings.max_model_calls())
     for name in ("width", "height", "steps"):
         if numbers[name] is not None and numbers[name] < 1:
             raise invalid(name, f"{numbers[name]} must be a positive whole number")

@@ -31,6 +31,11 @@ CORE = catalog.get("stable-image-core")
 INPAINT = catalog.get("stable-image-inpaint")
 
 
+def generate(model, params):
+    """Every call of the request, one after another (jobs.run makes them a few at a time)."""
+    return [image for call in bedrock.calls(model, params) for image in call()]
+
+
 @pytest.fixture
 def fake(monkeypatch):
     """The local Bedrock/SageMaker fake, with botocore pointed at it."""
@@ -70,7 +75,8 @@ def stub_error(code: str, status: int, message: str = "nope") -> Stubber:
 
 
 @pytest.mark.parametrize("model", [SD35, ULTRA, CORE])
-def test_sd3_body_uses_aspect_ratio_and_text_to_image_mode(model):
+def test_sd3_body_uses_aspect_ratio_and_leaves_the_default_mode_unsaid(model):
+    # text-to-image is every page's default mode, and Stable Image Core's page lists no `mode` at all
     params = Params(prompt="a cat", negative_prompt="dogs", width=1344, height=768, seed=99)
     body = bedrock.adapter_for(model).body(model, params)
     assert body == {
@@ -79,8 +85,46 @@ def test_sd3_body_uses_aspect_ratio_and_text_to_image_mode(model):
         "seed": 99,
         "aspect_ratio": "16:9",
         "output_format": "png",
-        "mode": "text-to-image",
     }
+
+
+def test_a_variation_sends_a_prompt_since_image_to_image_is_not_documented_without_one(fake):
+    # GIVEN the fake, which refuses an empty image-to-image prompt as Stability's own API for SD3.5 does
+    params = Params(prompt="", task="variation", image=png(128, 96, (9, 9, 9)))
+    bedrock.validate(SD35, params)
+    # WHEN a variation is made THEN it succeeds, sent with a prompt that asks for the same picture
+    (image,) = generate(SD35, params)
+    assert png_size(image) == (128, 96)
+    (sent,) = fake.requests
+    assert sent["body"]["prompt"] == bedrock.VARIATION_PROMPT and sent["body"]["mode"] == "image-to-image"
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "message"),
+    [
+        (CORE, {"prompt": "a cat", "mode": "text-to-image"}, "extraneous key [mode]"),  # Core's page: no mode
+        (SD35, {"prompt": "a cat", "style_preset": "anime"}, "extraneous key [style_preset]"),  # Inpaint's, not SD3.5's
+        (ULTRA, {"prompt": "a cat", "output_format": "webp"}, "output_format"),  # Ultra: JPEG, PNG
+        (SD35, {"prompt": "", "mode": "image-to-image", "strength": 0.5, "image": "x"}, "minLength"),
+    ],
+)
+def test_the_fake_refuses_what_a_models_page_does_not_list(fake, model, body, message):
+    client = invoke.runtime_client("bedrock-runtime", model.region)
+    with pytest.raises(client.exceptions.ValidationException, match=message.replace("[", r"\[").replace("]", r"\]")):
+        client.invoke_model(modelId=model.ref, body=json.dumps(body), contentType="application/json")
+
+
+def test_what_sd35s_page_allows_the_fake_allows_an_empty_prompt_and_webp(fake):
+    client = invoke.runtime_client("bedrock-runtime", SD35.region)
+    answer = client.invoke_model(modelId=SD35.ref, body=json.dumps({"prompt": "", "output_format": "webp"}))
+    (image,) = json.loads(answer["body"].read())["images"]
+    assert base64.b64decode(image)[8:12] == b"WEBP"
+
+
+def test_a_filtered_answer_is_finish_reasons_alone_as_aws_documents_it(fake):
+    client = invoke.runtime_client("bedrock-runtime", SD35.region)
+    answer = client.invoke_model(modelId=SD35.ref, body=json.dumps({"prompt": "a [filtered] cat"}))
+    assert json.loads(answer["body"].read()) == {"finish_reasons": ["Filter reason: prompt"]}
 
 
 @pytest.mark.parametrize(
@@ -101,7 +145,7 @@ def test_each_model_round_trips_through_the_wire_format_in_its_region(fake, mode
     params = Params(prompt="a lighthouse", width=size[0], height=size[1], seed=3)
     bedrock.validate(model, params)
     # WHEN it is generated through botocore and the fake Bedrock
-    produced = bedrock.generate(model, params)
+    produced = generate(model, params)
     # THEN the fake got the adapter's body for that model id, signed for the model's region
     (request,) = fake.requests
     assert request["model"] == model.ref == model.id
@@ -144,7 +188,7 @@ def test_every_catalog_model_is_served_where_the_catalog_calls_it(fake):
         if model.family == "stability-inpaint":
             image = png(64, 64, (1, 2, 3))
             params = Params(prompt="a cat", task="edit", image=image, mask=png(64, 64, (255, 255, 255)))
-        assert bedrock.generate(model, params), model.name
+        assert generate(model, params), model.name
     assert {r["model"] for r in fake.requests} >= {
         "stability.sd3-5-large-v1:0",
         "us.stability.stable-image-inpaint-v1:0",
@@ -154,13 +198,13 @@ def test_every_catalog_model_is_served_where_the_catalog_calls_it(fake):
 @pytest.mark.parametrize("model", [SD35, ULTRA])
 def test_content_filtered_is_a_422(fake, model):
     with pytest.raises(ApiError) as err:
-        bedrock.generate(model, Params(prompt="something [filtered]"))
+        generate(model, Params(prompt="something [filtered]"))
     assert (err.value.status, err.value.code) == (422, "content_filtered")
 
 
 def test_throttling_is_retried_three_times_then_a_429(fake):
     with pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="[throttle] busy"))
+        generate(SD35, Params(prompt="[throttle] busy"))
     assert (err.value.status, err.value.code) == (429, "throttled")
     assert len(fake.requests) == 3  # standard retries: 3 attempts
 
@@ -169,7 +213,7 @@ def test_a_read_timeout_is_a_504_and_is_not_retried(fake, monkeypatch):
     # GIVEN a 1 s read timeout and a model that takes 2 s
     monkeypatch.setenv("BEDROCK_READ_TIMEOUT", "1")
     with pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="[slow:2] a slow cat"))
+        generate(SD35, Params(prompt="[slow:2] a slow cat"))
     # THEN one attempt only: a retry could not finish inside API Gateway's 30 s
     assert (err.value.status, err.value.code) == (504, "provider_timeout")
     assert len(fake.requests) == 1
@@ -181,7 +225,7 @@ def test_a_failure_late_in_the_budget_is_not_retried(fake, monkeypatch):
     monkeypatch.setenv("BEDROCK_READ_TIMEOUT", "2")
     started = time.monotonic()
     with pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="[slow:1.5] [throttle] busy"))
+        generate(SD35, Params(prompt="[slow:1.5] [throttle] busy"))
     # THEN no second attempt: it could only end past the deadline (1.5 s + 2 s > 3 s)
     assert (err.value.status, err.value.code) == (429, "throttled")
     assert len(fake.requests) == 1
@@ -190,7 +234,7 @@ def test_a_failure_late_in_the_budget_is_not_retried(fake, monkeypatch):
 
 def test_model_access_not_enabled_is_a_503(fake):
     with pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="[access-denied]"))
+        generate(SD35, Params(prompt="[access-denied]"))
     assert (err.value.status, err.value.code) == (503, "provider_unavailable")
 
 
@@ -200,7 +244,7 @@ def test_model_access_not_enabled_is_a_503(fake):
 def test_sd3_inference_error_is_a_502_not_a_filter():
     answer = {"seeds": [1], "finish_reasons": ["Inference error"], "images": []}
     with stub_answer(answer), pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="x"))
+        generate(SD35, Params(prompt="x"))
     assert (err.value.status, err.value.code) == (502, "provider_error")
 
 
@@ -225,13 +269,13 @@ def test_sd3_inference_error_is_a_502_not_a_filter():
 )
 def test_bedrock_errors_map_to_clear_api_errors(code, status, message, expected):
     with stub_error(code, status, message), pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="x"))
+        generate(SD35, Params(prompt="x"))
     assert (err.value.status, err.value.code) == expected
 
 
 def test_a_response_that_is_not_an_image_list_is_a_502():
     with stub_answer({"images": ["not base64!"]}), pytest.raises(ApiError) as err:
-        bedrock.generate(SD35, Params(prompt="x"))
+        generate(SD35, Params(prompt="x"))
     assert err.value.status == 502
 
 

@@ -133,6 +133,25 @@ def test_several_images_are_submitted_concurrently(fake, edit):
     assert fake.max_in_flight > 1
 
 
+def test_each_image_is_uploaded_once_for_its_n_jobs_and_at_most_four_are_submitted_at_once(fake, edit):
+    # GIVEN two images, n=3 (six predictions), and a Replicate that takes a moment to accept each
+    fake.create_delay = 0.2
+    encoded = [base64.b64encode(render(bytes([i]))).decode() for i in range(2)]
+
+    # WHEN they are posted together
+    response = edit(json_event({"image": encoded, "n": 3}), FakeContext())
+
+    # THEN six jobs, but each source was uploaded once and all three of its jobs fetch that one copy
+    assert response["statusCode"] == 202, response["body"]
+    assert len(json.loads(response["body"])["jobs"]) == 6
+    uploads = s3_keys("uploads/")
+    assert len(uploads) == 2, uploads
+    fetched = [body["input"]["image"].split("?")[0].rsplit("/uploads/", 1)[1] for body in fake.requests]
+    assert sorted(fetched) == sorted(key.removeprefix("uploads/") for key in uploads for _ in range(3))
+    # AND never more than four predictions were being created at once, yet more than one
+    assert 1 < fake.max_in_flight <= 4
+
+
 def test_an_official_model_is_called_by_name_and_a_community_model_by_its_pinned_version(fake, edit, monkeypatch):
     # GIVEN a deployment with the default cartoonify (community, pinned) and FLUX Kontext (official)
     monkeypatch.setenv("EDIT_MODELS", "cartoonify,flux-kontext-pro")

@@ -188,7 +188,7 @@ def test_throttled_bedrock_is_a_429(aws, generate):
         # what no model here can honour is refused by name (README: OpenAI compatibility), never dropped
         ({"prompt": "x", "style": "vivid"}, 400, "invalid_parameter", "style"),
         ({"prompt": "x", "background": "transparent"}, 400, "invalid_parameter", "background"),
-        ({"prompt": "x", "output_format": "webp"}, 400, "invalid_parameter", "output_format"),
+        ({"prompt": "x", "output_format": "gif"}, 400, "invalid_parameter", "output_format"),
         ({"prompt": "x", "quality": "hd"}, 400, "invalid_parameter", "quality"),
     ],
 )
