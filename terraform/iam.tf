@@ -22,9 +22,10 @@ locals {
   # so a missing key is a 404, not a 403 (S3's implicit check for that carries the key as s3:prefix);
   # a listing must name one of them (StringLike, not IfExists: a listing without a prefix has no
   # s3:prefix and is refused, so no role can enumerate the bucket); and the bucket's KMS key through
-  # S3: Decrypt to read, GenerateDataKey only for a
-  # function that writes. None at all for a function with no S3 action and no listing (analyze without models);
-  # decided on the actions, which are known at plan, so the statement count is too.
+  # S3 for a function that reads or writes objects (a listing decrypts nothing): Decrypt to read,
+  # GenerateDataKey only for a function that writes. None at all for a function with no S3 action and
+  # no listing (analyze without models); decided on the actions, which are known at plan, so the
+  # statement count is too.
   bucket_statements = {
     for name, function in local.functions : name => !anytrue(concat([length(try(function.lists, [])) > 0], [for statement in function.statements : anytrue([for action in statement.actions : startswith(action, "s3:")])])) ? [] : concat(
       [{
@@ -40,7 +41,7 @@ locals {
           ))
         }]
       }],
-      [{
+      !anytrue([for statement in function.statements : anytrue([for action in statement.actions : contains(["s3:GetObject", "s3:PutObject"], action)])]) ? [] : [{
         sid       = "UseBucketKeyThroughS3"
         actions   = anytrue([for statement in function.statements : contains(statement.actions, "s3:PutObject")]) ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]
         resources = [module.bucket.kms_key_arn]

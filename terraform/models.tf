@@ -29,9 +29,12 @@ locals {
     ]))
   }
   # First use of a Marketplace model subscribes the account (Bedrock user guide, "Access Amazon Bedrock
-  # foundation models"): Subscribe limited to the rows' product ids, unless a row's id is unknown.
+  # foundation models"): Subscribe only ever on the enabled rows' product ids, and ViewSubscriptions.
+  # A row whose product id AWS does not list gets no Subscribe right at all (an unconditioned one would
+  # let the role subscribe the account to any Marketplace product): an administrator's one-time first
+  # call subscribes the account to it (docs/models.md). Unsubscribe is not needed to invoke: never granted.
   marketplace_products = {
-    for function, rows in local.bedrock_models : function => [for row in values(rows) : try(row.marketplace_product_id, null)]
+    for function, rows in local.bedrock_models : function => distinct(compact([for row in values(rows) : try(row.marketplace_product_id, null)]))
   }
   marketplace_statements = {
     for function, products in local.marketplace_products : function => !var.bedrock.marketplace_subscribe || length(products) == 0 ? [] : [
@@ -39,15 +42,15 @@ locals {
         sid       = "SubscribeToBedrockMarketplaceModels"
         actions   = ["aws-marketplace:Subscribe"]
         resources = ["*"]
-        conditions = anytrue([for product in products : product == null]) ? [] : [{
+        conditions = [{
           test     = "ForAnyValue:StringEquals"
           variable = "aws-marketplace:ProductId"
-          values   = distinct(products)
+          values   = products
         }]
       },
       {
-        sid        = "SeeAndEndBedrockMarketplaceSubscriptions"
-        actions    = ["aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"]
+        sid        = "SeeBedrockMarketplaceSubscriptions"
+        actions    = ["aws-marketplace:ViewSubscriptions"]
         resources  = ["*"]
         conditions = []
       },

@@ -139,6 +139,20 @@ def generate(fakes: Fakes, expected) -> None:
         answer = post_json("generate", "/v1/images/generations", body)
         if answer["status"] != "succeeded":
             fakes.replicate_jobs.append(answer["id"])
+    rows = CATALOG["models"]
+    replicate = next(n for n in expected.models["generate"] if rows.get(n, {}).get("provider") == "replicate")
+    refused_by_replicate(fakes, "generate", "/v1/images/generations", {"prompt": "a lighthouse", "model": replicate})
+
+
+def refused_by_replicate(fakes: Fakes, function: str, path: str, body: dict) -> None:
+    """A prediction Replicate refuses (here: it no longer takes our token): the job is recorded failed and
+    its open/ marker removed by the function that opened it."""
+    token, fakes.replicate.token = fakes.replicate.token, "r8_revoked"
+    try:
+        answer = call(function, "POST", path, json.dumps(body).encode())
+    finally:
+        fakes.replicate.token = token
+    assert answer["statusCode"] in (502, 503), answer["body"][:300]
 
 
 def edit_body(name: str) -> dict:
@@ -163,6 +177,7 @@ def edit(fakes: Fakes, expected) -> None:
     for _ in range(2):  # two more, for cancel and the sweeper
         answer = post_json("edit", "/v1/images/edits", edit_body(replicate))
         fakes.replicate_jobs += [job["id"] for job in answer["jobs"]]
+    refused_by_replicate(fakes, "edit", "/v1/images/edits", edit_body(replicate))
 
 
 def succeed(fakes: Fakes, job_id: str) -> str:
@@ -225,6 +240,27 @@ def models(fakes: Fakes, expected) -> None:
     assert answer["statusCode"] == 200 and json.loads(answer["body"])["data"], answer["body"]
 
 
+def usage(fakes: Fakes, expected) -> None:
+    """The caller's own ledger: a key's (as the authorizer hands it on) and, without keys, the account's."""
+    from imagegen import apikeys
+
+    key_id = apikeys.KEY_PATTERN.fullmatch(fakes.key).group(1)
+    for owner in (key_id, None):
+        route = next(r for r in load_routes() if r.key == "GET /v1/usage")
+        event = build_event(route, route.pattern.match("/v1/usage"), "GET", "/v1/usage", {"host": DOMAIN}, b"",
+                            "203.0.113.7", DOMAIN)  # fmt: skip
+        if owner:
+            event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
+        answer = load_handler("usage")(event, FakeContext())
+        assert answer["statusCode"] == 200, answer["body"]
+
+
+def web(fakes: Fakes, expected) -> None:
+    for path in ("/", "/playground", "/openapi.json"):
+        answer = call("web", "GET", path)
+        assert answer["statusCode"] == 200, (path, answer["statusCode"])
+
+
 SCENARIOS = {
     "generate": generate,
     "edit": edit,
@@ -235,4 +271,6 @@ SCENARIOS = {
     "authorizer": authorizer,
     "analyze": analyze,
     "models": models,
+    "usage": usage,
+    "web": web,
 }

@@ -470,8 +470,10 @@ def test_policies_are_least_privilege(deployed):
         listed = set(as_list(listing["Condition"]["StringLike"]["s3:prefix"]))
         # the sweeper lists open/, usage lists the caller's usage/{key id}/ (and reads no object at all)
         assert set(reads) <= listed and listed - set(reads) <= {"open/", "usage/*"}, function
-        # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes
+        # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes; neither for a
+        # function that only lists (usage: its ledger keys hold everything, no object is read)
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
+        assert ("kms:Decrypt" in actions) == bool({"s3:GetObject", "s3:PutObject"} & set(actions)), function
         arns = bedrock_arns(expected.models.get(function, []))
         if arns:
             assert set(actions["bedrock:InvokeModel"]) == arns, function
@@ -496,18 +498,20 @@ def test_policies_are_least_privilege(deployed):
 
 
 def check_marketplace(function: str, statements: list[dict], products: list[str | None]) -> None:
-    """First use of a Marketplace model: exactly the three actions Bedrock's auto-subscription needs,
-    Subscribe limited to the enabled models' product ids when AWS lists one for each."""
+    """First use of a Marketplace model: Subscribe, always limited to the enabled models' listed product
+    ids, and ViewSubscriptions; never Unsubscribe, never an unconditioned Subscribe; nothing at all when
+    no enabled model has a listed product id (an administrator's first call subscribes it)."""
     market = [st for st in statements if any(a.startswith("aws-marketplace:") for a in as_list(st["Action"]))]
     actions = sorted(a for st in market for a in as_list(st["Action"]))
-    assert actions == ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"]
+    listed = {product for product in products if product}
+    if not listed:
+        assert actions == [], function
+        return
+    assert actions == ["aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions"], function
     (subscribe,) = [st for st in market if "aws-marketplace:Subscribe" in as_list(st["Action"])]
     assert as_list(subscribe["Action"]) == ["aws-marketplace:Subscribe"], function
-    if None in products:
-        assert "Condition" not in subscribe, function
-    else:
-        limited = subscribe["Condition"]["ForAnyValue:StringEquals"]["aws-marketplace:ProductId"]
-        assert sorted(as_list(limited)) == sorted(set(products)), function
+    limited = subscribe["Condition"]["ForAnyValue:StringEquals"]["aws-marketplace:ProductId"]
+    assert sorted(as_list(limited)) == sorted(listed), function
 
 
 def model_keys(expected: Expected) -> set[str]:
@@ -677,11 +681,13 @@ def words(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-def test_every_aws_call_a_function_makes_is_allowed_by_its_policy(deployed, monkeypatch):
+def test_every_aws_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is_used(deployed, monkeypatch):
     """Each function's real code, run in-process with its deployed environment against the emulator's
     bucket (and the fake Bedrock, SageMaker and Replicate), every request kind it serves; every AWS
     call it makes is recorded as the code made it (iam_eval.record) and must be allowed by that
-    function's own deployed policy, resources and conditions included. moto enforces no IAM; this does."""
+    function's own deployed policy, resources and conditions included. moto enforces no IAM; this does.
+    Two-sided: every function is run (SCENARIOS has each one), and every grant of its policy (action,
+    resource, condition value) must be needed by one of its calls: an extra grant fails too."""
     deployment, expected = deployed
     lam, iam = client(deployment, "lambda"), client(deployment, "iam")
     names, roles = outputs(deployment)["function_names"], outputs(deployment)["function_role_arns"]
@@ -713,16 +719,22 @@ def test_every_aws_call_a_function_makes_is_allowed_by_its_policy(deployed, monk
         s3.put_bucket_policy(Bucket=bucket, Policy=bucket_policy)
     profiles = {model: listed.get("inferenceProfile", {}) for model, listed in OFFERED.items()}
     products = {row["id"]: row.get("marketplace_product_id") for row in CATALOG["models"].values()}
-    refused = []
+    assert set(calls) == set(roles), "every deployed function has its scenarios"
+    refused, idle = [], []
     for function, made in calls.items():
-        no_calls = function == "models" or (function == "analyze" and not expected.analysis_models)
-        assert made or no_calls, f"{function} made no AWS call"
+        no_calls = function in ("models", "web") or (function == "analyze" and not expected.analysis_models)
+        assert bool(made) != no_calls, f"{function}: {len(made)} AWS calls"
         statements, _ = policy_statements(iam, roles[function].rsplit("/", 1)[1])
+        needed = []
         for call in made:
             for need in iam_eval.needs(call, ACCOUNT_ID, kms_key, REGION, profiles, products):
+                needed.append(need)
                 if not iam_eval.allowed(need, statements):
                     refused.append(f"{function}: {call.service}.{call.operation} needs {need}")
+        # the Lambda runtime writes the logs, not our code
+        idle += [f"{function}: {grant}" for grant in iam_eval.unused(statements, needed, ignore=LOG_ACTIONS)]
     assert refused == [], "\n".join(refused)
+    assert idle == [], "granted but never needed:\n" + "\n".join(idle)
     operations = {(c.service, c.operation) for made in calls.values() for c in made}
     assert {("s3", "PutObject"), ("s3", "GetObject"), ("s3", "ListObjectsV2"), ("s3", "DeleteObject"),
             ("ssm", "GetParameter"), ("bedrock-runtime", "InvokeModel")} <= operations  # fmt: skip

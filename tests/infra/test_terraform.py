@@ -272,7 +272,7 @@ def test_policies_follow_least_privilege():
     assert sorted(stars) == ['"${module.bucket.arn}/${prefix}/*"', '"*"', '"*"', '"usage/*"'], "no other '*' here"
     assert re.findall(r'actions\s+= \[([^\]]*)\]\s+resources\s+= \["\*"\]', uncommented) == [
         '"aws-marketplace:Subscribe"',
-        '"aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"',
+        '"aws-marketplace:ViewSubscriptions"',
     ]
     # Bedrock models are invoked where their catalog row runs them, not in the stack's region.
     assert "arn:${local.partition}:bedrock:${row.region}::foundation-model/${row.id}" in text
