@@ -33,17 +33,30 @@ def upload_key(job_id: str, n: int, content_type: str) -> str:
     return f"uploads/{job_id}/{n}.{EXTENSIONS[content_type]}"
 
 
+# S3's answer to a conditional write racing another on the same key: "409 ConditionalRequestConflict ...
+# you can retry the request" (S3 User Guide, conditional writes). The retry then learns who won (412).
+CONFLICT_RETRIES = 3
+
+
 def put_new(key: str, body: bytes | IO[bytes], content_type: str) -> bool:
     """Write an object only if the key is free. False if it already exists (nothing is overwritten)."""
-    try:
-        aws.client("s3").put_object(
-            Bucket=settings.bucket_name(), Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
-        )
-    except Exception as exc:
-        if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
-            return False
-        raise
-    return True
+    start = body.tell() if hasattr(body, "tell") else 0
+    for attempt in range(CONFLICT_RETRIES + 1):
+        if hasattr(body, "seek"):
+            body.seek(start)  # a file body is sent again from where it began
+        try:
+            aws.client("s3").put_object(
+                Bucket=settings.bucket_name(), Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+            )
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code == "PreconditionFailed":
+                return False
+            if code == "ConditionalRequestConflict" and attempt < CONFLICT_RETRIES:
+                continue  # a write to the same key was in flight: ask again, now it has an answer
+            raise
+        return True
+    raise AssertionError("unreachable")
 
 
 def presign(key: str, expires_in: int | None = None) -> dict:

@@ -15,7 +15,9 @@ import pytest
 import requests
 from PIL import Image
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from tests.conftest import require
+
+playwright_api = require("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"

@@ -126,6 +126,7 @@ class MemoryBudget:
     def __init__(self, limit: int):
         self.limit = limit
         self.used = 0
+        self.peak = 0  # the most held at once
         self._room = threading.Condition()
 
     @contextlib.contextmanager
@@ -139,6 +140,7 @@ class MemoryBudget:
         with self._room:
             self._room.wait_for(lambda: self.used + cost <= self.limit)
             self.used += cost
+            self.peak = max(self.peak, self.used)
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from urllib.parse import quote, unquote
 
-from imagegen import apikeys, aws, logs, settings
+from imagegen import apikeys, aws, bucket, logs, settings
 
 log = logging.getLogger("imagegen")
 
@@ -54,18 +54,16 @@ def record(job: dict) -> bool:
     if key is None:
         return True
     try:
-        aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=key, Body=b"", IfNoneMatch="*")
+        if not bucket.put_new(key, b"", "application/octet-stream"):
+            log.info("job %s: usage already recorded", job["id"])
+        return True
     except Exception as exc:
         code = aws.error_code(exc)
-        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
-            log.info("job %s: usage already recorded", job["id"])
-            return True
         if not aws.is_aws_error(exc):
             raise
         log.error("job %s: its usage could not be recorded (%s)", job["id"], code or type(exc).__name__)
         logs.metric("UsageNotRecorded", 1)
         return False
-    return True
 
 
 def parse(key: str) -> tuple[str, str, int, float, str] | None:

@@ -233,6 +233,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.stream()
         elif path == "/to-private":
             self.send(302, Location="https://10.0.0.1/x")
+        elif path.startswith("/to-host/"):  # a redirect to this server under another name
+            self.send(302, Location=f"https://{path.rsplit('/', 1)[1]}:{self.server.server_address[1]}/a.png")
         elif path == "/to-png":
             self.send(301, Location="/a.png")
         elif path.startswith("/loop/"):
@@ -325,6 +327,35 @@ def test_redirect_to_private_address_is_refused_without_connecting(fetch, server
         fetch("/to-private")
     assert (err.value.status, err.value.code) == (400, "url_refused")
     assert connections == [("127.0.0.1", server)]
+
+
+@pytest.mark.parametrize("target", ["localhost", "127.0.0.1", "loopback.test", "[::1]"])
+def test_a_public_host_redirecting_to_loopback_is_refused_without_connecting(server, certs, monkeypatch, target):
+    """The first hop is a public address (reached here through a tunnel to the local server); its
+    redirect names this machine: refused before any connection to it, whatever name it goes by."""
+    public = "93.184.216.34"
+    names = {HOST: public, "loopback.test": "127.0.0.1", "localhost": "127.0.0.1"}
+    opened = []
+    real = socket.create_connection
+
+    def tunnel(address, *args, **kwargs):
+        opened.append(address)
+        host, port = address[:2]
+        if host != public:
+            raise AssertionError(f"connected to {host}")
+        return real(("127.0.0.1", port), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", tunnel)
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with pytest.raises(ApiError) as err:
+        fetch_image(
+            f"https://{HOST}:{server}/to-host/{target}",
+            "image_url",
+            resolve=lambda host, port: [names[host]],
+            context=context,
+        )
+    assert (err.value.status, err.value.code) == (400, "url_refused")
+    assert opened == [(public, server)]
 
 
 def test_redirect_chain_longer_than_the_limit_is_refused(fetch, connections):

@@ -62,6 +62,46 @@ def test_a_write_between_our_read_and_our_put_is_not_lost(aws, monkeypatch):
     assert [image["key"] for image in jobs.get(job["id"])["images"]] == ["theirs", "ours"]
 
 
+def conflicting_once(monkeypatch, times: int = 1) -> list[str]:
+    """S3 answers the next `times` conditional puts 409 ConditionalRequestConflict (another conditional
+    write to the key was in flight), then as usual; returns the keys it refused."""
+    from botocore.exceptions import ClientError
+
+    from imagegen import aws
+
+    client = aws.client("s3")
+    real, refused = client.put_object, []
+
+    def put_object(**kwargs):
+        if ("IfMatch" in kwargs or "IfNoneMatch" in kwargs) and len(refused) < times:
+            refused.append(kwargs["Key"])
+            error = {"Code": "ConditionalRequestConflict", "Message": "A conflicting operation occurred."}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 409}}, "PutObject")
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "put_object", put_object)
+    return refused
+
+
+def test_an_update_s3_answers_409_is_made_again_and_lands(aws, monkeypatch):
+    job = make_job()
+    refused = conflicting_once(monkeypatch)
+    jobs.update(job["id"], lambda j: {**j, "status": "running"})
+    assert refused == [f"jobs/{job['id']}.json"] and jobs.get(job["id"])["status"] == "running"
+
+
+def test_a_new_object_s3_answers_409_is_asked_again_and_a_412_after_it_means_it_exists(aws, monkeypatch):
+    refused = conflicting_once(monkeypatch)
+    assert bucket.put_new("uploads/x/0.png", b"one", "image/png") is True  # 409, then written
+    assert refused == ["uploads/x/0.png"]
+    refused = conflicting_once(monkeypatch)
+    assert bucket.put_new("uploads/x/0.png", b"two", "image/png") is False  # 409, then 412: it exists
+    assert bucket.read("uploads/x/0.png") == b"one"
+    conflicting_once(monkeypatch, times=10)
+    with pytest.raises(Exception, match="ConditionalRequestConflict"):  # it never settles: an error, not "exists"
+        bucket.put_new("uploads/y/0.png", b"three", "image/png")
+
+
 def test_unknown_job_is_job_not_found(aws):
     with pytest.raises(jobs.JobNotFound):
         jobs.get(bucket.new_job_id())
