@@ -79,7 +79,7 @@ USES = {
     # Bedrock edits now, Replicate models' forms, masks (Pillow), multipart forms
     "edit": {*RUN, "multipart", "imagegen.routes.edit", "imagegen.api.forms", "imagegen.providers.replicate"}
     | {"imagegen.images.fetch"}  # OpenAI's JSON edits: image URLs fetched here
-    | {"imagegen.images.masks", "imagegen.images.pillow"},
+    | {"imagegen.images.masks", "imagegen.images.pillow", "imagegen.images.sizing"},
     "authorizer": {*BASE, "imagegen.apikeys", "imagegen.routes.authorizer"},
     "models": {*BASE, "imagegen.catalog", "imagegen.routes.models"} - {"botocore", "imagegen.aws"},
     "usage": {*BASE, "imagegen.routes.usage", "imagegen.jobs", "imagegen.jobs.usage", "imagegen.catalog"}

@@ -96,11 +96,12 @@ def https_site(files: dict[str, bytes], tmp: Path) -> tuple[ThreadingHTTPServer,
 
 
 def run(ctx) -> list[Figure]:
+    from bench.local import replicate_env
     from localdev.fake_models import FakeModels
 
     files = {f"/{i}.png": noisy_png(SIDE, i) for i in range(IMAGES)}
     largest = max(len(data) for data in files.values())
-    with tempfile.TemporaryDirectory(prefix="bench-edit-") as tmp:
+    with replicate_env(), tempfile.TemporaryDirectory(prefix="bench-edit-") as tmp:  # a bucket and the env
         server, cert = https_site(files, Path(tmp))
         models = FakeModels().start()
         small = Path(tmp) / "small.png"

@@ -379,6 +379,13 @@ COST = {
     "cost_usd": {"type": "number", "minimum": 0, "description": "images x the model's list price (catalog)"},
     "price_date": {"type": "string", "format": "date"},
 }
+SCALED = {
+    "scaled": {
+        "type": "array",
+        "items": TEXT,
+        "description": "each source an edit sent at another size than it came: 'image: 4032x3024 -> 3547x2660'",
+    }
+}
 JOB_HEAD = {name: NULLABLE_TEXT for name in answers.JOB_FIELDS} | {
     "id": TEXT,
     "status": {"enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -411,6 +418,7 @@ SCHEMAS = {
         "description": "OpenAI's ImagesResponse (created, data) with the job it made (id, images, links, cost)",
         "properties": JOB_HEAD
         | COST
+        | SCALED
         | {
             "created": {"type": "integer"},
             "data": {"type": "array", "items": {"type": "object", "properties": {"url": TEXT, "b64_json": TEXT}}},
@@ -450,6 +458,7 @@ SCHEMAS = {
         "required": ["id", "status", "images", "links"],
         "properties": JOB_HEAD
         | COST
+        | SCALED
         | {
             "error": NULLABLE_TEXT,
             "created_at": TEXT,
@@ -477,6 +486,8 @@ SCHEMAS = {
             "price_per_image_usd": {"type": ["number", "null"]},
             "price_date": NULLABLE_TEXT,
             "aliases": {"type": "array", "items": TEXT},
+            # one of OpenAI's names: the catalog model each task gives it
+            "stands_for": {"type": "object", "additionalProperties": TEXT},
         },
     },
     "ModelList": {

@@ -101,6 +101,7 @@ class Order:
     user: str | None = None  # the end user the client named (safety_identifier or user)
     owner: str | None = None  # the API key id of the caller, when keys are on
     asked: dict[str, str] = field(default_factory=dict)  # OpenAI's `size` etc. as sent, for errors and answers
+    scaled: tuple[str, ...] = ()  # sources sent at another size than they came ("image: 4032x3024 -> ...")
 
     @property
     def provider(self) -> str:
@@ -114,6 +115,9 @@ class Order:
         """The params of one source image (an edit makes one call per uploaded image)."""
         return replace(self.params, image=source.data)
 
-    def who(self) -> dict[str, str]:
-        """The job record's user and owner fields, where known."""
-        return {name: value for name, value in (("user", self.user), ("owner", self.owner)) if value}
+    def who(self) -> dict[str, Any]:
+        """The job record's user and owner fields, where known (and the sources it scaled)."""
+        found: dict[str, Any] = {k: v for k, v in (("user", self.user), ("owner", self.owner)) if v}
+        if self.scaled:
+            found["scaled"] = list(self.scaled)
+        return found

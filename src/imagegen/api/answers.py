@@ -83,7 +83,7 @@ def created(
         body["offline"] = True
     body |= image_fields(job["images"], response_format, produced)
     body |= echoed(job["images"], asked or {})
-    body |= {k: job[k] for k in COST_FIELDS if k in job}
+    body |= {k: job[k] for k in (*COST_FIELDS, "scaled") if k in job}
     body["links"] = links(job["id"])
     return json_response(201, body, {"location": body["links"]["self"], **(headers or {})})
 
@@ -115,6 +115,6 @@ def job_view(job: dict) -> dict:
     view["images"] = [
         bucket.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])
     ]
-    view |= {k: job[k] for k in COST_FIELDS if k in job}
+    view |= {k: job[k] for k in (*COST_FIELDS, "scaled") if k in job}
     view["links"] = links(job["id"])
     return view

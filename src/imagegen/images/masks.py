@@ -16,8 +16,11 @@ from imagegen.images import pillow
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 
 
-def white_means_edit(mask: bytes, image_size: tuple[int, int], field: str = "mask") -> bytes:
-    """A grayscale PNG, white where `mask` is fully transparent; a 400 naming `field` otherwise."""
+def white_means_edit(
+    mask: bytes, image_size: tuple[int, int], field: str = "mask", sent_at: tuple[int, int] | None = None
+) -> bytes:
+    """A grayscale PNG, white where `mask` is fully transparent, at `sent_at` (the size its image is sent
+    at, when the image was scaled); a 400 naming `field` otherwise."""
     unreadable = bad_request("invalid_mask", f"{field} could not be read as a PNG", field)
     with pillow.opened(mask, field, unreadable) as opened:
         if opened.format != "PNG":
@@ -34,6 +37,10 @@ def white_means_edit(mask: bytes, image_size: tuple[int, int], field: str = "mas
             )
         alpha = opened.convert("RGBA").getchannel("A")
     edited = alpha.point(lambda a: 255 if a == 0 else 0)
+    if sent_at is not None and sent_at != edited.size:
+        from PIL import Image
+
+        edited = edited.resize(sent_at, Image.Resampling.NEAREST)
     if edited.getbbox() is None:
         raise bad_request("invalid_mask", f"{field} has no fully transparent pixel, so nothing would change", field)
     out = io.BytesIO()

@@ -42,3 +42,17 @@ def dimensions(data: bytes, field: str) -> tuple[int, int]:
     """(width, height) from the image's header, without decoding the pixels."""
     with opened(data, field) as image:
         return image.size
+
+
+def resized(data: bytes, field: str, size: tuple[int, int]) -> bytes:
+    """The image at `size` (Lanczos), in its own format: PNG stays lossless, JPEG and WebP at quality 95."""
+    from PIL import Image
+
+    with opened(data, field) as image:
+        kind = image.format if image.format in ("PNG", "JPEG", "WEBP") else "PNG"
+        mode = image.mode if kind == "PNG" or image.mode in ("RGB", "L") else "RGB"
+        scaled = image.convert(mode).resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    options = {"quality": 95} if kind in ("JPEG", "WEBP") else {}
+    scaled.save(out, format=kind, **options)
+    return out.getvalue()

@@ -39,7 +39,7 @@ from imagegen.api import answers, fields, forms, prefer
 from imagegen.api.events import Request, json_response, parse_json
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
-from imagegen.images import fetch, formats, masks, pillow
+from imagegen.images import fetch, formats, masks, pillow, sizing
 from imagegen.jobs import records, run, waiting
 from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source, check_model_calls
 from imagegen.providers import replicate
@@ -234,6 +234,12 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
     check_model_calls(images, n, settings.max_model_calls())
+    if images > 1 and catalog.stands_for_default(values.get("model")):
+        raise invalid(
+            "image",
+            f"{values['model']} makes one picture from several images, and no model here can; send one image, "
+            "or name one of this API's models (GET /v1/models) to edit each image on its own, one result each",
+        )
     width, height = fields.size(values.get("size"))
     response_format = catalog.response_format(values.get("response_format"), values.get("model"))
     user = fields.end_user(values)
@@ -265,18 +271,45 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
 
 
 def with_images(order: Order, sources: list[Source], mask: bytes | None) -> Order:
-    """The order with its images and mask (white-means-edit), checked against what the model can do."""
+    """The order with its images at the size they are sent at (sized) and the mask (white-means-edit,
+    the same size), checked against what the model can do. `size` is used up here: an edit makes the
+    shape of its source, so the source is what is scaled."""
     params = order.params
+    if mask is not None and (len(sources) != 1 or sources[0].data is None):
+        raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
+    sources, scaled, sizes = sized(order, sources)
     if mask is not None:
-        if len(sources) != 1 or sources[0].data is None:
-            raise invalid("mask", "a mask goes with exactly one uploaded image (not an image_url)")
         formats.check_image(mask, "mask")
-        params = replace(
-            params, mask=masks.white_means_edit(mask, pillow.dimensions(sources[0].data, sources[0].field))
-        )
-    order = replace(order, params=params, sources=tuple(sources))
+        came, sent = sizes[0]
+        params = replace(params, mask=masks.white_means_edit(mask, came, sent_at=sent))
+    params = replace(params, width=None, height=None)
+    order = replace(order, params=params, sources=tuple(sources), scaled=tuple(scaled))
     check_model_can(order, order.params.prompt if order.prompt_given else None)
     return order
+
+
+def sized(order: Order, sources: list[Source]) -> tuple[list[Source], list[str], list[tuple]]:
+    """Each uploaded source at the size it is sent at: the `size` asked for (the same shape, or a 400
+    that lists what the model can make), else its own; within the model's pixel limit either way (a
+    12 MP phone photo is scaled down, proportions kept, and the answer says to what)."""
+    asked = (order.params.width, order.params.height) if order.params.width is not None else None
+    max_pixels = order.row.limit("image", {}).get("max_pixels")
+    done, scaled, sizes = [], [], []
+    for source in sources:
+        if source.data is None:
+            if asked is not None:
+                raise invalid("size", f"{source.field} is a URL the model fetches itself: send the image to resize it")
+            done.append(source)
+            continue
+        came = pillow.dimensions(source.data, source.field)
+        sent = sizing.target(came, asked, max_pixels, order.row.name, source.field)
+        sizes.append((came, sent))
+        if sent != came:
+            data = pillow.resized(source.data, source.field, sent)
+            source = replace(source, data=data, content_type=formats.sniff(data))
+            scaled.append(f"{source.field}: {came[0]}x{came[1]} -> {sent[0]}x{sent[1]}")
+        done.append(source)
+    return done, scaled, sizes
 
 
 def choose(requested: object, task: str, prompt: str | None = None, masked: bool = False) -> Model:

@@ -84,8 +84,29 @@ def list_models() -> dict:
     return {"object": "list", "data": [served(name, tasks, first) for name, tasks in enabled().items()]}
 
 
+def stands_for(name: str) -> dict:
+    """One of OpenAI's model names (gpt-image-1, dall-e-3, ...): generate and edit take it and give it the
+    deployment's default model for the request, so it is answered as a model too, saying which."""
+    first = defaults()
+    tasks = list(first)
+    return {
+        "id": name,
+        "object": "model",
+        "created": int(datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()),
+        "owned_by": "imagegen",
+        "tasks": tasks,
+        "routes": [ROUTES[task] for task in tasks],
+        "default_for": [],
+        "stands_for": first,
+        "aliases": [],
+    }
+
+
 def one(name: str) -> dict:
-    """One enabled model by its catalog name (or an alias of it), or OpenAI's 404."""
+    """One enabled model by its catalog name (or an alias of it), one of OpenAI's names the routes take
+    (standing for the deployment's defaults), or OpenAI's 404."""
+    if catalog.stands_for_default(name):
+        return stands_for(name)
     model = catalog.find(name)
     tasks = enabled().get(model.name) if model else None
     if not tasks:

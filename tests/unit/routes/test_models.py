@@ -66,7 +66,25 @@ def test_one_model_by_name_or_alias_and_a_model_not_served_is_a_404(models_route
         monkeypatch.delenv(name, raising=False)
     status, body = get(models_route, "stable-diffusion-3.5-large")
     assert status == 200 and body["id"] == "sd3.5-large" and body["object"] == "model"
-    for missing in ("stable-image-ultra", "dall-e-3", "x" * 500):  # in the catalog but off; unknown; long
+    for missing in ("stable-image-ultra", "gpt-4o", "x" * 500):  # in the catalog but off; unknown; long
         status, body = get(models_route, missing)
         assert status == 404 and body["error"]["code"] == "model_not_found" and body["error"]["param"] == "model"
         assert len(json.dumps(body)) < 1000
+
+
+def test_every_name_generate_and_edit_take_is_a_model_here(models_route, monkeypatch):
+    """models.retrieve("gpt-image-1") while generate takes gpt-image-1: OpenAI's names stand for the
+    deployment's defaults, and say which; an alias answers as its model."""
+    for name in ("GENERATE_MODELS", "EDIT_MODELS", "SAGEMAKER_ENDPOINT_NAME", "MODEL_ALIASES"):
+        monkeypatch.delenv(name, raising=False)
+    for name in catalog.data()["openai"]["names"]:
+        status, body = get(models_route, name)
+        assert status == 200 and body["id"] == name and body["object"] == "model", name
+        assert body["stands_for"] == {"generate": "sd3.5-large", "edit": "sd3.5-large", "variation": "sd3.5-large"}
+    monkeypatch.setenv("MODEL_ALIASES", '{"dall-e-3": "flux-schnell"}')
+    catalog.names.cache_clear()
+    status, body = get(models_route, "dall-e-3")
+    assert status == 200 and body["id"] == "flux-schnell"
+    for row in catalog.enabled("generate") + catalog.enabled("edit"):
+        for alias in row.aliases:
+            assert get(models_route, alias)[1]["id"] == row.name
