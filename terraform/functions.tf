@@ -117,7 +117,7 @@ locals {
 
     replicate_webhook = {
       description = "Replicate webhook: verifies the signature, stores the outputs, marks the job done"
-      layers      = ["imagegen", "awssdk"]
+      layers      = ["imagegen", "awssdk", "vendor"] # vendor: Pillow, to encode again at output_compression
       environment = {
         REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate.webhook_secret_parameter_name
         REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate.output_hosts)

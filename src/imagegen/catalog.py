@@ -123,6 +123,14 @@ def image_cost(model: object, count: int) -> dict[str, Any]:
     return {"cost_usd": round(usd * count, 6), "price_date": row.price["date"]}
 
 
+def recompresses(model: object, compression: object) -> bool:
+    """True if images of `model` (a name, alias or provider ref) are to be encoded again at OpenAI's
+    `output_compression`: asked for (below 100), and the model has no setting of its own for it
+    (FLUX has: output_quality; Stability and the SageMaker endpoint have not)."""
+    row = find(model)
+    return isinstance(compression, int) and compression < 100 and row is not None and not row.limit("output_quality")
+
+
 def get(name: str) -> Model:
     try:
         return models()[name]

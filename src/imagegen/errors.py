@@ -81,12 +81,6 @@ def check_output_format(value: str | None, made: tuple[str, ...], model: str, as
         raise invalid("output_format", f"{model} makes {', '.join(made)}, not {asked or value}")
 
 
-def refuse_compression(value: int | None, model: str) -> None:
-    """OpenAI's `output_compression` on a model without that setting: left out, or 100 (no compression)."""
-    if value not in (None, 100):
-        raise invalid("output_compression", f"{model} has no compression setting; leave it out (or 100)")
-
-
 # -- jobs ----------------------------------------------------------------------------------------
 
 

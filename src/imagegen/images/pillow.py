@@ -56,3 +56,16 @@ def resized(data: bytes, field: str, size: tuple[int, int]) -> bytes:
     options = {"quality": 95} if kind in ("JPEG", "WEBP") else {}
     scaled.save(out, format=kind, **options)
     return out.getvalue()
+
+
+def recompressed(data: bytes, field: str, quality: int) -> bytes:
+    """A JPEG or WebP encoded again at `quality` (OpenAI's output_compression, 0-100), for a model that has
+    no such setting of its own; anything else as it is."""
+    with opened(data, field) as image:
+        kind = image.format
+        if kind not in ("JPEG", "WEBP"):
+            return data
+        image.load()
+        out = io.BytesIO()
+        image.save(out, format=kind, quality=quality)
+    return out.getvalue()

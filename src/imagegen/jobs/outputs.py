@@ -155,6 +155,16 @@ def store_outputs(job: dict, urls: list[str], deadline: float | None = None) -> 
             seconds_left(deadline)  # the write must fit too
             size = spool.tell()
             spool.seek(0)
+            compression = (job.get("parameters") or {}).get("compression")
+            if catalog.recompresses(job.get("model"), compression):  # the model has no setting for it
+                from imagegen.images import pillow
+
+                encoded = pillow.recompressed(spool.read(), f"output {n}", compression)
+                spool.seek(0)
+                spool.truncate()
+                spool.write(encoded)
+                size = spool.tell()
+                spool.seek(0)
             key = bucket.image_key(job["id"], n, content_type, when)
             if bucket.put_new(key, spool, content_type):
                 log.info("job %s: stored %s (%d bytes)", job["id"], key, size)

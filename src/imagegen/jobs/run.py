@@ -46,6 +46,10 @@ def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[
     failures = [result for result in results if isinstance(result, Exception)]
     if failures and not produced:
         raise failures[0]
+    if catalog.recompresses(order.row.name, order.params.compression):
+        from imagegen.images import pillow
+
+        produced = [pillow.recompressed(image, "output", order.params.compression) for image in produced]
     if failures:
         reason = failures[0].message if isinstance(failures[0], ApiError) else "an unexpected error"
         extra["error"] = f"{len(failures)} of {len(work)} model calls failed ({reason}); the images made are kept"

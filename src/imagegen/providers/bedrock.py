@@ -41,7 +41,6 @@ from imagegen.errors import (
     check_range,
     invalid,
     refuse,
-    refuse_compression,
 )
 from imagegen.images import formats
 from imagegen.orders import MAX_N, Params
@@ -103,7 +102,6 @@ class StableImage:
         if p.quality not in DEFAULT_QUALITY:
             raise invalid("quality", f"{p.quality!r} cannot be honoured by {model.name}; leave it out")
         check_output_format(p.output_format, model.output_formats, model.name)
-        refuse_compression(p.compression, model.name)  # Stability has no compression setting
         refuse("steps", p.steps, model.name)
         refuse("cfg_scale", p.cfg_scale, model.name)
         check_range("seed", p.seed, *model.limit("seed"), model.name)

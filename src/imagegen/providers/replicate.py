@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from imagegen import aws, settings
 from imagegen.catalog import Model
-from imagegen.errors import check_output_format, check_range, invalid, refuse, refuse_compression
+from imagegen.errors import check_output_format, check_range, invalid, refuse
 from imagegen.orders import Params
 
 log = logging.getLogger("imagegen")
@@ -180,16 +180,15 @@ def generation_input(model: Model, p: Params) -> dict:
 
 def output_input(model: Model, p: Params) -> dict[str, Any]:
     """OpenAI's output_format and output_compression as the model's own inputs (FLUX: output_format
-    webp/jpg/png, output_quality 0-100), where its row lists the format; else a 400 naming the field."""
+    webp/jpg/png, output_quality 0-100), where its row lists the format (else a 400 naming the field);
+    a model without output_quality has its outputs encoded again at that quality when they are stored."""
     payload: dict[str, Any] = {}
     if p.output_format is not None:
         wanted = {"jpeg": "jpg"}.get(p.output_format, p.output_format)
         check_output_format(wanted, model.output_formats, model.name, p.output_format)
         payload["output_format"] = wanted
-    if p.compression not in (None, 100):
-        if not model.limit("output_quality"):
-            refuse_compression(p.compression, model.name)
-        payload["output_quality"] = p.compression
+    if p.compression not in (None, 100) and model.limit("output_quality"):
+        payload["output_quality"] = p.compression  # else its outputs are encoded again (jobs.outputs)
     return payload
 
 

@@ -14,7 +14,7 @@ import binascii
 import json
 
 from imagegen import catalog, settings
-from imagegen.errors import ProviderError, check_length, check_output_format, check_range, invalid, refuse_compression
+from imagegen.errors import ProviderError, check_length, check_output_format, check_range, invalid
 from imagegen.orders import Params
 from imagegen.providers import runtime
 
@@ -40,7 +40,6 @@ def validate(params: Params) -> None:
     check_range("cfg_scale", params.cfg_scale, *limit("cfg_scale"), NAME)
     check_range("seed", params.seed, *limit("seed"), NAME)
     check_output_format(params.output_format, ("jpeg",), NAME)
-    refuse_compression(params.compression, NAME)
 
 
 def body(params: Params) -> dict:

@@ -5,6 +5,7 @@ Output files are served over loopback HTTP by the fake Replicate's file host.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import datetime
@@ -353,3 +354,32 @@ def test_b64_json_of_a_replicate_job_is_refused_from_the_recorded_sizes_before_r
         answers.image_fields(stored, "b64_json")
     assert (err.value.status, err.value.code) == (413, "response_too_large") and "url" in err.value.message
     assert read == []
+
+
+def test_a_jpeg_of_a_model_without_a_quality_setting_is_stored_at_the_compression_asked_for(fake, webhook):
+    # GIVEN a FLUX Kontext job (jpg, but no output_quality input) asked for output_compression 20
+    from PIL import Image
+
+    job = records.new_job(
+        storage.new_job_id(),
+        provider="replicate",
+        model="black-forest-labs/flux-kontext-pro",
+        parameters={"output_format": "jpeg", "compression": 20},
+    )
+    job = records.create({**job, "prediction_id": PREDICTION})
+    picture = Image.new("RGB", (256, 256), (30, 120, 200))
+    for x in range(0, 256, 16):
+        picture.paste((x, 255 - x, 90), (x, 0, x + 8, 256))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=95)
+    made = out.getvalue()
+    # WHEN Replicate's webhook says it succeeded with that JPEG at quality 95
+    status, _ = answer(webhook(event_for(fake, job["id"], output=[serve(fake, made)]), FakeContext()))
+    # THEN what is stored is the same picture encoded again at quality 20: a JPEG, coarser, smaller
+    assert status == 200
+    (key,) = image_keys(job["id"])
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    again, original = Image.open(io.BytesIO(stored)), Image.open(io.BytesIO(made))
+    assert again.format == "JPEG" and again.size == original.size and len(stored) < len(made)
+    assert sum(again.quantization[0]) > sum(original.quantization[0])
+    assert records.get(job["id"])["images"][0]["bytes"] == len(stored)
