@@ -89,7 +89,7 @@ USES = {
     | {*(f"imagegen.{m}" for m in ("api.fields", "api.forms", "bucket", "orders", "images", "images.fetch"))}
     | {"imagegen.images.formats"},
 }
-# The first caller's wait against the seed-style handler (issue 25: under 0.8x).
+# The first caller's wait against the seed-style handler: under 0.8x of it.
 TARGETS = {"get_job": "< 0.8x"}
 
 PROBE = """
