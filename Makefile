@@ -40,7 +40,7 @@ LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/awssdk.zip dist/layers/vendor
 SHARED_SOURCES := $(shell find src/imagegen -type f -not -path '*/__pycache__/*')
 
 .PHONY: help install screenshots build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
-        serve api-key docs tf-check deploy deploy-local bench ci clean
+        serve api-key smoke docs tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -147,6 +147,10 @@ screenshots: install localstack-up ## Run the playground's browser tests and cop
 api-key: install localstack-up ## Mint an API key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90]; printed once
 	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=<expiry>]"; exit 2; }
 	@$(LOCAL_AWS) $(PY) scripts/api_key.py mint --name "$(NAME)" $(if $(DAYS),--expires-days $(DAYS))
+
+smoke: install ## After terraform apply: make smoke URL=<api_url> KEY=<api key> [YES=1] checks the deployment end to end (asks before it spends)
+	@test -n "$(URL)" || { echo "usage: make smoke URL=<terraform output api_url> KEY=<api key> [YES=1]"; exit 2; }
+	@$(if $(KEY),IMAGEGEN_API_KEY="$(KEY)") $(PY) scripts/smoke.py --url "$(URL)" $(if $(YES),--yes)
 
 docs: install ## Write every generated doc: the model table, the contract, Terraform's tables, the routes, functions and metrics
 	$(PY) scripts/catalog_docs.py
