@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from urllib.parse import urlsplit
 
 from localdev.bucket import ensure_bucket
 from localdev.server import Cors, LocalApi
@@ -25,6 +26,9 @@ def configure_environment(host: str, port: int) -> list[str]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("BUCKET_NAME", "imagegen-local")
+    # the playground's CSP admits images from the bucket's origin only: here LocalStack's (plain http)
+    endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
+    os.environ.setdefault("IMAGEGEN_IMAGE_ORIGIN", f"{endpoint.scheme}://{endpoint.netloc}")
     # Edits may also pick Replicate's FLUX Kontext (prompt) and FLUX Fill (prompt + mask), which the
     # offline fake serves, besides the default cartoonify: the README's examples use them.
     os.environ.setdefault("EDIT_MODELS", "cartoonify,sd3.5-large,stable-image-inpaint,flux-kontext-pro,flux-fill-pro")

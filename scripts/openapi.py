@@ -373,7 +373,12 @@ NULLABLE_TEXT = {"type": ["string", "null"]}
 PRESIGNED = {
     "type": "object",
     "required": ["url"],
-    "properties": {"url": TEXT, "expires_in": {"type": "integer"}, "content_type": NULLABLE_TEXT},
+    "properties": {
+        "url": TEXT,
+        "download_url": {"type": "string", "description": "the same image, saved as <job id>-<n>.<ext>"},
+        "expires_in": {"type": "integer"},
+        "content_type": NULLABLE_TEXT,
+    },
 }
 COST = {
     "cost_usd": {"type": "number", "minimum": 0, "description": "images x the model's list price (catalog)"},
@@ -483,6 +488,7 @@ SCHEMAS = {
             "sizes": {"type": "array", "items": TEXT},
             "aspect_ratios": {"type": "array", "items": TEXT},
             "images_per_call": {"type": "integer"},
+            "max_input_pixels": {"type": ["integer", "null"]},
             "price_per_image_usd": {"type": ["number", "null"]},
             "price_date": NULLABLE_TEXT,
             "aliases": {"type": "array", "items": TEXT},

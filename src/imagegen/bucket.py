@@ -59,14 +59,22 @@ def put_new(key: str, body: bytes | IO[bytes], content_type: str) -> bool:
     raise AssertionError("unreachable")
 
 
-def presign(key: str, expires_in: int | None = None) -> dict:
-    """A presigned GET URL for `key` and the time it stops working."""
+def presign(key: str, expires_in: int | None = None, filename: str | None = None) -> dict:
+    """A presigned GET URL for `key` and the time it stops working; with `filename`, S3 answers it as a
+    download of that name (response-content-disposition, signed into the URL)."""
     seconds = expires_in or settings.url_expiry_seconds()
-    url = aws.client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": settings.bucket_name(), "Key": key}, ExpiresIn=seconds
-    )
+    params = {"Bucket": settings.bucket_name(), "Key": key}
+    if filename:
+        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    url = aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
     expires_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
     return {"key": key, "url": url, "expires_at": expires_at.isoformat(timespec="seconds")}
+
+
+def download_name(key: str) -> str:
+    """images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} -> {job_id}-{n}.{ext}: what a saved image is called."""
+    *_, job_id, name = key.split("/")
+    return f"{job_id}-{name}"
 
 
 def read(key: str) -> bytes:

@@ -211,6 +211,16 @@ def http_loopback_allowed(scheme: str, host: str | None) -> bool:
     return scheme == "http" and host in LOOPBACK_HOSTS and flag("REPLICATE_ALLOW_HTTP_LOOPBACK")
 
 
+def aws_region() -> str:
+    """The region the function runs in (Lambda sets AWS_REGION; elsewhere AWS_DEFAULT_REGION)."""
+    return os.environ.get("AWS_REGION") or env("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def local_image_origin() -> str:
+    """make serve only: the origin its presigned image URLs have (LocalStack's), for the page's CSP."""
+    return env("IMAGEGEN_IMAGE_ORIGIN", "")
+
+
 def fetch_loopback_allowed() -> bool:
     """Tests and make serve only: URL images from this machine (IMAGEGEN_FETCH_ALLOW_LOOPBACK=1)."""
     return flag("IMAGEGEN_FETCH_ALLOW_LOOPBACK")

@@ -175,8 +175,9 @@ def test_each_function_gets_exactly_the_layers_it_imports():
         used = [tfcheck.unquote(layer) for layer in settings["layers"]]
         assert used == wanted, name
     for name in functions:  # every function makes AWS calls (S3 at least) but the catalog's list and the page
-        assert ("boto3" in third_party_imports(name)) == (name not in ("models", "web")), name
-    assert third_party_imports("get_job") == {"boto3", "botocore"}
+        assert ("botocore" in third_party_imports(name)) == (name not in ("models", "web")), name
+        assert "boto3" not in third_party_imports(name), name  # clients come from botocore's session
+    assert third_party_imports("get_job") == {"botocore"}
     assert {"replicate", "multipart"} <= third_party_imports("edit")
     # analyze: the multipart parser and Pillow (vendor), ONNX Runtime and numpy (analysis)
     assert {"multipart", "onnxruntime", "numpy", "PIL"} <= third_party_imports("analyze")

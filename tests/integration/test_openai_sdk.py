@@ -294,8 +294,11 @@ def test_the_sdk_lists_and_retrieves_the_deployments_models(client):
     ids = [model.id for model in listed]
     assert "sd3.5-large" in ids and all(model.object == "model" and model.owned_by for model in listed)
     assert client.models.retrieve("stable-diffusion-3.5-large").id == "sd3.5-large"  # an alias
+    # OpenAI's names, which generate and edit take, are models here too, saying which model they stand for
+    openai_name = client.models.retrieve("gpt-image-1")
+    assert openai_name.id == "gpt-image-1" and openai_name.model_extra["stands_for"]["generate"] in ids
     with pytest.raises(openai.NotFoundError) as missing:
-        client.models.retrieve("dall-e-3")
+        client.models.retrieve("gpt-4o")
     assert missing.value.code == "model_not_found"
 
 

@@ -34,10 +34,20 @@ def image_fields(stored: list[dict], response_format: str, produced: list[bytes]
         blobs = produced if produced is not None else [bucket.read(i["key"]) for i in stored]
         check_inline_size(len(b) for b in blobs)
         data = [{"b64_json": base64.b64encode(b).decode()} for b in blobs]
-    presigned = [bucket.presign(i["key"]) | {"content_type": i.get("content_type")} for i in stored]
+    presigned = [presign(image) for image in stored]
     if response_format != "b64_json":
         data = [{"url": image["url"]} for image in presigned]
     return {"images": presigned, "created": int(time.time()), "data": data}
+
+
+def presign(image: dict) -> dict:
+    """A stored image's presigned URL (to show it), its download URL (to save it as <job id>-<n>.<ext>:
+    a browser ignores `download` on another origin) and its content type."""
+    key = image["key"]
+    return bucket.presign(key) | {
+        "content_type": image.get("content_type"),
+        "download_url": bucket.presign(key, filename=bucket.download_name(key))["url"],
+    }
 
 
 def check_inline_size(sizes) -> None:
@@ -112,9 +122,7 @@ def job_view(job: dict) -> dict:
     view = {k: job.get(k) for k in ("id", "status", "provider", "model", "prompt", "error", "created_at", "updated_at")}
     if job.get("offline"):
         view["offline"] = True
-    view["images"] = [
-        bucket.presign(image["key"]) | {"content_type": image.get("content_type")} for image in job.get("images", [])
-    ]
+    view["images"] = [presign(image) for image in job.get("images", [])]
     view |= {k: job[k] for k in (*COST_FIELDS, "scaled") if k in job}
     view["links"] = links(job["id"])
     return view

@@ -280,7 +280,7 @@ def with_images(order: Order, sources: list[Source], mask: bytes | None) -> Orde
     sources, scaled, sizes = sized(order, sources)
     if mask is not None:
         formats.check_image(mask, "mask")
-        came, sent = sizes[0]
+        came, sent = sizes[0] if sizes else (pillow.dimensions(sources[0].data, sources[0].field), None)
         params = replace(params, mask=masks.white_means_edit(mask, came, sent_at=sent))
     params = replace(params, width=None, height=None)
     order = replace(order, params=params, sources=tuple(sources), scaled=tuple(scaled))
@@ -299,6 +299,9 @@ def sized(order: Order, sources: list[Source]) -> tuple[list[Source], list[str],
         if source.data is None:
             if asked is not None:
                 raise invalid("size", f"{source.field} is a URL the model fetches itself: send the image to resize it")
+            done.append(source)
+            continue
+        if asked is None and max_pixels is None:  # nothing to fit it to: sent as it came
             done.append(source)
             continue
         came = pillow.dimensions(source.data, source.field)

@@ -68,6 +68,7 @@ def view(model: Model, tasks: list[str], default_for: list[str]) -> dict:
         "sizes": list(sizes.values()) if isinstance(sizes, dict) else [],
         "aspect_ratios": list(sizes),
         "images_per_call": model.limit("n", 1),  # a generation asks for up to 4: more calls at once
+        "max_input_pixels": model.limit("image", {}).get("max_pixels"),  # an edit's source: larger is scaled
         "price_per_image_usd": model.price["usd"],
         "price_date": model.price["date"],
         "aliases": list(model.aliases),

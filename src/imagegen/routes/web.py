@@ -16,6 +16,7 @@ import json
 from functools import cache
 from importlib import resources
 
+from imagegen import settings
 from imagegen.api.events import Request
 
 ASSETS = resources.files("imagegen") / "web"
@@ -39,7 +40,7 @@ def page() -> tuple[str, str]:
             "default-src 'none'",
             f"script-src {digest(script)}",
             f"style-src {digest(style)}",
-            "img-src 'self' data: blob: https: http:",  # presigned URLs: S3 (or LocalStack under make serve)
+            f"img-src 'self' data: blob: {' '.join(image_origins())}",  # presigned URLs: the bucket's only
             "connect-src 'self'",
             "form-action 'none'",
             "frame-ancestors 'none'",
@@ -47,6 +48,20 @@ def page() -> tuple[str, str]:
         )
     )
     return html, policy
+
+
+def image_origins() -> list[str]:
+    """Where the page's images come from: the origins S3's presigned URLs of this bucket have, as
+    botocore makes them (virtual-hosted `https://<bucket>.s3.amazonaws.com`; a name with dots goes
+    path-style to the region's endpoint; tests/unit/routes/test_web.py holds this against botocore),
+    or, under make serve, LocalStack's."""
+    local = settings.local_image_origin()
+    if local:
+        return [local]
+    bucket, region = settings.bucket_name(), settings.aws_region()
+    if "." in bucket:
+        return ["https://s3.amazonaws.com" if region == "us-east-1" else f"https://s3.{region}.amazonaws.com"]
+    return [f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com"]
 
 
 @cache

@@ -58,13 +58,31 @@
 
   // -- tabs ------------------------------------------------------------------------------------
 
-  for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.addEventListener("click", () => {
-      for (const other of document.querySelectorAll("[role=tab]")) {
-        const chosen = other === tab;
-        other.setAttribute("aria-selected", String(chosen));
-        $(`#${other.getAttribute("aria-controls")}`).hidden = !chosen;
-      }
+  // WAI-ARIA tabs: click or arrow keys (Left/Right, Home/End) choose; only the chosen one is in the Tab
+  // order. A tab's answer belongs to it: switching clears the error, the results and the cost line.
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+
+  function choose(tab) {
+    for (const other of tabs) {
+      const chosen = other === tab;
+      other.setAttribute("aria-selected", String(chosen));
+      other.tabIndex = chosen ? 0 : -1;
+      $(`#${other.getAttribute("aria-controls")}`).hidden = !chosen;
+    }
+    clearResults();
+  }
+
+  for (const tab of tabs) {
+    tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;
+    tab.addEventListener("click", () => choose(tab));
+    tab.addEventListener("keydown", (event) => {
+      const at = tabs.indexOf(tab);
+      const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      const target = tabs[(next + tabs.length) % tabs.length];
+      choose(target);
+      target.focus();
     });
   }
 
@@ -127,18 +145,34 @@
 
   const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
 
+  // Image URLs the page shows: https (S3), blob: and data:; plain http only when the page itself is
+  // (make serve, whose bucket is LocalStack's). Anything else an answer names is not shown.
+  const IMAGE_SCHEMES = ["https:", "blob:", "data:", ...(location.protocol === "http:" ? ["http:"] : [])];
+  const safeUrl = (url) => {
+    try {
+      return IMAGE_SCHEMES.includes(new URL(url).protocol) ? url : null;
+    } catch (_) {
+      return null;
+    }
+  };
+
   function addImages(jobId, images) {
     images.forEach((image, n) => {
+      const url = safeUrl(image.url);
+      if (!url) {
+        showError(`image ${n + 1} of job ${jobId} has a URL this page does not open`);
+        return;
+      }
       const figure = document.createElement("figure");
       const img = document.createElement("img");
-      img.src = image.url;
+      img.src = url;
       img.alt = `image ${n + 1} of job ${jobId}`;
       const caption = document.createElement("figcaption");
       const link = document.createElement("a");
-      link.href = image.url;
+      // S3 answers download_url as a download named <job id>-<n>.<ext> (a browser ignores `download`
+      // on another origin); `download` names it where the URL is the page's own
+      link.href = safeUrl(image.download_url) || url;
       link.download = `${jobId}-${n}.${EXTENSIONS[image.content_type] || "png"}`;
-      link.target = "_blank";
-      link.rel = "noopener";
       link.textContent = "Download";
       caption.append(`${jobId.slice(0, 8)} #${n + 1}`, link);
       figure.append(img, caption);
@@ -146,16 +180,26 @@
     });
   }
 
-  function showCost(cost, count) {
-    if (cost == null) return;
-    $("#cost").textContent = `${count} image${count === 1 ? "" : "s"}: ${money(cost)} at list price`;
-    usageToday();
+  let shown = 0; // which answer the results area belongs to: a late answer of an older one writes nothing
+
+  function clearResults() {
+    shown += 1;
+    following = null;
+    showError("");
+    $("#results").replaceChildren();
+    $("#cost").textContent = "";
+    $("#progress").hidden = true;
   }
 
-  async function usageToday() {
+  async function showCost(cost, count) {
+    if (cost == null) return;
+    const mine = shown;
+    const line = `${count} image${count === 1 ? "" : "s"}: ${money(cost)} at list price`;
+    $("#cost").textContent = line;
     try {
       const usage = (await call("GET", "v1/usage")).body;
-      $("#cost").textContent += ` · last 7 days on this key: ${money(usage.cost_usd)} for ${usage.images} images`;
+      if (mine !== shown) return; // another request (or tab) owns the line now
+      $("#cost").textContent = `${line} · last 7 days on this key: ${money(usage.cost_usd)} for ${usage.images} images`;
     } catch (_) {
       // usage is extra: the result is already shown
     }
@@ -168,6 +212,7 @@
     const progress = $("#progress");
     const started = submitted || performance.now();
     const state = { jobs: jobs.map((j) => ({ ...j })), canceled: false };
+    const mine = shown;
     following = state;
     progress.hidden = false;
     $("#cancel").hidden = false;
@@ -181,7 +226,9 @@
       while (following === state && state.jobs.some((j) => !TERMINAL.includes(j.status))) {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         for (const [i, job] of state.jobs.entries()) {
-          if (!TERMINAL.includes(job.status)) state.jobs[i] = (await call("GET", job.links.self)).body;
+          if (!TERMINAL.includes(job.status)) {
+            state.jobs[i] = (await call("GET", `v1/jobs/${encodeURIComponent(job.id)}`)).body; // from its id only
+          }
         }
         show();
       }
@@ -189,6 +236,7 @@
       clearInterval(ticker);
       $("#cancel").hidden = true;
     }
+    if (mine !== shown) return; // the page moved on (another request, another tab)
     let cost = null;
     let count = 0;
     for (const job of state.jobs) {
@@ -208,7 +256,7 @@
     for (const job of following.jobs) {
       if (TERMINAL.includes(job.status)) continue;
       try {
-        Object.assign(job, (await call("POST", `v1/jobs/${job.id}/cancel`)).body);
+        Object.assign(job, (await call("POST", `v1/jobs/${encodeURIComponent(job.id)}/cancel`)).body);
       } catch (err) {
         showError(err.message);
       }
@@ -232,16 +280,14 @@
   async function submit(form, send, show = present) {
     const button = $("button[type=submit]", form);
     button.disabled = true;
-    showError("");
-    $("#results").replaceChildren();
-    $("#cost").textContent = "";
-    $("#progress").hidden = true;
-    following = null;
+    clearResults();
+    const mine = shown;
     submitted = performance.now();
     try {
-      await show(await send());
+      const answer = await send();
+      if (mine === shown) await show(answer);
     } catch (err) {
-      showError(err.message);
+      if (mine === shown) showError(err.message);
     } finally {
       button.disabled = false;
     }
@@ -295,22 +341,40 @@
   const mask = $("canvas.mask", editForm);
   let painted = false;
 
+  // The picture is what is on screen: a file the browser cannot read clears it, so the last one is
+  // never sent in its place. It is drawn at most at the size the edit will be sent at.
   editForm.elements.image.addEventListener("change", async () => {
     const file = editForm.elements.image.files[0];
+    for (const canvas of [picture, mask]) canvas.width = canvas.height = 0;
+    painted = false;
+    $(".paint", editForm).hidden = true;
     if (!file) return;
     try {
       const img = await loadImage(file);
+      const [width, height] = fitted(img.naturalWidth, img.naturalHeight);
       for (const canvas of [picture, mask]) {
-        canvas.width = img.naturalWidth;
-        canvas.height = img.naturalHeight;
+        canvas.width = width;
+        canvas.height = height;
       }
-      picture.getContext("2d").drawImage(img, 0, 0);
-      painted = false;
+      picture.getContext("2d").drawImage(img, 0, 0, width, height);
       $(".paint", editForm).hidden = false;
+      showError("");
     } catch (err) {
+      editForm.elements.image.value = "";
       showError(err.message);
     }
   });
+
+  // An edit goes as the model takes it: at most its input pixels (GET /v1/models) and at most
+  // SEND_PIXELS, so a 12 MP phone photo and its mask fit the API's ~4.5 MB upload as JPEG + PNG.
+  const SEND_PIXELS = 4_194_304;
+  function fitted(width, height) {
+    const model = models.find((m) => m.id === editForm.elements.model.value);
+    const most = Math.min(SEND_PIXELS, model?.max_input_pixels || SEND_PIXELS);
+    const scale = Math.min(1, Math.sqrt(most / (width * height)));
+    return [Math.max(1, Math.floor(width * scale)), Math.max(1, Math.floor(height * scale))];
+  }
+  const toJpeg = (canvas) => new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
 
   function paintAt(event) {
     const box = mask.getBoundingClientRect();
@@ -362,14 +426,11 @@
   editForm.addEventListener("submit", (event) => {
     event.preventDefault();
     submit(editForm, async () => {
+      if (!picture.width) throw new ApiError("pick an image this browser can read first");
       const data = new FormData();
-      if (painted) {
-        // the picture as drawn (the browser applied any EXIF rotation), so the mask's size is its size
-        data.append("image", await toPng(picture), "image.png");
-        data.append("mask", await maskPng(), "mask.png");
-      } else {
-        data.append("image", editForm.elements.image.files[0]);
-      }
+      // the picture as drawn (EXIF rotation applied, scaled to what is sent), so the mask's size is its size
+      data.append("image", await toJpeg(picture), "image.jpg");
+      if (painted) data.append("mask", await maskPng(), "mask.png");
       if (editForm.elements.prompt.value.trim()) data.append("prompt", editForm.elements.prompt.value);
       return call("POST", "v1/images/edits", options(editForm, data), PREFER);
     });
