@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from bench import ROOT, Figure, median
@@ -67,13 +65,8 @@ def noisy_png(side: int, seed: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")
 
 
-def https_site(files: dict[str, bytes], tmp: Path) -> tuple[ThreadingHTTPServer, Path]:
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+def https_site(files: dict[str, bytes], tmp: Path):
+    from localdev import https_site as https
 
     class Files(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:
@@ -87,12 +80,7 @@ def https_site(files: dict[str, bytes], tmp: Path) -> tuple[ThreadingHTTPServer,
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, cert
+    return https.start(Files, tmp)
 
 
 def run(ctx) -> list[Figure]:

@@ -12,8 +12,6 @@ import io
 import json
 import math
 import os
-import ssl
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +20,7 @@ import requests
 from PIL import Image
 
 from imagegen.analysis import models as analysis
+from localdev import https_site as https
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -197,17 +196,7 @@ def test_urls_to_this_machine_or_private_networks_are_refused_with_nothing_fetch
 @pytest.fixture
 def https_site(tmp_path, monkeypatch):
     """An https server on this machine with a certificate for localhost, trusted through SSL_CERT_FILE."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, cert = https.start(Counting, tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     monkeypatch.setenv("IMAGEGEN_FETCH_ALLOW_LOOPBACK", "1")  # tests only: the server is on this machine
     yield server.server_address[1]

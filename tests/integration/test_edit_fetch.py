@@ -8,16 +8,15 @@ after `delay` seconds and counts the downloads it serves at once.
 from __future__ import annotations
 
 import io
-import ssl
-import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 from PIL import Image
 
+from localdev import https_site as https
 from tests.integration.test_generate_api import models  # noqa: F401 (the fake Bedrock, as a fixture)
 
 pytestmark = pytest.mark.integration
@@ -61,17 +60,7 @@ class Slow(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, cert = https.start(Slow, tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     monkeypatch.setenv("IMAGEGEN_FETCH_ALLOW_LOOPBACK", "1")  # tests only: the site is on this machine
     Slow.hits, Slow.in_flight, Slow.most, Slow.delay = [], 0, 0, 0.0

@@ -81,6 +81,15 @@ def picture(width: int = 320, height: int = 240) -> bytes:
     return out.getvalue()
 
 
+def stroke(page, start: float, end: float) -> None:
+    """One stroke of the mouse across the edit's mask canvas, from `start` to `end` of its width, at mid height."""
+    box = page.locator("#edit-form canvas.mask").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, box["y"] + box["height"] * 0.5, steps=12)
+    page.mouse.up()
+
+
 def loaded_images(page) -> list[int]:
     """naturalWidth of each result image once the browser has decoded it (0: it did not decode)."""
     page.wait_for_function(
@@ -135,12 +144,7 @@ def test_an_edit_sends_the_painted_mask_as_a_real_rgba_png(page, served):
         "#edit-form input[name=image]", files=[{"name": "room.png", "mimeType": "image/png", "buffer": picture()}]
     )
     page.wait_for_selector("#edit-form .paint", state="visible")
-    canvas = page.locator("#edit-form canvas.mask").bounding_box()
-    # one stroke across the middle of the picture
-    page.mouse.move(canvas["x"] + canvas["width"] * 0.3, canvas["y"] + canvas["height"] * 0.5)
-    page.mouse.down()
-    page.mouse.move(canvas["x"] + canvas["width"] * 0.7, canvas["y"] + canvas["height"] * 0.5, steps=12)
-    page.mouse.up()
+    stroke(page, 0.3, 0.7)  # across the middle of the picture
     page.fill("#edit-form textarea[name=prompt]", "a green velvet sofa")
     with page.expect_request("**/v1/images/edits") as sent:
         page.click("#edit-form button[type=submit]")
@@ -309,11 +313,7 @@ def test_a_phone_photo_with_a_painted_mask_is_sent_scaled_and_fits_the_upload_li
         "#edit-form input[name=image]", files=[{"name": "phone.jpg", "mimeType": "image/jpeg", "buffer": photo}]
     )
     page.wait_for_selector("#edit-form .paint", state="visible")
-    box = page.locator("#edit-form canvas.mask").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=8)
-    page.mouse.up()
+    stroke(page, 0.4, 0.6)
     page.fill("#edit-form textarea[name=prompt]", "a green velvet sofa")
     # WHEN it is sent
     with page.expect_response("**/v1/images/edits") as answered:
