@@ -17,7 +17,8 @@ def start(handler: type[BaseHTTPRequestHandler], folder: Path) -> tuple[Threadin
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(  # noqa: S603 (fixed arguments)
         [shutil.which("openssl") or "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
