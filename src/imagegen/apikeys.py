@@ -40,6 +40,7 @@ class Verdict:
     reason: str
     key_id: str | None = None
     name: str | None = None
+    limits: dict | None = None
 
 
 def record_key(key_id: str) -> str:
@@ -54,7 +55,81 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def mint(name: str, expires_in_days: int | None = None) -> tuple[str, dict]:
+# What a key may carry (docs/auth.md): None or absent, no such limit.
+LIMITS = {
+    "budget_usd_day": (int, float),
+    "budget_usd_month": (int, float),
+    "rpm": int,
+    "models": list,
+    "max_model_calls": int,
+}
+DEFAULTS = "auth/key-defaults.json"  # Terraform's `keys` object: what a new key carries unless told otherwise
+
+
+def check_limits(limits: dict) -> dict:
+    """The limits, checked (ValueError saying which is wrong), without the unset ones; model names are
+    catalog names (an alias or one of OpenAI's names resolves to its catalog name first)."""
+    from imagegen import catalog
+
+    unknown = sorted(set(limits) - set(LIMITS))
+    if unknown:
+        raise ValueError(f"unknown limit {unknown[0]!r}; the limits are {', '.join(LIMITS)}")
+    found = {}
+    for name, value in limits.items():
+        if value is None or value == []:
+            continue
+        if isinstance(value, bool) or not isinstance(value, LIMITS[name]):
+            raise ValueError(f"{name} must be {'a list of model names' if name == 'models' else 'a number'}")
+        if name == "models":
+            rows = [catalog.find(model) for model in value]
+            if None in rows:
+                raise ValueError(f"models: {value[rows.index(None)]!r} is not a model of the catalog")
+            value = list(dict.fromkeys(row.name for row in rows))
+        elif value <= 0:
+            raise ValueError(f"{name} must be above 0")
+        found[name] = value
+    return found
+
+
+def defaults() -> dict:
+    """The deployment's limits for new keys (Terraform `keys`), {} where it sets none."""
+    try:
+        body = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=DEFAULTS)["Body"].read()
+    except Exception as exc:
+        if aws.error_code(exc) in ("NoSuchKey", "404"):
+            return {}
+        raise
+    return json.loads(body)
+
+
+def set_limits(key_id: str, limits: dict) -> dict:
+    """Change a key's limits (the key stays the same); KeyError if there is no such key. Takes effect
+    at the next authorizer call, so within auth.cache_seconds."""
+    for _ in range(10):
+        try:
+            answer = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=record_key(key_id))
+        except Exception as exc:
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
+                raise KeyError(key_id) from None
+            raise
+        record = json.loads(answer["Body"].read())
+        record["limits"] = check_limits({**(record.get("limits") or {}), **limits})
+        try:
+            aws.client("s3").put_object(
+                Bucket=settings.bucket_name(),
+                Key=record_key(key_id),
+                Body=json.dumps(record).encode(),
+                ContentType="application/json",
+                IfMatch=answer["ETag"],
+            )
+            return record
+        except Exception as exc:
+            if aws.error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise
+    raise RuntimeError(f"key {key_id}: its record kept changing; try again")
+
+
+def mint(name: str, expires_in_days: int | None = None, limits: dict | None = None) -> tuple[str, dict]:
     """A new key and its stored record; the key itself is returned once and never stored."""
     if not name.strip() or len(name) > 100:
         raise ValueError("a key needs a name of 1 to 100 characters")
@@ -70,6 +145,7 @@ def mint(name: str, expires_in_days: int | None = None) -> tuple[str, dict]:
         if expires_in_days
         else None,
         "revoked_at": None,
+        "limits": check_limits(limits or {}),
     }
     check_record(record)
     aws.client("s3").put_object(
@@ -162,4 +238,4 @@ def verify(header: str | None) -> Verdict:
         return Verdict(False, "revoked_key", record["id"])
     if expires and expires <= now():
         return Verdict(False, "expired_key", record["id"])
-    return Verdict(True, "ok", record["id"], record.get("name"))
+    return Verdict(True, "ok", record["id"], record.get("name"), record.get("limits") or {})

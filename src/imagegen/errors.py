@@ -35,7 +35,7 @@ class ApiError(Exception):
     # How long a throttled client should wait before retrying (a 429 always says so).
     RETRY_AFTER_SECONDS = 10
 
-    def __init__(self, status: int, code: str, message: str, param: str | None = None):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None, retry_after: int | None = None):
         message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.status = status
@@ -43,10 +43,13 @@ class ApiError(Exception):
         self.message = message
         # the request field at fault, when there is one (OpenAI's `param`)
         self.param = None if param is None else clip(param)
+        self.retry_after = retry_after  # seconds, when the refusal knows when it ends (a rate window)
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"retry-after": str(self.RETRY_AFTER_SECONDS)} if self.status == 429 else {}
+        if self.status != 429:
+            return {}
+        return {"retry-after": str(self.retry_after if self.retry_after is not None else self.RETRY_AFTER_SECONDS)}
 
 
 def bad_request(code: str, message: str, param: str | None = None) -> ApiError:

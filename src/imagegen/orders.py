@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from imagegen import settings
 from imagegen.errors import invalid
 
 if TYPE_CHECKING:
@@ -24,6 +25,12 @@ MAX_PROMPT = 10000
 # Model calls of one request running at once (the rest wait their turn): what bounds a request's memory
 # (each call holds its source, encoded, and its answer) and its burst against the provider's quota.
 CALLS_IN_FLIGHT = 4
+
+
+def model_call_cap(limits: dict) -> int:
+    """The billed model calls one request may make: the deployment's cap (MAX_MODEL_CALLS), or the key's
+    own `max_model_calls` where it is lower."""
+    return min(settings.max_model_calls(), int(limits.get("max_model_calls") or settings.max_model_calls()))
 
 
 def check_model_calls(images: int, n: int, limit: int) -> None:
@@ -100,6 +107,7 @@ class Order:
     response_format: str = "url"
     user: str | None = None  # the end user the client named (safety_identifier or user)
     owner: str | None = None  # the API key id of the caller, when keys are on
+    limits: dict[str, Any] = field(default_factory=dict)  # that key's limits (jobs.limits checks them)
     asked: dict[str, str] = field(default_factory=dict)  # OpenAI's `size` etc. as sent, for errors and answers
     scaled: tuple[str, ...] = ()  # sources sent at another size than they came ("image: 4032x3024 -> ...")
 

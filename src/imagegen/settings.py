@@ -107,6 +107,11 @@ def max_model_calls() -> int:
     return env_int("MAX_MODEL_CALLS", 8, 1, 32)
 
 
+def rate_window_seconds() -> int:
+    """The window a key's requests-per-minute limit counts in: a minute (tests shorten it)."""
+    return env_int("RATE_WINDOW_SECONDS", 60, 1, 3600)
+
+
 def prefer_wait_max_seconds() -> int:
     return env_int("PREFER_WAIT_MAX_SECONDS", 20, 0, 29)
 

@@ -157,6 +157,7 @@ def served(bucket, tmp_path_factory) -> Served:
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "BUCKET_NAME": bucket, "IMAGEGEN_FAKE_REPLICATE_DELAY": "3", "PYTHONUNBUFFERED": "1"}
+    env["RATE_WINDOW_SECONDS"] = "2"  # a key's requests-per-minute window, shortened so a test can wait it out
     for name in REPLICATE_ENV:  # make serve starts its own fake Replicate
         env.pop(name, None)
     with log.open("w") as out:

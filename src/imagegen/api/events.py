@@ -102,6 +102,8 @@ class Request:
     deadline: float | None = None
     # The API key id the Lambda authorizer let through (None when auth is not api_key): jobs' owner.
     owner: str | None = None
+    # That key's limits (budgets, requests per minute, models, model calls), as the authorizer read them.
+    limits: dict = field(default_factory=dict)
 
     @property
     def content_type(self) -> str:
@@ -148,6 +150,7 @@ def parse_event(event: dict) -> Request:
     else:
         body = raw_body.encode("utf-8")
     ctx = event.get("requestContext", {})
+    authorized = (ctx.get("authorizer") or {}).get("lambda") or {}
     return Request(
         method=http.get("method", "GET").upper(),
         path=http.get("path") or event.get("rawPath", "/"),
@@ -160,8 +163,18 @@ def parse_event(event: dict) -> Request:
         stage=ctx.get("stage", "$default"),
         request_id=ctx.get("requestId", ""),
         raw_event=event,
-        owner=((ctx.get("authorizer") or {}).get("lambda") or {}).get("key_id") or None,
+        owner=authorized.get("key_id") or None,
+        limits=key_limits(authorized.get("limits")),
     )
+
+
+def key_limits(value: object) -> dict:
+    """The authorizer's `limits` (JSON text); {} when there are none (a deployment without keys)."""
+    try:
+        found = json.loads(value) if isinstance(value, str) and value else {}
+    except ValueError:
+        found = {}
+    return found if isinstance(found, dict) else {}
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> dict:

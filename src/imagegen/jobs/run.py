@@ -24,7 +24,7 @@ from typing import Any
 from imagegen import bucket, catalog, providers, settings
 from imagegen.errors import ApiError, ConfigError, ProviderError, SubmitFailed
 from imagegen.images import formats
-from imagegen.jobs import records
+from imagegen.jobs import limits, records
 from imagegen.orders import CALLS_IN_FLIGHT, Order, Params
 
 log = logging.getLogger("imagegen")
@@ -41,10 +41,12 @@ def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[
     made are stored and recorded (their usage too), the job's `error` says how many calls failed and
     why. Only when no call made anything is the first failure the answer."""
     work = [call for params in requests for call in providers.calls(order.row, order.model, params)]
+    held = admit(order, sum(params.n for params in requests), SYNC_HOLD_SECONDS)  # before anything is called
     results = bounded(lambda call: attempt(call), work)
     produced = [image for result in results if not isinstance(result, Exception) for image in result]
     failures = [result for result in results if isinstance(result, Exception)]
     if failures and not produced:
+        limits.settle(held.share(held.usd) if held else None, 0.0)
         raise failures[0]
     if catalog.recompresses(order.row.name, order.params.compression):
         from imagegen.images import pillow
@@ -54,7 +56,25 @@ def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[
         reason = failures[0].message if isinstance(failures[0], ApiError) else "an unexpected error"
         extra["error"] = f"{len(failures)} of {len(work)} model calls failed ({reason}); the images made are kept"
         log.warning("%s: %s", order.model, extra["error"])
-    return store(order, produced, **extra), produced
+    job = store(order, produced, **extra)
+    limits.settle(held.share(held.usd) if held else None, job.get("cost_usd") or 0.0)
+    return job, produced
+
+
+# A sync request's reservation outlives any call it makes (API Gateway's 30 s; Lambda's timeout at most
+# 15 min): past this, a reservation a crashed function left behind stops counting.
+SYNC_HOLD_SECONDS = 900
+
+
+def admit(order: Order, images: int, hold_seconds: float) -> limits.Held | None:
+    """The one place a request meets its key's limits (models, requests per minute, budgets), before
+    any model is called: the 403 or 429 is raised here; a budget's reservation is returned to settle."""
+    return limits.admit(order.row, order.owner, order.limits, images, hold_seconds)
+
+
+def async_hold_seconds() -> float:
+    """An async job's reservation lasts until the sweeper has surely ended it."""
+    return settings.job_timeout_seconds() + settings.sweeper_after_seconds() + 900
 
 
 def attempt(call: Callable[[], list[bytes]]) -> list[bytes] | Exception:
@@ -111,7 +131,11 @@ def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
 
 
 def later(order: Order, model_input: dict, webhook: str, **extra: Any) -> dict:
-    """A queued job and its prediction, submitted; the job as stored (SubmitFailed: recorded failed)."""
+    """A queued job and its prediction, submitted; the job as stored (SubmitFailed: recorded failed).
+    Its key's limits are checked first; its reservation is settled when the job ends (records)."""
+    held = admit(order, order.params.n, async_hold_seconds())
+    if held:
+        extra["reservation"] = held.share(held.usd)
     job_id = bucket.new_job_id()
     open_job(order, job_id, prompt=order.params.prompt, **extra)
     return submit(order.model, model_input, job_id, webhook)

@@ -6,6 +6,7 @@ key's id and name reach the route's function as requestContext.authorizer.lambda
 
 from __future__ import annotations
 
+import json
 import logging
 
 from imagegen import apikeys, logs
@@ -27,4 +28,6 @@ def handle(event: dict, request_id: str) -> dict:
     logs.end(started, 200, verdict.reason)
     if not verdict.allowed:
         return {"isAuthorized": False}
-    return {"isAuthorized": True, "context": {"key_id": verdict.key_id, "key_name": verdict.name or ""}}
+    # the key's limits ride along (a context holds strings and numbers): checked where the model is called
+    context = {"key_id": verdict.key_id, "key_name": verdict.name or "", "limits": json.dumps(verdict.limits or {})}
+    return {"isAuthorized": True, "context": context}

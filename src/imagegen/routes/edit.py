@@ -40,8 +40,8 @@ from imagegen.api.events import Request, json_response, parse_json
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
 from imagegen.images import fetch, formats, masks, pillow, sizing
-from imagegen.jobs import records, run, waiting
-from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source, check_model_calls
+from imagegen.jobs import limits, records, run, waiting
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source, check_model_calls, model_call_cap
 from imagegen.providers import replicate
 
 log = logging.getLogger("imagegen")
@@ -233,7 +233,7 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
     n = 1 if n is None else n  # 0 is a value (refused below), not "unset"
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
-    check_model_calls(images, n, settings.max_model_calls())
+    check_model_calls(images, n, model_call_cap(request.limits))
     if images > 1 and catalog.stands_for_default(values.get("model")):
         raise invalid(
             "image",
@@ -267,6 +267,7 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
         response_format=response_format,
         user=user,
         owner=request.owner,
+        limits=request.limits,
     )
 
 
@@ -412,6 +413,9 @@ def submit(request: Request, order: Order) -> dict:
     webhook = request.webhook_url()
     replicate.client()  # the token is read (or the config error raised) before anything is written
     aws.client("s3")  # made here, once: client creation from one session is not thread-safe
+    count = len(order.sources) * order.params.n
+    held = run.admit(order, count, run.async_hold_seconds())  # the key's limits, before anything is uploaded
+    reservation = held.share(held.usd / count) if held else None  # each job settles its part when it ends
     uploads = run.bounded(lambda source: upload(order, source), list(order.sources))
     # n images of each source: the model makes one per prediction, so n jobs per image (the first
     # keeps the id its upload is filed under)
@@ -420,7 +424,7 @@ def submit(request: Request, order: Order) -> dict:
         for source, shared in zip(order.sources, uploads, strict=True)
         for k in range(order.params.n)
     ]
-    started = run.bounded(lambda item: start_job(order, *item, webhook), work)
+    started = run.bounded(lambda item: start_job(order, *item, webhook, reservation), work)
     failures = [job["_failure"] for job in started if "_failure" in job]
     wait = prefer.requested(request)
     headers = prefer.applied(wait)
@@ -464,7 +468,9 @@ def upload(order: Order, source: Source) -> dict:
         return {"failure": ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")}
 
 
-def start_job(order: Order, source: Source, shared: dict, job_id: str | None, webhook: str) -> dict:
+def start_job(
+    order: Order, source: Source, shared: dict, job_id: str | None, webhook: str, reservation: dict | None = None
+) -> dict:
     """Open one job of `source` and submit its prediction; the job as stored.
 
     Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
@@ -472,11 +478,14 @@ def start_job(order: Order, source: Source, shared: dict, job_id: str | None, we
     """
     if "failure" in shared:  # its upload failed: nothing was recorded, the entry names the image
         failure = shared["failure"]
+        limits.settle(reservation, 0.0)
         return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
     job_id = job_id or bucket.new_job_id()
     created = False
     try:
         extra: dict[str, Any] = {"source": source.field, "task": order.task, **shared["extra"]}
+        if reservation:
+            extra["reservation"] = reservation
         prompt = order.params.prompt if order.prompt_given else None
         if prompt is not None:
             extra["prompt"] = prompt
@@ -492,6 +501,7 @@ def start_job(order: Order, source: Source, shared: dict, job_id: str | None, we
         log.exception("edit: %s could not be started", source.field)
         failure = ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")
         if not created:  # nothing was recorded: the entry names the image instead of a job
+            limits.settle(reservation, 0.0)
             return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
         try:
             job = records.update(job_id, lambda current: {**current, "status": "failed", "error": failure.message})

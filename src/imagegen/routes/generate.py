@@ -28,7 +28,7 @@ from imagegen.api.events import Request
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, ConfigError, check_length, invalid
 from imagegen.jobs import records, run, waiting
-from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, check_model_calls
+from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, check_model_calls, model_call_cap
 
 log = logging.getLogger("imagegen")
 
@@ -106,7 +106,7 @@ def parse(request: Request) -> Order:
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
-    check_model_calls(1, n, settings.max_model_calls())
+    check_model_calls(1, n, model_call_cap(request.limits))
     for name in ("width", "height", "steps"):
         if numbers[name] is not None and numbers[name] < 1:
             raise invalid(name, f"{numbers[name]} must be a positive whole number")
@@ -130,7 +130,16 @@ def parse(request: Request) -> Order:
     if row.provider != "bedrock" and params.quality not in (None, "standard"):
         raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")
     asked = {"size": body["size"]} if isinstance(body.get("size"), str) and body["size"] != "auto" else {}
-    return Order(row, model, params, response_format=response_format, user=user, owner=request.owner, asked=asked)
+    return Order(
+        row,
+        model,
+        params,
+        response_format=response_format,
+        user=user,
+        owner=request.owner,
+        limits=request.limits,
+        asked=asked,
+    )
 
 
 def size_fields(body: dict[str, Any]) -> dict[str, Any]:

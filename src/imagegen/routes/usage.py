@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from imagegen import catalog
 from imagegen.api.events import Request, json_response
 from imagegen.errors import invalid
-from imagegen.jobs import usage
+from imagegen.jobs import limits, usage
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 31
@@ -44,4 +44,7 @@ def handle(request: Request) -> dict:
         raise invalid("start_date", f"{start} is after end_date {end}")
     if (end - start).days >= MAX_DAYS:
         raise invalid("start_date", f"{start}..{end} is over {MAX_DAYS} days; ask for fewer")
-    return json_response(200, usage.summary(request.owner, start, end, model_name))
+    answer = usage.summary(request.owner, start, end, model_name)
+    if request.limits:  # the key's limits, and what is left of its budgets now
+        answer |= limits.status(request.owner, request.limits)
+    return json_response(200, answer)

@@ -23,8 +23,9 @@ WHOLE_BODY = {
 }
 # Not a client's request: Replicate's webhook and the outputs it names (answered to Replicate).
 WEBHOOK = {"unknown_job", "prediction_mismatch", "job_not_ready", "invalid_output", "invalid_status"}
-# A provider's state, not the request's: throttling (a 429 with retry-after).
-PROVIDER = {"throttled"}
+# A provider's state, not the request's: throttling (a 429 with retry-after); and the key's own limits of
+# rate and spend, which no field of the request can mend (a model outside its list names `model`).
+PROVIDER = {"throttled", "rate_limit_exceeded", "insufficient_quota"}
 WEBHOOK |= {"output_url_not_allowed", "output_not_found", "output_not_an_image", "output_too_large", "output_removed"}
 
 

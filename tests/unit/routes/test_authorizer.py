@@ -25,7 +25,7 @@ def event(key: str) -> dict:
 def test_a_minted_key_is_allowed_with_its_id(aws):
     key, record = apikeys.mint("dana")
     answer = load_handler("authorizer")(event(key), FakeContext())
-    assert answer == {"isAuthorized": True, "context": {"key_id": record["id"], "key_name": "dana"}}
+    assert answer == {"isAuthorized": True, "context": {"key_id": record["id"], "key_name": "dana", "limits": "{}"}}
 
 
 @pytest.mark.parametrize(
