@@ -40,7 +40,7 @@ LAYER_ZIPS := dist/layers/imagegen.zip dist/layers/awssdk.zip dist/layers/vendor
 SHARED_SOURCES := $(shell find src/imagegen -type f -not -path '*/__pycache__/*')
 
 .PHONY: help install screenshots build test test-unit test-integration test-infra test-deploy fuzz lint localstack-up localstack-down \
-        serve api-key smoke docs tf-check deploy deploy-local bench ci clean
+        serve api-key keys smoke docs tf-check deploy deploy-local bench ci clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -144,9 +144,14 @@ screenshots: install localstack-up ## Run the playground's browser tests and cop
 	$(LOCAL_AWS) $(PY) -m pytest -q tests/integration/test_playground.py
 	mkdir -p docs/screenshots && cp build/screenshots/*.png docs/screenshots/
 
-api-key: install localstack-up ## Mint an API key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90]; printed once
-	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=<expiry>]"; exit 2; }
-	@$(LOCAL_AWS) $(PY) scripts/api_key.py mint --name "$(NAME)" $(if $(DAYS),--expires-days $(DAYS))
+api-key: install localstack-up ## Mint a key for make serve AUTH=api_key: make api-key NAME=me [DAYS=90] [BUDGET_USD_DAY=5] [BUDGET_USD_MONTH=50] [RPM=30] [MODELS=a,b]; printed once
+	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<who uses it> [DAYS=90] [BUDGET_USD_DAY=5] [BUDGET_USD_MONTH=50] [RPM=30] [MODELS=sd3.5-large,flux-schnell]"; exit 2; }
+	@$(LOCAL_AWS) $(PY) scripts/keys.py create --name "$(NAME)" $(if $(DAYS),--days $(DAYS)) \
+	  $(if $(BUDGET_USD_DAY),--budget-usd-day $(BUDGET_USD_DAY)) $(if $(BUDGET_USD_MONTH),--budget-usd-month $(BUDGET_USD_MONTH)) \
+	  $(if $(RPM),--rpm $(RPM)) $(if $(MODELS),--models $(MODELS))
+
+keys: install localstack-up ## The operator's keys for make serve: make keys ARGS="list | show ID | set ID --rpm 30 | revoke ID" (real AWS: scripts/keys.py --aws --bucket ...)
+	@$(LOCAL_AWS) $(PY) scripts/keys.py $(ARGS)
 
 smoke: install ## After terraform apply: make smoke URL=<api_url> KEY=<api key> [YES=1] checks the deployment end to end (asks before it spends)
 	@test -n "$(URL)" || { echo "usage: make smoke URL=<terraform output api_url> KEY=<api key> [YES=1]"; exit 2; }

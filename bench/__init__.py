@@ -8,6 +8,7 @@ Sections (one module each, run in this order by `python -m bench`):
   edit_memory the worst edit's peak RSS (8 URL images of 5 MB on SD3.5) against the edit function's memory
   fanout     8-image edit vs 1-image edit with a 300 ms submit round trip
   sync       generate through the local server vs the fake Bedrock's fixed 2 s
+  limits     what a key's budget and rate limit add to a generation: latency, and S3 requests priced against an image
   analyze    image analysis: cold start with model load, per-image latency of both routes, the worst request's peak RSS
   recovery   webhooks API Gateway throttled: the sweeper pass that finishes their jobs anyway
   artifacts  zip sizes against Lambda's limits

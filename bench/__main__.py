@@ -13,7 +13,18 @@ from datetime import datetime, timezone
 from bench import ROOT, Figure
 
 # Run order. `analyze` (and any new section) adds its module name here.
-SECTIONS = ["coldstart", "cost", "memory", "edit_memory", "fanout", "sync", "analyze", "recovery", "artifacts"]
+SECTIONS = [
+    "coldstart",
+    "cost",
+    "memory",
+    "edit_memory",
+    "fanout",
+    "sync",
+    "limits",
+    "analyze",
+    "recovery",
+    "artifacts",
+]
 
 
 @dataclass

@@ -317,6 +317,10 @@ def usage_command(api: Api, args: argparse.Namespace) -> int:
         f"{usage['start_date']}..{usage['end_date']}: {usage['images']} images, ${usage['cost_usd']:.4f} at list price"
     )
     print(clean(total))
+    if usage.get("limits"):  # the key's own limits, and what is left of its budgets
+        rules = ", ".join(f"{name} {value}" for name, value in usage["limits"].items())
+        left = ", ".join(f"${usd:.4f} left this {period}" for period, usd in usage.get("left_usd", {}).items())
+        print(clean(f"limits: {rules}" + (f"; {left}" if left else "")))
     return 0
 
 
@@ -411,8 +415,21 @@ def plain_http_to_another_machine(url: str) -> bool:
         return True
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; an edit's optional prompt may also come after its options (`edit photo.png
+    --mask m.png "a sofa"`), which argparse leaves over when the prompt may be left out."""
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "edit" and args.prompt is None and len(extra) == 1:
+        if not extra[0].startswith("-"):
+            args.prompt, extra = extra[0], []
+    if extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     url, key = os.environ.get("IMAGEGEN_URL") or "http://127.0.0.1:8080", os.environ.get("IMAGEGEN_API_KEY")
     if key and plain_http_to_another_machine(url):
         print(

@@ -395,6 +395,7 @@ JOB_HEAD = {name: NULLABLE_TEXT for name in answers.JOB_FIELDS} | {
     "id": TEXT,
     "status": {"enum": ["queued", "running", "succeeded", "failed", "canceled"]},
 }
+PERIODS = {"type": "object", "properties": {"day": {"type": "number"}, "month": {"type": "number"}}}
 # What GET /v1/usage sums, in total, per day and per model.
 TOTALS = {"jobs": {"type": "integer"}, "images": {"type": "integer"}, "cost_usd": {"type": "number"}}
 LINKS = {"type": "object", "required": ["self"], "properties": {"self": TEXT}}
@@ -547,6 +548,11 @@ SCHEMAS = {
             "start_date": {"type": "string", "format": "date"},
             "end_date": {"type": "string", "format": "date"},
             **TOTALS,
+            # a key with limits (docs/auth.md): them, and what is spent or reserved and left of its budgets
+            "limits": {"type": "object", "description": "the key's limits: budget_usd_day/month, rpm, models, ..."},
+            "spent_or_reserved_usd": PERIODS,
+            "left_usd": PERIODS,
+            "resets_at": {"type": "object", "properties": {"day": TEXT, "month": TEXT}},
             "data": {
                 "type": "array",
                 "items": {

@@ -52,6 +52,8 @@ locals {
           local.statements.read_replicate_token,
           local.statements.open_jobs,
           local.statements.record_usage,
+          local.statements.key_budgets,
+          local.statements.key_rates,
         ],
         length(local.bedrock_model_arns.generate) == 0 ? [] : [
           {
@@ -102,6 +104,8 @@ locals {
           local.statements.read_replicate_token,
           local.statements.open_jobs,
           local.statements.record_usage,
+          local.statements.key_budgets,
+          local.statements.key_rates,
         ],
         length(local.bedrock_model_arns.edit) == 0 ? [] : [
           {
@@ -134,6 +138,7 @@ locals {
         },
         local.statements.close_open_jobs,
         local.statements.record_usage,
+        local.statements.key_budgets,
       ]
     }
 
@@ -149,6 +154,7 @@ locals {
         local.statements.read_write_jobs,
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
+        local.statements.key_budgets,
       ]
     }
 
@@ -170,6 +176,7 @@ locals {
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
         local.statements.record_usage,
+        local.statements.key_budgets,
       ]
     }
 
@@ -238,7 +245,9 @@ locals {
       layers      = ["imagegen", "awssdk"]
       lists       = ["usage/*"] # usage/{key id}/: the code lists only the caller's own
       environment = {}
-      statements  = []
+      statements = [
+        { sid = "ReadKeyBudgets", actions = ["s3:GetObject"], resources = [local.objects.limits], conditions = [] },
+      ]
     }
 
     web = {

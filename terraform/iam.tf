@@ -4,7 +4,7 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.webhook_secret_parameter_name, "/")}"
-  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "usage", "auth/api-keys"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
   # IAM statements several functions need, written once.
   statements = {
@@ -16,6 +16,10 @@ locals {
     open_jobs       = { sid = "OpenJobs", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.objects.open], conditions = [] }
     # Every function that can finish a job with images adds it to its owner's usage ledger (create only).
     record_usage = { sid = "RecordUsage", actions = ["s3:PutObject"], resources = [local.objects.usage], conditions = [] }
+    # A key's budgets: reserved before a model is called, settled by whatever ends the job (jobs.limits).
+    key_budgets = { sid = "KeyBudgets", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.limits], conditions = [] }
+    # A key's requests per window, counted where the model is called.
+    key_rates = { sid = "KeyRates", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.ratelimit], conditions = [] }
   }
 
   # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,

@@ -1,7 +1,8 @@
 # The root module: the provider, the pieces every file shares, and the module calls.
 # functions.tf: each function (layers, environment, IAM statements); iam.tf: the statements several
-# functions share and the bucket statements; bedrock.tf: the models (from the catalog) and what they
-# need; checks.tf: what is refused at plan; schedule.tf: the sweeper's schedule.
+# functions share and the bucket statements; models.tf: the models (from the catalog) and what they
+# need; keys.tf: what a new API key carries; checks.tf: what is refused at plan; schedule.tf: the
+# sweeper's schedule.
 
 provider "aws" {
   region = var.region
@@ -45,6 +46,9 @@ module "bucket" {
     "uploads/" = var.bucket.expiry_days.uploads
     "jobs/"    = var.bucket.expiry_days.jobs
     "usage/"   = var.bucket.expiry_days.usage
+    # a key's budget state: a month's object is needed while its month runs; request counts for a minute
+    "limits/"    = 400
+    "ratelimit/" = 1
   }
 }
 

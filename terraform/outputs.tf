@@ -67,3 +67,8 @@ output "alarm_names" {
   description = "Names of the CloudWatch alarms (empty unless alarms.topic_arn is set)."
   value       = module.monitoring.alarm_names
 }
+
+output "key_defaults_parameter" {
+  description = "The SSM parameter holding the limits a new API key carries (Terraform `keys`); scripts/keys.py reads it."
+  value       = aws_ssm_parameter.key_defaults.name
+}

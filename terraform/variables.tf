@@ -85,6 +85,33 @@ variable "bucket" {
 }
 
 # ==================================================================================================
+# Keys for a team
+# ==================================================================================================
+
+variable "keys" {
+  description = "Limits a new API key carries unless its operator sets others (make api-key, scripts/keys.py): budget_usd_day and budget_usd_month (USD at list price, UTC), rpm (requests per minute on the routes that call a model), models (catalog names), max_model_calls (per request, below api.max_model_calls), expires_days. Null: no such limit. See docs/auth.md."
+  type = object({
+    budget_usd_day   = optional(number)
+    budget_usd_month = optional(number)
+    rpm              = optional(number)
+    models           = optional(list(string))
+    max_model_calls  = optional(number)
+    expires_days     = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in ["budget_usd_day", "budget_usd_month", "rpm", "max_model_calls", "expires_days"] : var.keys[name] == null ? true : var.keys[name] > 0])
+    error_message = "Each keys limit must be above 0 (or null: no such limit)."
+  }
+
+  validation {
+    condition     = alltrue([for name in coalesce(var.keys.models, []) : contains(keys(jsondecode(file("${path.module}/../src/imagegen/catalog.json")).models), name)])
+    error_message = "keys.models must name models of the catalog (src/imagegen/catalog.json)."
+  }
+}
+
+# ==================================================================================================
 # Logs
 # ==================================================================================================
 
@@ -476,7 +503,7 @@ variable "sweeper" {
 }
 
 variable "alarms" {
-  description = "CloudWatch alarms: topic_arn of the SNS topic they notify (null: no alarms; the dashboard is always made) and thresholds over 5 minutes. See docs/configuration.md."
+  description = "CloudWatch alarms: topic_arn of the SNS topic they notify (null: no alarms; the dashboard is always made) and thresholds over 5 minutes (budget_refusals: requests refused for a key's budget; budgets_almost_spent: keys passing 80% of a budget). See docs/configuration.md."
   type = object({
     topic_arn = optional(string)
     thresholds = optional(object({
@@ -486,6 +513,8 @@ variable "alarms" {
       webhook_signature_failures = optional(number, 10)
       sweeper_timeouts           = optional(number, 1)
       bedrock_throttles          = optional(number, 5)
+      budget_refusals            = optional(number, 1)
+      budgets_almost_spent       = optional(number, 1)
     }), {})
   })
   default = {}

@@ -63,7 +63,6 @@ LIMITS = {
     "models": list,
     "max_model_calls": int,
 }
-DEFAULTS = "auth/key-defaults.json"  # Terraform's `keys` object: what a new key carries unless told otherwise
 
 
 def check_limits(limits: dict) -> dict:
@@ -91,15 +90,16 @@ def check_limits(limits: dict) -> dict:
     return found
 
 
-def defaults() -> dict:
-    """The deployment's limits for new keys (Terraform `keys`), {} where it sets none."""
+def defaults(parameter: str) -> dict:
+    """The deployment's limits for new keys (Terraform `keys`, in SSM parameter `parameter`); {} where
+    it sets none or the parameter does not exist."""
     try:
-        body = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=DEFAULTS)["Body"].read()
+        value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
     except Exception as exc:
-        if aws.error_code(exc) in ("NoSuchKey", "404"):
+        if aws.error_code(exc) == "ParameterNotFound":
             return {}
         raise
-    return json.loads(body)
+    return json.loads(value)
 
 
 def set_limits(key_id: str, limits: dict) -> dict:

@@ -75,7 +75,8 @@ class Fakes:
             clear_caches()
             from imagegen import apikeys
 
-            fakes.key = apikeys.mint("permission test")[0]
+            fakes.key, record = apikeys.mint("permission test", limits=LIMITS)
+            CALLER.update(key_id=record["id"], limits=json.dumps(record["limits"]))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -110,6 +111,12 @@ class Fakes:
         self.replicate.stop()
 
 
+# Who the scenarios' requests come from: the minted key, with limits, as its authorizer hands them on,
+# so the functions reserve, count and settle against its budget and rate (set in Fakes.start).
+CALLER: dict[str, str] = {}
+LIMITS = {"budget_usd_day": 100.0, "budget_usd_month": 1000.0, "rpm": 1000}
+
+
 def call(function: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> dict:
     """The function's answer to one request, through a payload-2.0 event as API Gateway builds it."""
     for route in load_routes():
@@ -122,6 +129,8 @@ def call(function: str, method: str, path: str, body: bytes = b"", headers: dict
     heads = {"host": DOMAIN, "content-type": "application/json", **(headers or {})}
     event = build_event(route, match, method, path, heads, body, "203.0.113.7", DOMAIN)
     event["headers"]["x-forwarded-proto"] = "https"
+    if CALLER and function != "replicate_webhook":
+        event["requestContext"]["authorizer"] = {"lambda": dict(CALLER)}
     return load_handler(function)(event, FakeContext())
 
 
@@ -250,7 +259,7 @@ def usage(fakes: Fakes, expected) -> None:
         event = build_event(route, route.pattern.match("/v1/usage"), "GET", "/v1/usage", {"host": DOMAIN}, b"",
                             "203.0.113.7", DOMAIN)  # fmt: skip
         if owner:
-            event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner}}
+            event["requestContext"]["authorizer"] = {"lambda": {"key_id": owner, "limits": CALLER["limits"]}}
         answer = load_handler("usage")(event, FakeContext())
         assert answer["statusCode"] == 200, answer["body"]
 

@@ -258,13 +258,16 @@ def test_policies_follow_least_privilege():
         assert reads_keys == (name == "authorizer"), name
         if name == "authorizer":
             assert flat.count("local.objects") == 1, flat
-        if name in ("usage", "web"):  # usage only lists (its ledger keys hold everything); web makes no call
-            assert actions == set() and settings.get("lists", []) == (['"usage/*"'] if name == "usage" else []), name
+        if name == "usage":  # the ledger's keys hold everything (a listing); the key's budget state is read
+            assert actions == {"s3:GetObject"} and settings.get("lists", []) == ['"usage/*"'], name
+            assert "local.objects.limits" in flat and flat.count("local.objects") == 1, flat
+        if name == "web":  # no AWS call at all
+            assert actions == set() and settings.get("lists", []) == [], name
         reads_secret = "local.webhook_secret_parameter_arn" in flat
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys"]'
+    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit"]'
     assert objects == "${{for prefix in " + prefixes + ' : prefix => "${module.bucket.arn}/${prefix}/*"}}'
     # ...and AWS Marketplace's subscription actions, which have no resource-level permissions.
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))

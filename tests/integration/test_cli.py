@@ -107,3 +107,12 @@ def test_usage_sums_what_this_key_spent(served):
     assert ran.returncode == 0, ran.stderr
     total = re.search(r": (\d+) images, \$(\d+\.\d{4}) at list price", ran.stdout)
     assert total and int(total.group(1)) >= 2 and float(total.group(2)) > 0
+
+
+def test_usage_shows_the_keys_limits_and_what_is_left(served):
+    from imagegen import apikeys
+
+    key, _ = apikeys.mint("cli limits", limits={"budget_usd_day": 1.0, "rpm": 30})
+    ran = imagegen(served, "usage", key=key)
+    assert ran.returncode == 0, ran.stderr
+    assert "limits: budget_usd_day 1.0, rpm 30; $1.0000 left this day" in ran.stdout

@@ -23,7 +23,7 @@ def post(served, key: str, body: dict) -> requests.Response:
 
 def test_fifty_concurrent_requests_against_room_for_two_images_make_exactly_two(served):
     # GIVEN a key whose day's budget is two SD3.5 images ($0.08 each at list price)
-    key, record = apikeys.mint("budget of two", limits={"budget_usd_day": 0.16, "models": ["sd3.5-large"]})
+    key, _ = apikeys.mint("budget of two", limits={"budget_usd_day": 0.16, "models": ["sd3.5-large"]})
     # WHEN 50 requests for one image each arrive at once
     with ThreadPoolExecutor(50) as pool:
         answers = list(

@@ -374,6 +374,21 @@ def test_switching_tabs_leaves_the_last_tabs_answer_behind(page, served):
     assert page.text_content("#cost") == ""
 
 
+def test_the_cost_line_says_what_is_left_of_the_keys_budget(page, served):
+    from imagegen import apikeys
+
+    key, _ = apikeys.mint("playground budget", limits={"budget_usd_day": 1.0})
+    page.goto(served.url + "/")
+    page.fill("#key", key)
+    page.press("#key", "Tab")
+    page.wait_for_selector("#generate-form select[name=model] option[value='sd3.5-large']", state="attached")
+    page.fill("#generate-form textarea[name=prompt]", "a lighthouse")
+    page.select_option("#generate-form select[name=model]", "sd3.5-large")
+    page.click("#generate-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#cost').textContent.includes('left this day')")
+    assert "$0.92 left this day" in page.text_content("#cost")
+
+
 def test_a_late_answer_never_writes_into_a_newer_requests_cost_line(page, served):
     # GIVEN GET /v1/usage held back, so the first request's usage arrives after a second request began
     open_with_key(page, served)

@@ -199,6 +199,6 @@ def test_the_local_targets_still_get_localstack(tmp_path):
     for target in ("serve", "test-integration", "api-key NAME=x"):
         dry = subprocess.run(["make", "-n", *target.split()], cwd=ROOT, capture_output=True, text=True, check=True)
         line = next(line for line in dry.stdout.splitlines() if "localdev.serve" in line or "pytest" in line
-                    or "api_key.py" in line)  # fmt: skip
+                    or "keys.py" in line)  # fmt: skip
         assert 'AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"' in line, target
         assert 'AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"' in line, target

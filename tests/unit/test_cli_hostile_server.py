@@ -163,3 +163,15 @@ def test_an_edit_needs_no_prompt_for_a_model_that_takes_none(server, tmp_path):
     Hostile.answer = {"/v1/images/edits": created(GOOD_ID)}
     ran = run(server, "edit", str(photo), "-m", "cartoonify", "-o", str(tmp_path / "out"))
     assert ran.returncode == 0, ran.stderr
+
+
+def test_an_edits_prompt_may_come_before_or_after_its_options(server, tmp_path):
+    photo, mask = tmp_path / "p.png", tmp_path / "m.png"
+    photo.write_bytes(png())
+    mask.write_bytes(png())
+    Hostile.answer = {"/v1/images/edits": created(GOOD_ID)}
+    for args in (["a sofa", "--mask", str(mask)], ["--mask", str(mask), "a sofa"]):
+        ran = run(server, "edit", str(photo), *args, "-o", str(tmp_path / "out"))
+        assert ran.returncode == 0, ran.stderr
+    ran = run(server, "edit", str(photo), "a sofa", "extra", "-o", str(tmp_path / "out"))
+    assert ran.returncode == 2 and "unrecognized arguments: extra" in ran.stderr

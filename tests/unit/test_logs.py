@@ -262,9 +262,24 @@ def test_every_custom_alarm_watches_a_series_the_code_emits(aws, monkeypatch, ca
         throttled = load_handler("generate")(load_event("generate_post"), FakeContext())
     assert throttled["statusCode"] == 429
 
+    # a key passing 80% of its day's budget, then refused for it
+    from imagegen.errors import ApiError
+    from imagegen.jobs import limits
+
+    budget = {"budget_usd_day": 0.09}
+    limits.admit(catalog.get("sd3.5-large"), "00000000000000c1", budget, 1, 60)
+    with pytest.raises(ApiError):
+        limits.admit(catalog.get("sd3.5-large"), "00000000000000c1", budget, 1, 60)
+
     # THEN each alarm's metric was emitted in exactly the dimension set the alarm reads
     docs = emf(capsys.readouterr().out)
     alarms = custom_alarms()
-    assert set(alarms) == {"webhook-signature-failures", "sweeper-timeouts", "bedrock-throttling"}
+    assert set(alarms) == {
+        "webhook-signature-failures",
+        "sweeper-timeouts",
+        "bedrock-throttling",
+        "budget-refusals",
+        "budgets-almost-spent",
+    }
     for name, (metric, dimensions) in alarms.items():
         assert series(docs, metric, dimensions), f"{name}: no {metric}{dimensions} was emitted"

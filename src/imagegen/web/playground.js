@@ -199,7 +199,10 @@
     try {
       const usage = (await call("GET", "v1/usage")).body;
       if (mine !== shown) return; // another request (or tab) owns the line now
-      $("#cost").textContent = `${line} · last 7 days on this key: ${money(usage.cost_usd)} for ${usage.images} images`;
+      const left = Object.entries(usage.left_usd || {}).map(([period, usd]) => `${money(usd)} left this ${period}`);
+      $("#cost").textContent =
+        `${line} · last 7 days on this key: ${money(usage.cost_usd)} for ${usage.images} images` +
+        (left.length ? ` · ${left.join(", ")}` : "");
     } catch (_) {
       // usage is extra: the result is already shown
     }

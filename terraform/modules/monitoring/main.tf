@@ -26,6 +26,18 @@ locals {
       threshold   = var.thresholds.sweeper_timeouts
       description = "Jobs the sweeper marked timed out: their webhook never came (Replicate down, or the webhook URL unreachable)."
     }
+    budget-refusals = {
+      metric      = "BudgetRefused"
+      dimensions  = {}
+      threshold   = var.thresholds.budget_refusals
+      description = "Requests refused because an API key's budget was spent (429 insufficient_quota): raise the key's budget (scripts/keys.py set) or look at who spends it."
+    }
+    budgets-almost-spent = {
+      metric      = "BudgetAlmostSpent"
+      dimensions  = {}
+      threshold   = var.thresholds.budgets_almost_spent
+      description = "An API key passed 80% of its day's or month's budget."
+    }
     bedrock-throttling = {
       metric      = "ProviderThrottled"
       dimensions  = { provider = "bedrock" }
@@ -34,7 +46,7 @@ locals {
     }
   }
 
-  custom_metrics = ["ImagesStored", "JobsFailed", "ProviderLatency", "ProviderThrottled", "WebhookRejected", "SweeperActions", "EstimatedCost"]
+  custom_metrics = ["ImagesStored", "JobsFailed", "ProviderLatency", "ProviderThrottled", "WebhookRejected", "SweeperActions", "EstimatedCost", "BudgetRefused", "KeySpend"]
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {

@@ -51,7 +51,7 @@ variable "alarm_topic_arn" {
 }
 
 variable "thresholds" {
-  description = "Alarm thresholds, each over 5 minutes: api_5xx_percent (5xx share of API requests), function_errors and function_throttles (per function), webhook_signature_failures (webhooks refused for a bad signature: a spike means a wrong secret or someone probing), sweeper_timeouts (jobs the sweeper marked timed out), bedrock_throttles (Bedrock calls answered 429)."
+  description = "Alarm thresholds, each over 5 minutes: api_5xx_percent (5xx share of API requests), function_errors and function_throttles (per function), webhook_signature_failures (webhooks refused for a bad signature: a spike means a wrong secret or someone probing), sweeper_timeouts (jobs the sweeper marked timed out), bedrock_throttles (Bedrock calls answered 429), budget_refusals (requests refused for a key's budget), budgets_almost_spent (keys passing 80% of a budget)."
   type = object({
     api_5xx_percent            = optional(number, 5)
     function_errors            = optional(number, 1)
@@ -59,6 +59,8 @@ variable "thresholds" {
     webhook_signature_failures = optional(number, 10)
     sweeper_timeouts           = optional(number, 1)
     bedrock_throttles          = optional(number, 5)
+    budget_refusals            = optional(number, 1)
+    budgets_almost_spent       = optional(number, 1)
   })
   default = {}
 
