@@ -82,7 +82,7 @@ def run(ctx) -> list[Figure]:
             median(times[False]) * 1000,
             "ms",
             "the same generation, key without limits",
-        ),  # fmt: skip
+        ),
         Figure(
             "limits",
             "S3 cost a budget + rate add per request",
@@ -93,5 +93,5 @@ def run(ctx) -> list[Figure]:
             "<= 0.01x",
             check(cost / image, "<= 0.01x"),
             {"s3_calls": added},
-        ),  # fmt: skip
+        ),
     ]

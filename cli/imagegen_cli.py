@@ -420,9 +420,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     --mask m.png "a sofa"`), which argparse leaves over when the prompt may be left out."""
     top = parser()
     args, extra = top.parse_known_args(argv)
-    if extra and getattr(args, "command", None) == "edit" and args.prompt is None and len(extra) == 1:
-        if not extra[0].startswith("-"):
-            args.prompt, extra = extra[0], []
+    if getattr(args, "command", None) == "edit" and args.prompt is None and len(extra) == 1 and extra[0][:1] != "-":
+        args.prompt, extra = extra[0], []
     if extra:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -161,7 +161,7 @@ locals {
     sweeper = {
       description = "Scheduled: finishes or times out jobs whose webhook never came (asks Replicate)"
       layers      = ["imagegen", "awssdk", "vendor"]
-      lists       = ["open/"] # the prefix it lists, exactly
+      lists       = ["open/", "limits/"] # the prefixes it lists, exactly: open jobs, the keys' budget states
       environment = {
         REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate.base_url

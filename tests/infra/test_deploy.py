@@ -468,8 +468,8 @@ def test_policies_are_least_privilege(deployed):
         (listing,) = [st for st in statements if "s3:ListBucket" in as_list(st["Action"])]
         reads = sorted(arn.split(":::", 1)[1].split("/", 1)[1] for arn in actions.get("s3:GetObject", []))
         listed = set(as_list(listing["Condition"]["StringLike"]["s3:prefix"]))
-        # the sweeper lists open/, usage lists the caller's usage/{key id}/ (and reads no object at all)
-        assert set(reads) <= listed and listed - set(reads) <= {"open/", "usage/*"}, function
+        # the sweeper lists open/ and limits/ (the budget states it clears), usage lists the caller's usage/{key id}/
+        assert set(reads) <= listed and listed - set(reads) <= {"open/", "limits/", "usage/*"}, function
         # the bucket key: Decrypt to read; GenerateDataKey only for a function that writes; neither for a
         # function that only lists (usage: its ledger keys hold everything, no object is read)
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function

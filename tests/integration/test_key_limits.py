@@ -68,3 +68,32 @@ def test_a_keys_own_cap_on_model_calls_is_lower_than_the_deployments(served):
     answer = post(served, key, {"prompt": "x", "model": "sd3.5-large", "n": 3})
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "n"
     assert "at most 2" in answer.json()["error"]["message"]
+
+
+def test_an_async_jobs_reservation_is_settled_when_it_ends_and_a_canceled_one_costs_nothing(served):
+    import time
+
+    from imagegen.jobs import limits
+
+    key, record = apikeys.mint("async budget", limits={"budget_usd_month": 1.0})
+    headers = {"authorization": f"Bearer {key}"}
+
+    def open_and_spent() -> tuple[float, float]:
+        state = limits.read(limits.state_key(record["id"], limits.now().strftime("%Y-%m")))[0]
+        return sum(r["usd"] for r in state.get("open", {}).values()), state.get("spent", 0.0)
+
+    # a FLUX schnell job ($0.003) reserves at once, and settles to its image when the webhook stores it
+    job = post(served, key, {"prompt": "a lighthouse", "model": "flux-schnell"}).json()
+    assert open_and_spent() == (0.003, 0.0)
+    deadline = time.monotonic() + 60
+    while (
+        requests.get(f"{served.url}/v1/jobs/{job['id']}", headers=headers, timeout=10).json()["status"] != "succeeded"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert open_and_spent() == (0.0, 0.003)
+    # a canceled one gives its reservation back and spends nothing
+    job = post(served, key, {"prompt": "never mind", "model": "flux-schnell"}).json()
+    canceled = requests.post(f"{served.url}/v1/jobs/{job['id']}/cancel", headers=headers, timeout=30)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert open_and_spent() == (0.0, 0.003)

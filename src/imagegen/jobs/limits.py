@@ -218,6 +218,31 @@ def status(owner: str | None, limits: dict) -> dict:
     return found
 
 
+def release_expired(month: str) -> int:
+    """The sweeper's pass over `month`'s budget states (one listing of limits/, the keys' own objects):
+    every reservation past its expiry is dropped, so a crashed function never leaves a key's budget
+    blocked (they stop counting at expiry anyway; this clears them). How many were released."""
+    released = 0
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=settings.bucket_name(), Prefix=STATE):
+        for item in page.get("Contents", []):
+            if not item["Key"].endswith(f"/{month}.json"):
+                continue
+            at, found = time.time(), []
+
+            def drop(state: dict, at: float = at, found: list = found) -> dict:
+                stale = [rid for rid, r in state.get("open", {}).items() if r["expires"] <= at]
+                found[:] = stale
+                for rid in stale:
+                    del state["open"][rid]
+                return state
+
+            if any(r["expires"] <= at for r in read(item["Key"])[0].get("open", {}).values()):
+                change(item["Key"], drop)
+                released += len(found)
+    return released
+
+
 # -- one object, changed only by conditional writes ------------------------------------------------
 
 

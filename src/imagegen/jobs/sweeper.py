@@ -9,7 +9,8 @@ prediction (`GET /v1/predictions/{id}`) and finishes the job through the webhook
 path (jobs.outputs.apply_prediction). A job still running after JOB_TIMEOUT_SECONDS is canceled at
 Replicate (so it stops billing) and failed as timed out; so is a job whose prediction id was never
 recorded. (Replicate itself ends a prediction at the same limit, the Cancel-After we submit with:
-`aborted` if it never started, `canceled` if it did.)
+`aborted` if it never started, `canceled` if it did.) It also drops the budget reservations a crashed
+function left past their expiry (jobs.limits.release_expired).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 from imagegen import logs, settings
 from imagegen.errors import ApiError, JobNotFound
-from imagegen.jobs import outputs, records, usage
+from imagegen.jobs import limits, outputs, records, usage
 
 log = logging.getLogger("imagegen")
 
@@ -40,6 +41,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             action = "error"
         actions[action] += 1
         logs.metric("SweeperActions", 1, action=action)
+    released = limits.release_expired(now.strftime("%Y-%m"))  # budgets a crashed function left blocked
+    if released:
+        actions["released_reservation"] += released
+        logs.metric("SweeperActions", released, action="released_reservation")
     log.info("sweeper: %s", dict(actions))
     return dict(actions)
 

@@ -112,3 +112,17 @@ def test_status_says_the_limits_and_what_is_left(aws):
     assert found["limits"] == budget
     assert found["left_usd"] == {"day": 0.92, "month": 9.92}
     assert found["spent_or_reserved_usd"] == {"day": 0.08, "month": 0.08}
+
+
+def test_the_sweeper_releases_what_a_crashed_function_left_reserved(aws):
+    from imagegen.jobs import sweeper
+
+    budget = {"budget_usd_day": 0.16}
+    admit(budget, hold=600)  # one still running
+    admit(budget, hold=0.001)  # a function that died before it settled (made last: nothing else drops it)
+    import time
+
+    time.sleep(0.01)
+    done = sweeper.sweep()
+    assert done.get("released_reservation") == 1
+    assert len(state()["open"]) == 1  # the live one stays
