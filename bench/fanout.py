@@ -1,6 +1,7 @@
 """Fan-out: an 8-image edit against a 1-image edit, the fake Replicate taking `--rtt` (300 ms)
-per create call. The edit function submits one prediction per image concurrently, so 8 images
-should cost about one round trip, not eight."""
+per create call. The edit function submits one prediction per image, at most 4 at once (a request's
+calls in flight are bounded: its memory and its burst against the provider's quota), so 8 images
+cost about two round trips, not eight."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from bench import Figure, check, median
 from bench.local import edit_event, load_handler, replicate_env
 
-TARGET = "<= 2x"
+TARGET = "<= 2.5x"
 
 
 def run(ctx) -> list[Figure]:
