@@ -80,7 +80,7 @@ USES = {
     "edit": {*RUN, "multipart", "imagegen.routes.edit", "imagegen.api.forms", "imagegen.providers.replicate"}
     | {"imagegen.images.fetch"}  # OpenAI's JSON edits: image URLs fetched here
     | {"imagegen.images.masks", "imagegen.images.pillow", "imagegen.images.sizing"},
-    "authorizer": {*BASE, "imagegen.apikeys", "imagegen.routes.authorizer"},
+    "authorizer": {*BASE, "imagegen.apikeys", "imagegen.bucket", "imagegen.routes.authorizer"},
     "models": {*BASE, "imagegen.catalog", "imagegen.routes.models"} - {"botocore", "imagegen.aws"},
     "usage": {*BASE, "imagegen.routes.usage", "imagegen.jobs", "imagegen.jobs.usage", "imagegen.catalog"}
     | {"imagegen.bucket", "imagegen.apikeys"},  # the ledger's owner is a key id; entries are written with put_new

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from imagegen import aws, settings
+from imagegen import aws, bucket, settings
 
 log = logging.getLogger("imagegen")
 
@@ -106,26 +106,12 @@ def set_limits(key_id: str, limits: dict) -> dict:
     """Change a key's limits (the key stays the same); KeyError if there is no such key. Takes effect
     at the next authorizer call, so within auth.cache_seconds."""
     for _ in range(10):
-        try:
-            answer = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=record_key(key_id))
-        except Exception as exc:
-            if aws.error_code(exc) in ("NoSuchKey", "404"):
-                raise KeyError(key_id) from None
-            raise
-        record = json.loads(answer["Body"].read())
+        record, etag = bucket.read_json(record_key(key_id))
+        if record is None:
+            raise KeyError(key_id)
         record["limits"] = check_limits({**(record.get("limits") or {}), **limits})
-        try:
-            aws.client("s3").put_object(
-                Bucket=settings.bucket_name(),
-                Key=record_key(key_id),
-                Body=json.dumps(record).encode(),
-                ContentType="application/json",
-                IfMatch=answer["ETag"],
-            )
+        if bucket.write_json(record_key(key_id), record, etag):
             return record
-        except Exception as exc:
-            if aws.error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise
     raise RuntimeError(f"key {key_id}: its record kept changing; try again")
 
 
@@ -173,13 +159,7 @@ def check_record(record: dict) -> datetime | None:
 
 
 def read(key_id: str) -> dict | None:
-    try:
-        body = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=record_key(key_id))["Body"].read()
-    except Exception as exc:
-        if aws.error_code(exc) in ("NoSuchKey", "404"):
-            return None
-        raise
-    return json.loads(body)
+    return bucket.read_json(record_key(key_id))[0]
 
 
 def revoke(key_id: str) -> dict:

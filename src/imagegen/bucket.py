@@ -8,6 +8,7 @@ timestamps, which collided under load).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import IO
@@ -75,6 +76,36 @@ def download_name(key: str) -> str:
     """images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} -> {job_id}-{n}.{ext}: what a saved image is called."""
     *_, job_id, name = key.split("/")
     return f"{job_id}-{name}"
+
+
+def read_json(key: str) -> tuple[dict | None, str | None]:
+    """A JSON object and its ETag, for a conditional write after it; (None, None) when there is none."""
+    try:
+        answer = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=key)
+    except Exception as exc:
+        if aws.error_code(exc) in ("NoSuchKey", "404"):
+            return None, None
+        raise
+    return json.loads(answer["Body"].read()), answer["ETag"]
+
+
+def write_json(key: str, value: dict, etag: str | None) -> bool:
+    """Write `value` only if the object is still what was read (If-Match `etag`), or still absent
+    (If-None-Match) when there was none; False when another write came first (read again, decide again)."""
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        aws.client("s3").put_object(
+            Bucket=settings.bucket_name(),
+            Key=key,
+            Body=json.dumps(value, separators=(",", ":")).encode(),
+            ContentType="application/json",
+            **condition,
+        )
+    except Exception as exc:
+        if aws.error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
 
 
 def read(key: str) -> bytes:

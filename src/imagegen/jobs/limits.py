@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from imagegen import aws, catalog, logs, settings
+from imagegen import aws, bucket, catalog, logs, settings
 from imagegen.errors import ApiError
 
 log = logging.getLogger("imagegen")
@@ -247,13 +247,8 @@ def release_expired(month: str) -> int:
 
 
 def read(key: str) -> tuple[dict, str | None]:
-    try:
-        answer = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=key)
-    except Exception as exc:
-        if aws.error_code(exc) in ("NoSuchKey", "404"):
-            return {}, None
-        raise
-    return json.loads(answer["Body"].read()), answer["ETag"]
+    state, etag = bucket.read_json(key)
+    return state or {}, etag
 
 
 def change(key: str, mutate) -> dict:
@@ -262,18 +257,7 @@ def change(key: str, mutate) -> dict:
     for attempt in range(ATTEMPTS):
         state, etag = read(key)
         changed = mutate(json.loads(json.dumps(state)))
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        try:
-            aws.client("s3").put_object(
-                Bucket=settings.bucket_name(),
-                Key=key,
-                Body=json.dumps(changed, separators=(",", ":")).encode(),
-                ContentType="application/json",
-                **condition,
-            )
+        if bucket.write_json(key, changed, etag):
             return changed
-        except Exception as exc:
-            if aws.error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise
         time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
     raise ApiError(503, "limits_busy", "this API key's limits are being changed by too many requests at once; retry")

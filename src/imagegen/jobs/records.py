@@ -86,13 +86,10 @@ def create(job: dict) -> dict:
 
 def read(job_id: str) -> tuple[dict, str]:
     """The job record and its ETag; JobNotFound if there is none."""
-    try:
-        obj = aws.client("s3").get_object(Bucket=settings.bucket_name(), Key=job_key(job_id))
-    except Exception as exc:
-        if aws.error_code(exc) in ("NoSuchKey", "404"):
-            raise JobNotFound(job_id) from None
-        raise
-    return json.loads(obj["Body"].read()), obj["ETag"]
+    job, etag = bucket.read_json(job_key(job_id))
+    if job is None:
+        raise JobNotFound(job_id)
+    return job, etag
 
 
 def get(job_id: str) -> dict:
