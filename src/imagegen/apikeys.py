@@ -94,7 +94,7 @@ def defaults(parameter: str) -> dict:
     """The deployment's limits for new keys (Terraform `keys`, in SSM parameter `parameter`); {} where
     it sets none or the parameter does not exist."""
     try:
-        value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+        value = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
     except Exception as exc:
         if aws.error_code(exc) == "ParameterNotFound":
             return {}

@@ -63,3 +63,19 @@ def test_make_api_key_takes_the_documented_names(bucket):
     assert apikeys.read(key_id)["limits"] == {
         "budget_usd_day": 5.0, "budget_usd_month": 50.0, "rpm": 30, "models": ["sd3.5-large", "flux-schnell"]
     }  # fmt: skip
+
+
+def test_a_new_key_carries_the_deployments_defaults_unless_told_otherwise(bucket):
+    import json
+    import uuid
+
+    import boto3
+
+    parameter = f"/imagegen-test-{uuid.uuid4().hex[:8]}/api-keys/defaults"  # what Terraform's `keys` writes
+    boto3.client("ssm").put_parameter(
+        Name=parameter, Type="SecureString", Value=json.dumps({"rpm": 10, "budget_usd_month": 20, "expires_days": 30})
+    )
+    made = keys(bucket, "--defaults", parameter, "create", "--name", "defaulted", "--rpm", "60")
+    assert made.returncode == 0, made.stderr
+    record = apikeys.read(made.stdout.strip().split("_")[1])
+    assert record["limits"] == {"rpm": 60, "budget_usd_month": 20} and record["expires_at"]
