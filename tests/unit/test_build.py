@@ -134,13 +134,19 @@ def test_the_awssdk_layer_keeps_botocore_data_for_exactly_the_services_the_code_
         "s = botocore.session.get_session();"
         "print(sorted(s.get_available_services()));"
         "keys = dict(region_name='us-west-2', aws_access_key_id='a', aws_secret_access_key='b');"
-        "[s.create_client(n, **keys) for n in sys.argv[2:]];"
+        "clients = [s.create_client(n, **keys) for n in sys.argv[2:]];"
+        # each resolves its endpoint from its (slimmed) model and rules, as a first call does
+        "[c.meta.service_model.client_context_parameters for c in clients];"
+        "s3 = clients[sys.argv[2:].index('s3')];"
+        "print(s3.generate_presigned_url('get_object', Params={'Bucket': 'b', 'Key': 'k'}));"
         "s.create_client('dynamodb', **keys)"
     )
     answer = subprocess.run(
         [sys.executable, "-I", "-c", probe, str(site), *sorted(keep)], capture_output=True, text=True
     )
-    assert eval(answer.stdout.strip()) == sorted(keep)
+    listed, presigned = answer.stdout.strip().splitlines()
+    assert eval(listed) == sorted(keep), answer.stderr
+    assert presigned.startswith("https://") and "/k?" in presigned  # an endpoint resolved from the rules
     assert "UnknownServiceError" in answer.stderr  # a service not kept has no client
 
 
