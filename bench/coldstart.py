@@ -65,15 +65,17 @@ FAMILIES = {
 BASE = {"botocore", *(f"imagegen.{m}" for m in ("api", "api.events", "errors", "settings", "logs", "aws", "routes"))}
 # (records adds each job that finishes with a price to the usage ledger: jobs.usage, stdlib only)
 JOB = {*BASE, *(f"imagegen.{m}" for m in ("bucket", "jobs", "jobs.records", "jobs.usage", "api.answers", "apikeys"))}
-RUN = {*JOB, *(f"imagegen.{m}" for m in ("catalog", "orders", "providers", "jobs.run", "jobs.waiting"))}
+RUN = {*JOB, *(f"imagegen.{m}" for m in ("catalog", "orders", "providers", "jobs.run", "jobs.waiting", "jobs.limits"))}
+# the functions that end jobs settle a limited key's reservation (jobs.limits, lazily: when a job has one)
+ENDS = {"imagegen.jobs.limits", "imagegen.catalog"}
 RUN |= {*(f"imagegen.{m}" for m in ("api.fields", "api.prefer", "images", "images.formats")), "replicate"}
 USES = {
     "get_job": {*JOB, "imagegen.routes.get_job"},
-    "cancel_job": {*JOB, "replicate", "imagegen.routes.cancel_job", "imagegen.jobs.cancel"},
+    "cancel_job": {*JOB, *ENDS, "replicate", "imagegen.routes.cancel_job", "imagegen.jobs.cancel"},
     # the outputs' cost at list price: the catalog
     "replicate_webhook": {*JOB, "imagegen.routes.replicate_webhook", "imagegen.api.signatures", "imagegen.jobs.outputs"}
     | {"imagegen.images", "imagegen.images.formats", "imagegen.catalog"},
-    "sweeper": {*JOB, "replicate", "imagegen.routes.sweeper", "imagegen.jobs.sweeper", "imagegen.jobs.outputs"}
+    "sweeper": {*JOB, *ENDS, "replicate", "imagegen.routes.sweeper", "imagegen.jobs.sweeper", "imagegen.jobs.outputs"}
     | {"imagegen.images", "imagegen.images.formats", "imagegen.catalog"},
     "generate": {*RUN, "imagegen.routes.generate"},
     # Bedrock edits now, Replicate models' forms, masks (Pillow), multipart forms
@@ -82,7 +84,14 @@ USES = {
     | {"imagegen.images.masks", "imagegen.images.pillow", "imagegen.images.sizing"},
     "authorizer": {*BASE, "imagegen.apikeys", "imagegen.bucket", "imagegen.routes.authorizer"},
     "models": {*BASE, "imagegen.catalog", "imagegen.routes.models"} - {"botocore", "imagegen.aws"},
-    "usage": {*BASE, "imagegen.routes.usage", "imagegen.jobs", "imagegen.jobs.usage", "imagegen.catalog"}
+    "usage": {
+        *BASE,
+        "imagegen.routes.usage",
+        "imagegen.jobs",
+        "imagegen.jobs.usage",
+        "imagegen.catalog",
+        "imagegen.jobs.limits",
+    }
     | {"imagegen.bucket", "imagegen.apikeys"},  # the ledger's owner is a key id; entries are written with put_new
     "web": {*BASE, "imagegen.routes.web"} - {"botocore", "imagegen.aws"},
     "analyze": {*BASE, "multipart", "imagegen.routes.analyze", "imagegen.analysis", "imagegen.analysis.models"}

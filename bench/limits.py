@@ -30,6 +30,7 @@ def run(ctx) -> list[Figure]:
         with replicate_env():
             generate = load_handler("generate")
             aws.session().register("before-call.s3", lambda model, **_: calls.append(model.name), unique_id="bench-s3")
+            aws.client.cache_clear()  # clients made from now on see the hook, and this fake Bedrock
 
             def request(limits: dict | None) -> float:
                 sent = event("POST", "/v1/images/generations", "POST /v1/images/generations",

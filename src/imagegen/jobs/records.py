@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from imagegen import aws, bucket, logs, settings
 from imagegen.errors import JobNotFound
-from imagegen.jobs import limits, usage
+from imagegen.jobs import usage
 
 log = logging.getLogger("imagegen")
 
@@ -151,8 +151,10 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
             raise
         # the usage before the marker goes: if we stop in between, or S3 refuses the ledger entry, the
         # sweeper finds a finished job with its marker and records it then
-        if changed["status"] in TERMINAL:
-            limits.settle(changed.get("reservation"), changed.get("cost_usd") or 0.0)  # what it held, what it made
+        if changed["status"] in TERMINAL and changed.get("reservation"):  # its key's budget: held, now made
+            from imagegen.jobs import limits  # only the functions that end a limited key's jobs need it
+
+            limits.settle(changed["reservation"], changed.get("cost_usd") or 0.0)
         if changed["status"] in TERMINAL and usage.record(changed):
             close(job_id)
         record_outcome(job["status"], changed)
