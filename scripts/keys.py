@@ -49,7 +49,7 @@ def limits_from(args: argparse.Namespace) -> dict:
 
 def line(record: dict) -> str:
     """One key: id, name, limits, spend this UTC day and month, expiry (no secret: the record has none)."""
-    state = key_limits.status(record["id"], record.get("limits") or {"_": 0})
+    state = key_limits.status(record["id"], record.get("limits") or {})
     spent = state["spent_or_reserved_usd"]
     rules = ", ".join(f"{k}={v}" for k, v in (record.get("limits") or {}).items()) or "no limits"
     status = "revoked" if record.get("revoked_at") else f"expires {record.get('expires_at') or 'never'}"

@@ -103,7 +103,7 @@ def default_response_format() -> str:
 
 @cache
 def max_model_calls() -> int:
-    """Billed model calls one request may make (images x n); Terraform api.max_model_calls_per_request."""
+    """Billed model calls one request may make (images x n); Terraform api.max_model_calls."""
     return env_int("MAX_MODEL_CALLS", 8, 1, 32)
 
 

@@ -144,7 +144,8 @@ def reserve(owner: str, limits: dict, usd: float, hold_seconds: float) -> Held:
 
     def take(state: dict) -> dict:
         at = time.time()
-        state["open"] = {rid: r for rid, r in state.get("open", {}).items() if r["expires"] > at}  # expired: released
+        state.setdefault("open", {})
+        drop_expired(state, at)  # a crashed function's reservation is released here too
         today, this_month = used(state, at, day)
         for budget, spent, period, resets in (
             (limits.get("budget_usd_day"), today, "day", when.date() + timedelta(days=1)),
@@ -218,6 +219,14 @@ def status(owner: str | None, limits: dict) -> dict:
     return found
 
 
+def drop_expired(state: dict, at: float) -> int:
+    """Drop the reservations past their expiry from `state`; how many there were."""
+    stale = [rid for rid, held in state.get("open", {}).items() if held["expires"] <= at]
+    for rid in stale:
+        del state["open"][rid]
+    return len(stale)
+
+
 def release_expired(month: str) -> int:
     """The sweeper's pass over `month`'s budget states (one listing of limits/, the keys' own objects):
     every reservation past its expiry is dropped, so a crashed function never leaves a key's budget
@@ -226,20 +235,17 @@ def release_expired(month: str) -> int:
     paginator = aws.client("s3").get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=settings.bucket_name(), Prefix=STATE):
         for item in page.get("Contents", []):
-            if not item["Key"].endswith(f"/{month}.json"):
+            # written only where something expired (a read tells), so a quiet pass writes nothing
+            if not item["Key"].endswith(f"/{month}.json") or not drop_expired(read(item["Key"])[0], time.time()):
                 continue
-            at, found = time.time(), []
+            counted: list[int] = []  # the last attempt's count (a lost race decides again)
 
-            def drop(state: dict, at: float = at, found: list = found) -> dict:
-                stale = [rid for rid, r in state.get("open", {}).items() if r["expires"] <= at]
-                found[:] = stale
-                for rid in stale:
-                    del state["open"][rid]
+            def drop(state: dict, counted: list[int] = counted) -> dict:
+                counted.append(drop_expired(state, time.time()))
                 return state
 
-            if any(r["expires"] <= at for r in read(item["Key"])[0].get("open", {}).values()):
-                change(item["Key"], drop)
-                released += len(found)
+            change(item["Key"], drop)
+            released += counted[-1]
     return released
 
 

@@ -42,11 +42,12 @@ def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[
     why. Only when no call made anything is the first failure the answer."""
     work = [call for params in requests for call in providers.calls(order.row, order.model, params)]
     held = admit(order, sum(params.n for params in requests), SYNC_HOLD_SECONDS)  # before anything is called
-    results = bounded(lambda call: attempt(call), work)
+    reservation = held.share(held.usd) if held else None  # settled below to what was made
+    results = bounded(attempt, work)
     produced = [image for result in results if not isinstance(result, Exception) for image in result]
     failures = [result for result in results if isinstance(result, Exception)]
     if failures and not produced:
-        limits.settle(held.share(held.usd) if held else None, 0.0)
+        limits.settle(reservation, 0.0)
         raise failures[0]
     if catalog.recompresses(order.row.name, order.params.compression):
         from imagegen.images import pillow
@@ -57,7 +58,7 @@ def now(order: Order, requests: list[Params], **extra: Any) -> tuple[dict, list[
         extra["error"] = f"{len(failures)} of {len(work)} model calls failed ({reason}); the images made are kept"
         log.warning("%s: %s", order.model, extra["error"])
     job = store(order, produced, **extra)
-    limits.settle(held.share(held.usd) if held else None, job.get("cost_usd") or 0.0)
+    limits.settle(reservation, job.get("cost_usd") or 0.0)
     return job, produced
 
 

@@ -56,8 +56,8 @@ def decode_images(values: object) -> list[bytes]:
         raise ProviderError("bedrock returned an image that is not base64") from None
 
 
-def b64(data: bytes | None) -> str:
-    return base64.b64encode(data or b"").decode()
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 # What each task needs from the client, for the messages of a request a model cannot do.
@@ -167,7 +167,7 @@ class StableInpaint(StableImage):
         body = {
             "prompt": p.prompt,
             "image": encoded or b64(p.image),
-            "mask": base64.b64encode(p.mask).decode(),
+            "mask": b64(p.mask),
             "output_format": p.output_format or "png",
         }
         if p.seed is not None:
@@ -214,7 +214,8 @@ def calls(model: Model, params: Params) -> list[Callable[[], list[bytes]]]:
     by n calls at once, it was what overran an edit function's memory)."""
     per_call = model.limit("n", 1)
     top = model.limit("seed")[1]
-    encoded = base64.b64encode(params.image).decode() if params.image is not None else None
+    encoded = b64(params.image) if params.image is not None else None
+    runtime.runtime_client("bedrock-runtime", model.region)  # made here, before the calls' threads share it
     return [
         partial(
             invoke_once,

@@ -160,7 +160,7 @@ def fetch_all(references: list[Reference], budget: float) -> list[tuple[str, byt
                 raise ApiError(err.status, err.code, err.message, param_of(field)) from None
 
         with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="fetch") as pool:
-            futures = [(i, pool.submit(one, item)) for item in urls for i in (item[0],)]
+            futures = [(item[0], pool.submit(one, item)) for item in urls]
         for i, future in futures:  # all done (the pool has closed): the first error in request order
             results[i] = future.result()
     return [(field, results[i]) for i, (field, _) in enumerate(references)]
