@@ -42,6 +42,7 @@ STATE = "limits/"
 RATE = "ratelimit/"
 ATTEMPTS = 200  # conditional writes lost to concurrent ones before giving up (50 at once settle in far fewer)
 ALMOST = 0.8  # the share of a budget past which BudgetAlmostSpent is emitted
+BUDGETS = (("day", "budget_usd_day"), ("month", "budget_usd_month"))  # each period and its limit's name
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,8 @@ def admit(row: catalog.Model, owner: str | None, limits: dict, images: int, hold
     allowed_models(row, limits)
     if limits.get("rpm"):
         count_request(owner, int(limits["rpm"]))
-    day, month = limits.get("budget_usd_day"), limits.get("budget_usd_month")
     price = catalog.image_cost(row.name, images).get("cost_usd") or 0
-    if not price or (day is None and month is None):
+    if not price or all(limits.get(name) is None for _, name in BUDGETS):
         return None
     return reserve(owner, limits, price, hold_seconds)
 
@@ -129,12 +129,12 @@ def open_usd(state: dict, at: float, day: str | None = None) -> float:
     return sum(r["usd"] for r in held if r["expires"] > at and (day is None or r["day"] == day))
 
 
-def used(state: dict, at: float, day: str) -> tuple[float, float]:
-    """(spent and reserved on `day`, spent and reserved in the month)."""
-    return (
-        state.get("days", {}).get(day, 0.0) + open_usd(state, at, day),
-        state.get("spent", 0.0) + open_usd(state, at),
-    )
+def used(state: dict, at: float, day: str) -> dict[str, float]:
+    """What is spent and reserved, by period: on `day` ("day") and in the month ("month")."""
+    return {
+        "day": state.get("days", {}).get(day, 0.0) + open_usd(state, at, day),
+        "month": state.get("spent", 0.0) + open_usd(state, at),
+    }
 
 
 def reserve(owner: str, limits: dict, usd: float, hold_seconds: float) -> Held:
@@ -146,11 +146,9 @@ def reserve(owner: str, limits: dict, usd: float, hold_seconds: float) -> Held:
         at = time.time()
         state.setdefault("open", {})
         drop_expired(state, at)  # a crashed function's reservation is released here too
-        today, this_month = used(state, at, day)
-        for budget, spent, period, resets in (
-            (limits.get("budget_usd_day"), today, "day", when.date() + timedelta(days=1)),
-            (limits.get("budget_usd_month"), this_month, "month", next_month(when)),
-        ):
+        spent_in = used(state, at, day)
+        for period, name in BUDGETS:
+            budget, spent = limits.get(name), spent_in[period]
             if budget is None:
                 continue
             if spent + usd > budget + 1e-9:
@@ -159,7 +157,7 @@ def reserve(owner: str, limits: dict, usd: float, hold_seconds: float) -> Held:
                     429,
                     "insufficient_quota",
                     f"this API key's budget is ${budget:g} per {period} (UTC); ${spent:.4f} is spent or reserved "
-                    f"and this request needs ${usd:.4f}; it resets at {resets.isoformat()}T00:00:00Z",
+                    f"and this request needs ${usd:.4f}; it resets at {resets_at(when)[period]}",
                 )
             if spent < ALMOST * budget <= spent + usd:
                 logs.metric("BudgetAlmostSpent", 1, period=period)
@@ -196,26 +194,29 @@ def settle(share: dict | None, made_usd: float) -> None:
         log.error("key %s: reservation %s not settled (%s); it expires instead", share["key_id"], share["id"], exc)
 
 
-def next_month(when: datetime):
-    return (when.replace(day=1) + timedelta(days=32)).replace(day=1).date()
+def resets_at(when: datetime) -> dict[str, str]:
+    """When the day's and the month's budgets begin again after `when`: the next UTC midnight, the next
+    first of the month."""
+    next_month = (when.replace(day=1) + timedelta(days=32)).replace(day=1).date()
+    return {
+        "day": f"{(when.date() + timedelta(days=1)).isoformat()}T00:00:00Z",
+        "month": f"{next_month.isoformat()}T00:00:00Z",
+    }
 
 
 def status(owner: str | None, limits: dict) -> dict:
     """The key's limits and what is left of its budgets now (GET /v1/usage)."""
     when, at = now(), time.time()
     state = read(state_key(owner, when.strftime("%Y-%m")))[0] if owner else {}
-    today, this_month = used(state, at, when.date().isoformat())
+    spent_in = used(state, at, when.date().isoformat())
     found: dict[str, Any] = {"limits": {k: v for k, v in limits.items() if v not in (None, [])}}
-    found["spent_or_reserved_usd"] = {"day": round(today, 6), "month": round(this_month, 6)}
-    left = {}
-    for period, budget, spent in (("day", "budget_usd_day", today), ("month", "budget_usd_month", this_month)):
-        if limits.get(budget) is not None:
-            left[period] = round(max(0.0, limits[budget] - spent), 6)
-    found["left_usd"] = left
-    found["resets_at"] = {
-        "day": f"{(when.date() + timedelta(days=1)).isoformat()}T00:00:00Z",
-        "month": f"{next_month(when).isoformat()}T00:00:00Z",
+    found["spent_or_reserved_usd"] = {period: round(spent, 6) for period, spent in spent_in.items()}
+    found["left_usd"] = {
+        period: round(max(0.0, limits[name] - spent_in[period]), 6)
+        for period, name in BUDGETS
+        if limits.get(name) is not None
     }
+    found["resets_at"] = resets_at(when)
     return found
 
 

@@ -40,6 +40,20 @@ def test_a_budget_is_reserved_before_the_call_and_a_request_past_it_is_a_429(aws
     assert "resets at" in error.message and error.message.endswith("T00:00:00Z")
 
 
+def test_the_budgets_reset_at_the_next_utc_midnight_and_the_next_first_of_the_month(aws, monkeypatch):
+    monkeypatch.setattr(limits, "now", lambda: datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc))
+    budget = {"budget_usd_day": 1.0, "budget_usd_month": 0.08}
+    admit(budget)
+    with pytest.raises(ApiError) as refused:
+        admit(budget)
+    assert "per month (UTC)" in refused.value.message
+    assert refused.value.message.endswith("it resets at 2027-01-01T00:00:00Z")
+    monkeypatch.setattr(limits, "now", lambda: datetime(2026, 11, 15, 8, 0, tzinfo=timezone.utc))
+    found = limits.status(KEY, budget)
+    assert found["resets_at"] == {"day": "2026-11-16T00:00:00Z", "month": "2026-12-01T00:00:00Z"}
+    assert found["left_usd"] == {"day": 1.0, "month": 0.08}  # November's state is empty
+
+
 def test_settling_to_what_was_made_gives_the_rest_back(aws):
     budget = {"budget_usd_month": 0.16}
     held = admit(budget, images=2)  # both images reserved
