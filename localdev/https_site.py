@@ -12,13 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-class Site(ThreadingHTTPServer):
-    # socketserver listens with a backlog of 5 while one thread accepts and does each TLS handshake in
-    # turn: eight downloads connecting at once can overflow it, and the kernel's retry (1 s, then 3 s)
-    # then holds one back. A backlog like a real server's lets every connection wait its turn.
-    request_queue_size = 128
-
-
 def start(handler: type[BaseHTTPRequestHandler], folder: Path) -> tuple[ThreadingHTTPServer, Path]:
     """The running server (stop it with .shutdown()) and its certificate; key and certificate in `folder`."""
     cert, key = folder / "cert.pem", folder / "key.pem"
@@ -28,7 +21,7 @@ def start(handler: type[BaseHTTPRequestHandler], folder: Path) -> tuple[Threadin
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
-    server = Site(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
