@@ -30,12 +30,8 @@ def png(colour=(20, 120, 200)) -> bytes:
 
 class Slow(BaseHTTPRequestHandler):
     delay = 0.0
-    # with `together`, an answer waits (at most `delay`) until that many downloads are in flight: whether
-    # they overlap is then decided by the client, not by how fast a loaded machine starts its threads
-    together: int | None = None
     hits: list[str] = []
     lock = threading.Lock()
-    arrived = threading.Condition(lock)
     in_flight = most = 0
 
     def log_message(self, *args) -> None:
@@ -43,16 +39,12 @@ class Slow(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         cls = type(self)
-        with cls.arrived:
+        with cls.lock:
             cls.hits.append(self.path)
             cls.in_flight += 1
             cls.most = max(cls.most, cls.in_flight)
-            cls.arrived.notify_all()
-            if cls.together:
-                cls.arrived.wait_for(lambda: cls.in_flight >= cls.together, timeout=cls.delay)
         try:
-            if not cls.together:
-                time.sleep(cls.delay)
+            time.sleep(cls.delay)
             body = png()
             self.send_response(200)
             self.send_header("content-type", "image/png")
@@ -71,7 +63,7 @@ def site(tmp_path, monkeypatch):
     server, cert = https.start(Slow, tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     monkeypatch.setenv("IMAGEGEN_FETCH_ALLOW_LOOPBACK", "1")  # tests only: the site is on this machine
-    Slow.hits, Slow.in_flight, Slow.most, Slow.delay, Slow.together = [], 0, 0, 0.0, None
+    Slow.hits, Slow.in_flight, Slow.most, Slow.delay = [], 0, 0, 0.0
     yield f"https://localhost:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -95,8 +87,8 @@ def test_a_bad_field_is_refused_before_any_url_is_fetched(api, models, site):  #
 
 
 def test_every_url_is_fetched_at_once(api, models, site):  # noqa: F811
-    # GIVEN eight image URLs that answer once all eight are asked for (or after 5 s each)
-    Slow.delay, Slow.together = 5.0, 8
+    # GIVEN eight image URLs that each take a second to answer
+    Slow.delay = 1.0
     body = {"images": [{"image_url": f"{site}/{i}.png"} for i in range(8)], "prompt": "as a watercolour"}
     # WHEN they are edited on SD3.5 (n=1: 8 model calls, the default cap)
     response = edit(api, {**body, "model": "sd3.5-large"})
