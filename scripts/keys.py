@@ -44,6 +44,8 @@ def limits_from(args: argparse.Namespace) -> dict:
             found[name] = kind(value) or None
     if args.models is not None:
         found["models"] = [model.strip() for model in args.models.split(",") if model.strip()] or None
+    if args.webhook is not None:
+        found["webhook"] = args.webhook or None
     return found
 
 
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--rpm", type=int, help="requests per minute on the routes that call a model")
         command.add_argument("--models", help="catalog names (or aliases), comma-separated")
         command.add_argument("--max-model-calls", dest="max_model_calls", type=int)
+        command.add_argument("--webhook", help="the key's default webhook (https URL; '' removes it)")
 
     create = commands.add_parser("create", help="make a key and print it once")
     create.add_argument("--name", required=True)

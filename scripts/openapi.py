@@ -78,6 +78,12 @@ def one_or_many(item: dict) -> dict:
 # The type of every request field a route takes, by name: a field in a route's set and not here
 # stops the generator. Text fields of a form or a query string are strings whatever they carry.
 FIELD_TYPES: dict[str, dict] = {
+    "webhook": {**HTTPS_URL, "description": "POSTed a signed event (Standard Webhooks) when the job ends"},
+    "webhook_events_filter": {
+        "type": "array",
+        "items": {"enum": ["completed", "succeeded", "failed", "canceled"]},
+        "description": "which endings are sent (default completed: all)",
+    },
     "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT, "pattern": r"\S"},
     "message": {
         "type": "string",
@@ -242,7 +248,7 @@ JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "stri
 MADE = {
     "201": ok("the images, made now", ref("ImagesResponse"), LOCATION),
     "202": ok(
-        "queued: the job makes them (send Prefer: wait to wait for it)",
+        "queued: the job makes them (Prefer: respond-async; or a model that answers later, not done in time)",
         {"anyOf": [ref("Accepted"), ref("JobList")]},
         LOCATION,
     ),
@@ -252,7 +258,10 @@ PREFER = {
     "in": "header",
     "required": False,
     "schema": {"type": "string"},
-    "description": "wait or wait=N (RFC 7240): wait up to N seconds for an async job's images",
+    "description": (
+        "respond-async (RFC 7240): answer 202 with a job, for any model; wait or wait=N: wait up to N seconds for "
+        "the images of a model that answers later (without either, such a model is waited for as with wait)"
+    ),
 }
 
 
@@ -351,6 +360,16 @@ OPERATIONS: dict[str, dict] = {
         ],
         "responses": {"200": ok(f"per day, at most {usage.MAX_DAYS} days", ref("Usage"))},
         "errors": ("400",),
+    },
+    "GET /v1/webhooks/default/secret": {
+        "summary": "The caller's key's webhook signing secret (Standard Webhooks), as Replicate answers it",
+        "responses": {
+            "200": ok(
+                "the secret",
+                {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "pattern": "^whsec_"}}},
+            )
+        },
+        "errors": (),
     },
     "GET /": {
         "summary": "The playground page",

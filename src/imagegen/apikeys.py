@@ -62,6 +62,7 @@ LIMITS = {
     "rpm": int,
     "models": list,
     "max_model_calls": int,
+    "webhook": str,  # not a limit: the key's default webhook (jobs.webhooks), carried with its limits
 }
 
 
@@ -77,8 +78,16 @@ def check_limits(limits: dict) -> dict:
     for name, value in limits.items():
         if value is None or value == []:
             continue
+        if value == "":
+            continue
         if isinstance(value, bool) or not isinstance(value, LIMITS[name]):
-            raise ValueError(f"{name} must be {'a list of model names' if name == 'models' else 'a number'}")
+            kind = {"models": "a list of model names", "webhook": "an https URL"}.get(name, "a number")
+            raise ValueError(f"{name} must be {kind}")
+        if name == "webhook":
+            if not value.startswith("https://") or len(value) > 2048:
+                raise ValueError("webhook must be an https:// URL (at most 2048 characters)")
+            found[name] = value
+            continue
         if name == "models":
             rows = [catalog.find(model) for model in value]
             if None in rows:

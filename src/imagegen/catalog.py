@@ -10,6 +10,7 @@ catalog name, an alias of the row (its provider id among them), or a deployment 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -41,18 +42,25 @@ class Model:
     output_formats: tuple[str, ...] = ()
     price: dict[str, Any] = field(default_factory=dict, compare=False)
     aliases: tuple[str, ...] = ()
+    owned_by: str | None = None  # GET /v1/models' owned_by, where the id does not say it
+
+    @property
+    def owner(self) -> str:
+        """Who makes the model: the id's first part (stability.sd3..., black-forest-labs/flux-...)."""
+        return self.owned_by or re.split(r"[/.]", self.id)[0]
 
     @property
     def ref(self) -> str:
         """What the provider is called with: a Bedrock model or profile id, a Replicate owner/name[:version]."""
-        if self.provider == "bedrock":
-            return f"{self.profile}.{self.id}" if self.profile else self.id
+        if self.profile:
+            return f"{self.profile}.{self.id}"
         return f"{self.id}:{self.version}" if self.version else self.id
 
     @property
     def answers_later(self) -> bool:
-        """An async model (Replicate): its request answers with a job, the webhook stores the images."""
-        return self.provider == "replicate"
+        """Its provider answers later (the catalog's `providers` table): its request answers with a job,
+        the webhook stores the images."""
+        return data()["providers"][self.provider]["answers"] == "later"
 
     def takes(self, name: str) -> bool:
         """Whether an edit on this model takes the request's `prompt` or `mask` (its row's inputs)."""
@@ -88,6 +96,8 @@ def names() -> dict[str, str]:
     for model in models().values():
         for name in (model.name, model.ref, *model.aliases):
             table.setdefault(name, model.name)
+    if settings.sagemaker_endpoint_name():  # the `sagemaker` row is the deployment's endpoint: it answers to its name
+        table.setdefault(settings.sagemaker_endpoint_name(), "sagemaker")
     for alias, target in settings.model_aliases().items():
         if target not in table:
             raise ConfigError(f"MODEL_ALIASES: {alias!r} names {target!r}, which is not in the model catalog")

@@ -25,6 +25,9 @@ MAX_PROMPT = 10000
 # Model calls of one request running at once (the rest wait their turn): what bounds a request's memory
 # (each call holds its source, encoded, and its answer) and its burst against the provider's quota.
 CALLS_IN_FLIGHT = 4
+# Model calls an answer within API Gateway's 29 s may make (two rounds of CALLS_IN_FLIGHT); more runs
+# as a job (Prefer: respond-async), up to the cap on model calls.
+SYNC_MODEL_CALLS = 2 * CALLS_IN_FLIGHT
 
 
 def model_call_cap(limits: dict) -> int:
@@ -33,9 +36,18 @@ def model_call_cap(limits: dict) -> int:
     return min(settings.max_model_calls(), int(limits.get("max_model_calls") or settings.max_model_calls()))
 
 
-def check_model_calls(images: int, n: int, limit: int) -> None:
+def check_model_calls(images: int, n: int, limit: int, answered_now: bool = False) -> None:
     """One request makes images x n billed model calls: past `limit` (MAX_MODEL_CALLS) a 400 naming `n`,
-    or `image` when the images alone are past it."""
+    or `image` when the images alone are past it. A request `answered_now` (a model that answers now,
+    without Prefer: respond-async) may make SYNC_MODEL_CALLS at most: past that, a 400 saying to send
+    the header (as a job it runs fine)."""
+    if answered_now and limit >= images * n > SYNC_MODEL_CALLS:
+        raise invalid(
+            "n" if n > 1 else "image",
+            f"{images} image(s) x n={n} is {images * n} model calls, more than fit in one answer within API "
+            f"Gateway's 29 s (at most {SYNC_MODEL_CALLS}); send the header `Prefer: respond-async` to run it as a "
+            "job (202, then GET /v1/jobs/{id} or a webhook)",
+        )
     if images * n <= limit:
         return
     field = "n" if n > 1 and images <= limit else "image"
@@ -110,6 +122,7 @@ class Order:
     limits: dict[str, Any] = field(default_factory=dict)  # that key's limits (jobs.limits checks them)
     asked: dict[str, str] = field(default_factory=dict)  # OpenAI's `size` etc. as sent, for errors and answers
     scaled: tuple[str, ...] = ()  # sources sent at another size than they came ("image: 4032x3024 -> ...")
+    webhook: dict | None = None  # where the job's end is POSTed (jobs.webhooks): {"url", "events"}
 
     @property
     def provider(self) -> str:
@@ -128,4 +141,6 @@ class Order:
         found: dict[str, Any] = {k: v for k, v in (("user", self.user), ("owner", self.owner)) if v}
         if self.scaled:
             found["scaled"] = list(self.scaled)
+        if self.webhook:
+            found["webhook"] = self.webhook
         return found

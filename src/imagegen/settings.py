@@ -104,7 +104,7 @@ def default_response_format() -> str:
 @cache
 def max_model_calls() -> int:
     """Billed model calls one request may make (images x n); Terraform api.max_model_calls."""
-    return env_int("MAX_MODEL_CALLS", 8, 1, 32)
+    return env_int("MAX_MODEL_CALLS", 32, 1, 32)
 
 
 def rate_window_seconds() -> int:
@@ -229,3 +229,50 @@ def local_image_origin() -> str:
 def fetch_loopback_allowed() -> bool:
     """Tests and make serve only: URL images from this machine (IMAGEGEN_FETCH_ALLOW_LOOPBACK=1)."""
     return flag("IMAGEGEN_FETCH_ALLOW_LOOPBACK")
+
+
+# -- jobs for every model, webhooks to the caller -------------------------------------------------
+
+
+def work_queues() -> dict[str, str]:
+    """The SQS queue of each model that answers now (WORK_QUEUES, JSON {"catalog name": "queue url"}):
+    `Prefer: respond-async` jobs wait there for the worker; a model without one cannot be queued."""
+    return json_setting("WORK_QUEUES", "{}", dict, 'a JSON object {"catalog name": "queue url"}')
+
+
+def model_quotas() -> dict[str, int]:
+    """The account's request quota per minute of each model (MODEL_QUOTAS, JSON {"catalog name": n}),
+    where the operator knows it: what a 429's Retry-After is computed from."""
+    return json_setting("MODEL_QUOTAS", "{}", dict, 'a JSON object {"catalog name": requests per minute}')
+
+
+def delivery_queue_url() -> str:
+    """The queue of webhook deliveries to callers (DELIVERY_QUEUE_URL); '' when webhooks are off."""
+    return env("DELIVERY_QUEUE_URL", "")
+
+
+def delivery_dead_letter_url() -> str:
+    """Where a delivery goes after its last attempt (DELIVERY_DEAD_LETTER_URL)."""
+    return env("DELIVERY_DEAD_LETTER_URL", "")
+
+
+def webhook_loopback_allowed() -> bool:
+    """make serve only: webhooks to http://127.0.0.1 receivers (IMAGEGEN_WEBHOOK_ALLOW_LOOPBACK=1), so a
+    developer's own receiver works; Terraform never sets it."""
+    return flag("IMAGEGEN_WEBHOOK_ALLOW_LOOPBACK")
+
+
+# Standard Webhooks' retry schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+WEBHOOK_RETRY_SECONDS = "0,5,300,1800,7200,18000,36000,36000"
+
+
+def webhook_retry_seconds() -> list[float]:
+    """Seconds before each delivery attempt after the one before (WEBHOOK_RETRY_SECONDS; tests shorten it)."""
+    raw = env("WEBHOOK_RETRY_SECONDS", WEBHOOK_RETRY_SECONDS)
+    try:
+        found = [float(part) for part in raw.split(",")]
+    except ValueError:
+        raise ConfigError(f"WEBHOOK_RETRY_SECONDS must be comma-separated seconds, got {raw!r}") from None
+    if not found or not all(0 <= value <= 86400 for value in found):
+        raise ConfigError("WEBHOOK_RETRY_SECONDS: each wait is 0..86400 seconds")
+    return found

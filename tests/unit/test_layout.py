@@ -135,15 +135,47 @@ def test_a_route_never_reaches_sideways_into_another():
 
 
 def test_one_path_answers_now_and_one_answers_later():
-    """Only jobs/run calls a model (providers.calls, replicate.create); the routes call jobs.run."""
+    """Only jobs/run calls a model (providers.calls; a provider's submit); the routes call jobs through api.respond."""
     callers = {}
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 called = ast.unparse(node.func)
-                if called in ("providers.calls", "replicate.create"):
+                if called in ("providers.calls", "provider.submit"):
                     callers.setdefault(called, set()).add(name)
-    assert callers == {"providers.calls": {"imagegen.jobs.run"}, "replicate.create": {"imagegen.jobs.run"}}
+    assert callers == {"providers.calls": {"imagegen.jobs.run"}, "provider.submit": {"imagegen.jobs.run"}}
+
+
+PROVIDER_NAMES = ("bedrock", "sagemaker", "replicate")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m) != "providers"))
+def test_no_provider_is_named_outside_providers(module):
+    """The registry (providers/__init__) is the only place a provider is named: no `provider == "..."`,
+    no `import imagegen.providers.<name>`; which providers answer later is the catalog's. (The Replicate
+    webhook route asks the registry for Replicate: its path is Replicate's.)"""
+    tree = ast.parse(MODULES[module].read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(side, ast.Constant) and side.value in PROVIDER_NAMES for side in [node.left, *node.comparators]
+        ):
+            pytest.fail(f"{module}:{node.lineno} compares with a provider's name: {ast.unparse(node)}")
+    named = {
+        t for t in package_imports(MODULES[module]) if t.split(".")[-1] in PROVIDER_NAMES and room(t) == "providers"
+    }
+    assert not named, f"{module} imports {named}; ask the registry (imagegen.providers) instead"
+
+
+# analyze runs its ONNX models in the function on several images at once: no provider, no job.
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m) == "routes" and m != "imagegen.routes.analyze"))
+def test_routes_parse_pick_call_jobs_and_answer(module):
+    """A route never fans out, uses threads or touches the bucket: jobs/ does (through api.respond)."""
+    tree = ast.parse(MODULES[module].read_text())
+    used = {name for name, _ in imports(MODULES[module])}
+    assert not used & {"threading", "concurrent.futures", "imagegen.bucket"}, f"{module} imports {used}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("aws.client", "bounded", "run.bounded"):
+            pytest.fail(f"{module}:{node.lineno} calls {ast.unparse(node.func)}")
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -1,4 +1,4 @@
-"""Replicate's webhook signature (Standard Webhooks), checked before anything else is read.
+"""Standard Webhooks signatures: Replicate's to us (checked before anything else is read), ours to callers.
 
 HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64 part of the `whsec_`
 secret, compared in constant time with each `v1,<base64>` in `webhook-signature`; a timestamp more
@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 import time
 
 from imagegen.errors import ConfigError, Unauthorized
@@ -30,6 +31,27 @@ def secret_key(secret: str) -> bytes:
     if prefix != "whsec" or not key:
         raise ConfigError("the webhook signing secret is not a whsec_<base64> value")
     return key
+
+
+def new_secret() -> str:
+    """A fresh signing secret in Standard Webhooks' form: whsec_ and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signature(secret: str, webhook_id: str, timestamp: int | str, body: bytes) -> str:
+    """The `webhook-signature` header of `body`: v1,<base64 HMAC-SHA256 of id.timestamp.body>."""
+    digest = hmac.new(secret_key(secret), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, webhook_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers of an event we send."""
+    timestamp = int(time.time() if now is None else now)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(secret, webhook_id, timestamp, body),
+    }
 
 
 def verify_signature(
@@ -53,7 +75,7 @@ def verify_signature(
     if abs((time.time() if now is None else now) - sent) > tolerance:
         raise Unauthorized("stale_webhook", f"webhook-timestamp is more than {tolerance} s from now")
     payload = body.encode() if isinstance(body, str) else body
-    expected = hmac.new(secret_key(secret), f"{webhook_id}.{timestamp}.".encode() + payload, hashlib.sha256).digest()
+    expected = base64.b64decode(signature(secret, webhook_id, timestamp, payload)[3:])
     for candidate in signatures.split():
         version, _, encoded = candidate.partition(",")
         if version != "v1":

@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -286,3 +287,73 @@ def fetch_image(
                 response.close()
         return data, formats.check_image(data, field, max_bytes)
     raise _refused(field, f"too many redirects (the limit is {max_redirects})")
+
+
+# A reference: (field, https URL still to fetch) or (field, bytes already decoded from a data: URL).
+Reference = tuple[str, "str | bytes"]
+
+
+def fetch_all(references: list[Reference], budget: float, loopback: bool = False) -> list[tuple[str, bytes]]:
+    """The bytes of every reference, in order: the https ones fetched at once, all within `budget`
+    seconds of now (one deadline, not one per URL); the first failure, in request order, is the answer."""
+    urls = [(i, field, url) for i, (field, url) in enumerate(references) if isinstance(url, str)]
+    results: dict[int, bytes] = {i: data for i, (_, data) in enumerate(references) if isinstance(data, bytes)}
+    if urls:
+
+        def one(item: tuple[int, str, str]) -> bytes:
+            _, field, url = item
+            try:
+                return fetch_image(url, f"{field}.image_url", timeout=budget, allow_loopback=loopback)[0]
+            except ApiError as err:
+                raise ApiError(err.status, err.code, err.message, param_of(field)) from None
+
+        with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="fetch") as pool:
+            futures = [(item[0], pool.submit(one, item)) for item in urls]
+        for i, future in futures:  # all done (the pool has closed): the first error in request order
+            results[i] = future.result()
+    return [(field, results[i]) for i, (field, _) in enumerate(references)]
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    field: str = "webhook",
+    *,
+    timeout: float = 10.0,
+    resolve: Resolver | None = None,
+    context: ssl.SSLContext | None = None,
+    allow_loopback_http: bool = False,
+) -> int:
+    """POST `body` to a caller's `url` (a webhook) under the same guard as fetch_image: https to a public
+    address, resolved once and pinned; no redirect followed (a 3xx is the answer); at most `timeout`
+    seconds in all. The HTTP status; a refused URL is a 400, a network failure a 422 saying why.
+    `allow_loopback_http`: make serve's http://127.0.0.1 receivers (never set by Terraform)."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    deadline = time.monotonic() + timeout
+    if allow_loopback_http and parts and parts.scheme == "http" and parts.hostname in LOOPBACK_NAMES:
+        host, target = parts.hostname, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn: http.client.HTTPConnection = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+    else:
+        host, port, target = _parse(url, field)
+        addresses = _checked_addresses(host, port, field, resolve or _getaddrinfo, False)
+        conn = _PinnedHTTPSConnection(host, port, addresses, context or ssl.create_default_context(), deadline)
+    watchdog = threading.Timer(timeout, getattr(conn, "cut", conn.close))
+    watchdog.daemon = True
+    watchdog.start()
+    sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+    try:
+        conn.request("POST", target, body=body, headers=sent)
+        response = conn.getresponse()
+        response.read(CHUNK_BYTES)  # a little of the answer, never more: only its status matters
+        return response.status
+    except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline or getattr(conn, "was_cut", False):
+            raise _unreachable(field, f"{host} did not answer within {timeout:g}s") from None
+        raise _unreachable(field, _describe(exc, host)) from None
+    finally:
+        watchdog.cancel()
+        conn.close()

@@ -1,13 +1,15 @@
-"""`POST /v1/jobs/{id}/cancel`: stop a Replicate job (and its billing) and mark it canceled.
+"""`POST /v1/jobs/{id}/cancel`: stop a job (and its billing) and mark it canceled.
 
 Idempotent: canceling a canceled job answers it again. A job that already succeeded or failed
-is a `409` (there is nothing to stop). The prediction is canceled at Replicate first, then the
-job record moves to `canceled` (forward-only, so a webhook that lands in between wins and the
-answer is the 409 of a finished job).
+is a `409` (there is nothing to stop). A prediction of a provider that answers later is canceled
+there first; a queued job of a model that answers now is only marked (the worker leaves a canceled
+job alone). The record moves to `canceled` forward-only, so a webhook or a worker that finishes in
+between wins and the answer is the 409 of a finished job.
 """
 
 from __future__ import annotations
 
+from imagegen import providers
 from imagegen.errors import ApiError, JobFinished
 from imagegen.jobs import records
 
@@ -20,14 +22,13 @@ def cancel(job_id: str, owner: str | None = None) -> dict:
     if job["status"] in records.TERMINAL:
         raise JobFinished(job)
     if job.get("prediction_id"):
-        from imagegen.providers import replicate
-
+        provider = providers.named(job["provider"])
         try:
-            replicate.cancel(job["prediction_id"])
+            provider.cancel(job["prediction_id"])
         except Exception as exc:
-            status, code, message = replicate.describe_error(exc)
+            status, code, message = provider.describe_error(exc)
             raise ApiError(status, code, message) from None
-    job = records.update(job_id, lambda current: {**current, "status": "canceled", "error": "canceled by the client"})
+    job = records.mark_canceled(job_id)
     if job["status"] != "canceled":
         raise JobFinished(job)
     return job

@@ -1,14 +1,14 @@
-"""Storing a finished prediction's result: the one path for the webhook and the sweeper (apply_prediction).
+"""Storing a finished prediction's result (a neutral providers.contract.Prediction): the one path for the
+webhook and the sweeper (apply_prediction).
 
 - `succeeded`: every output URL must be https on an allowed Replicate delivery host
   (REPLICATE_OUTPUT_HOSTS) before any is fetched; each file is streamed (64 KiB at a time, to a
   temporary file, never whole in memory) with a size cap (MAX_OUTPUT_BYTES) and its magic bytes
   checked, then written to images/{yyyy}/{mm}/{dd}/{job_id}/{n}.{ext} with If-None-Match (the date
-  is the job's, so a redelivery writes the same keys). A succeeded prediction whose outputs Replicate
-  already removed (`data_removed`, an hour after it ends by default) fails the job with that reason:
-  there is nothing left to fetch, so it is never retried.
-- `failed`/`canceled`: the error is recorded. `aborted` (the prediction's deadline, our Cancel-After,
-  passed before it started) fails the job, saying so.
+  is the job's, so a redelivery writes the same keys). A prediction the provider says has nothing to
+  fetch (Replicate's `data_removed`, an output that is not URLs) comes failed, with the reason.
+- `failed`/`canceled`: the error is recorded (and its code: `aborted`, when the prediction's deadline,
+  our Cancel-After, passed before it started).
 - Job status only moves forward (records.update uses If-Match): a duplicate or concurrent delivery
   finds the job finished, or loses the race, and changes nothing.
 """
@@ -22,13 +22,14 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlsplit
 
 from imagegen import aws, bucket, catalog, settings
 from imagegen.errors import ApiError, Transient, bad_request
 from imagegen.images import formats
 from imagegen.jobs import records
+from imagegen.providers.contract import Prediction
 
 log = logging.getLogger("imagegen")
 
@@ -74,15 +75,6 @@ def url_allowed(url: str, hosts: list[str] | None = None) -> bool:
         if host == name or (name.startswith("*.") and host.endswith(name[1:])):
             return True
     return False
-
-
-def output_urls(output: Any) -> list[str]:
-    """The file URLs in a prediction's `output`: a URL, a list of URLs (nested lists flattened)."""
-    if isinstance(output, str):
-        return [output]
-    if isinstance(output, list):
-        return [url for item in output for url in output_urls(item)]
-    raise bad_request("invalid_output", "the prediction output is not a URL or a list of URLs")
 
 
 class AllowlistRedirects(urllib.request.HTTPRedirectHandler):
@@ -176,34 +168,27 @@ def store_outputs(job: dict, urls: list[str], deadline: float | None = None) -> 
 
 # -- the job ------------------------------------------------------------------------
 
-
-def finish(job_id: str, status: str, **fields: Any) -> dict:
-    return records.update(job_id, lambda job: {**job, "status": status, **fields})
+# A prediction that succeeded with nothing we can store: the job fails, and the answer says so.
+NOTHING_TO_STORE = {"invalid_output": 400, "output_removed": 410}
 
 
 def fail(job_id: str, err: ApiError) -> None:
     """Record a permanent problem with the result on the job, then answer it."""
-    finish(job_id, "failed", error=err.message, error_code=err.code)
+    records.mark_failed(job_id, err.message, err.code)
     raise err
 
 
-def apply_prediction(job: dict, prediction: dict, deadline: float | None = None) -> dict:
-    """Move an open job to where Replicate's prediction is: the one path for the webhook and the sweeper.
+def apply_prediction(job: dict, prediction: Prediction, deadline: float | None = None) -> dict:
+    """Move an open job to where its provider's prediction is: the one path for the webhook and the sweeper.
 
     `succeeded`: outputs stored, then the job; a permanent problem with the outputs fails the job
     (and is raised as its 4xx); a transient one raises a 502 and leaves the job open for a retry.
     """
-    job_id, status = job["id"], prediction.get("status")
-    if status == "succeeded" and prediction.get("data_removed"):
-        message = "Replicate removed the prediction's outputs (data_removed) before they could be stored"
-        fail(job_id, ApiError(410, "output_removed", message))
-    if status == "succeeded":
-        try:
-            urls = output_urls(prediction.get("output"))
-        except ApiError as err:
-            fail(job_id, err)
-        if not urls:
-            fail(job_id, bad_request("invalid_output", "the prediction succeeded with no output"))
+    job_id = job["id"]
+    if prediction.status == "failed" and prediction.error_code in NOTHING_TO_STORE:
+        fail(job_id, ApiError(NOTHING_TO_STORE[prediction.error_code], prediction.error_code, prediction.error or ""))
+    if prediction.status == "succeeded":
+        urls = list(prediction.outputs)
         if not all(url_allowed(url) for url in urls):
             fail(job_id, bad_request("output_url_not_allowed", "an output URL is not https on an allowed host"))
         try:
@@ -213,19 +198,16 @@ def apply_prediction(job: dict, prediction: dict, deadline: float | None = None)
             raise ApiError(502, "output_unavailable", str(exc)) from None
         except ApiError as err:
             fail(job_id, err)
-        except Exception as exc:  # S3 failed us: answer 5xx so Replicate delivers again
+        except Exception as exc:  # S3 failed us: answer 5xx so the provider delivers again
             if not aws.is_aws_error(exc):
                 raise
             log.warning("job %s: storing an output failed: %s", job_id, aws.error_code(exc) or type(exc).__name__)
             raise ApiError(503, "storage_unavailable", "the result could not be stored right now; retry") from None
         cost = catalog.image_cost(job.get("model"), len(stored))
-        return finish(job_id, "succeeded", images=stored, metrics=prediction.get("metrics") or {}, **cost)
-    if status in ("failed", "canceled"):
-        error = prediction.get("error") or f"the prediction was {status}"
-        return finish(job_id, status, error=str(error)[:2000])
-    if status == "aborted":
-        error = "the prediction was aborted: its deadline (the job timeout) passed before Replicate could start it"
-        return finish(job_id, "failed", error=error, error_code="aborted")
-    if status in ("starting", "processing"):
-        return finish(job_id, "running")
-    raise bad_request("invalid_status", f"unknown prediction status {str(status)[:50]!r}")
+        return records.finish(job_id, "succeeded", images=stored, metrics=prediction.metrics, **cost)
+    if prediction.status in ("failed", "canceled"):
+        code = {"error_code": prediction.error_code} if prediction.error_code else {}
+        return records.finish(
+            job_id, prediction.status, error=prediction.error or f"the prediction {prediction.status}", **code
+        )
+    return records.finish(job_id, prediction.status)

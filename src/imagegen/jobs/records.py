@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from imagegen import aws, bucket, logs, settings
 from imagegen.errors import JobNotFound
-from imagegen.jobs import usage
+from imagegen.jobs import notify, usage
 
 log = logging.getLogger("imagegen")
 
@@ -81,6 +81,8 @@ def create(job: dict) -> dict:
         aws.client("s3").put_object(Bucket=settings.bucket_name(), Key=open_key(job["id"]), Body=b"")
     logs.bind(job_id=job["id"], provider=job.get("provider"), model=job.get("model"))
     record_outcome(None, job)
+    if job["status"] in TERMINAL:
+        notify.job_ended(job)
     return job
 
 
@@ -158,7 +160,48 @@ def update(job_id: str, change: Callable[[dict], dict | None]) -> dict:
         if changed["status"] in TERMINAL and usage.record(changed):
             close(job_id)
         record_outcome(job["status"], changed)
+        if changed["status"] in TERMINAL and job["status"] not in TERMINAL:
+            notify.job_ended(changed)
         return changed
+    raise RuntimeError(f"job {job_id}: gave up after {MAX_UPDATE_ATTEMPTS} concurrent updates")
+
+
+# -- named transitions ---------------------------------------------------------------------------
+
+
+def finish(job_id: str, status: str, **fields) -> dict:
+    """Move the job to `status` with `fields` (forward only: a finished job stays as it is)."""
+    return update(job_id, lambda job: {**job, "status": status, **fields})
+
+
+def mark_running(job_id: str) -> dict:
+    """A worker took the job: `running`, its attempts counted (None when it had already finished)."""
+
+    def take(job: dict) -> dict | None:
+        if job["status"] in TERMINAL:
+            return None
+        return {**job, "status": "running", "attempts": int(job.get("attempts") or 0) + 1}
+
+    return update(job_id, take)
+
+
+def mark_failed(job_id: str, error: str, code: str | None = None) -> dict:
+    fields = {"error": error} | ({"error_code": code} if code else {})
+    return finish(job_id, "failed", **fields)
+
+
+def mark_canceled(job_id: str) -> dict:
+    return finish(job_id, "canceled", error="canceled by the client")
+
+
+def annotate(job_id: str, name: str, value: object) -> dict:
+    """Set one field that is not its status (a finished job's webhook deliveries), whatever the status;
+    with If-Match like every write."""
+    for _ in range(MAX_UPDATE_ATTEMPTS):
+        job, etag = read(job_id)
+        job[name] = value
+        if bucket.write_json(job_key(job_id), job, etag):
+            return job
     raise RuntimeError(f"job {job_id}: gave up after {MAX_UPDATE_ATTEMPTS} concurrent updates")
 
 

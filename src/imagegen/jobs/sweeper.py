@@ -4,9 +4,10 @@ Replicate retries a webhook for about a minute and then gives up; a throttled st
 Lambda that timed out, output hosts down for longer than that, or a submit that crashed after
 creating the prediction would each leave a job open for good. On a schedule (EventBridge), the
 sweeper lists the open-job markers (`open/{job_id}`, one listing: O(open jobs), never a scan
-of jobs/), and for each job open longer than SWEEPER_AFTER_SECONDS asks Replicate for the
-prediction (`GET /v1/predictions/{id}`) and finishes the job through the webhook's own code
-path (jobs.outputs.apply_prediction). A job still running after JOB_TIMEOUT_SECONDS is canceled at
+of jobs/), and for each job open longer than SWEEPER_AFTER_SECONDS asks its provider for the
+prediction (`read`) and finishes the job through the webhook's own code path
+(jobs.outputs.apply_prediction). A queued job of a model that answers now is the worker's until its
+timeout, then failed. A job still running after JOB_TIMEOUT_SECONDS is canceled at
 Replicate (so it stops billing) and failed as timed out; so is a job whose prediction id was never
 recorded. (Replicate itself ends a prediction at the same limit, the Cancel-After we submit with:
 `aborted` if it never started, `canceled` if it did.) It also drops the budget reservations a crashed
@@ -19,7 +20,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from imagegen import logs, settings
+from imagegen import catalog, logs, providers, settings
 from imagegen.errors import ApiError, JobNotFound
 from imagegen.jobs import limits, outputs, records, usage
 
@@ -62,20 +63,25 @@ def sweep_job(job_id: str, now: datetime) -> str:
     age = now - datetime.fromisoformat(job["created_at"])
     timed_out = age > timedelta(seconds=settings.job_timeout_seconds())
     prediction_id = job.get("prediction_id")
+    if job.get("catalog_name") and not catalog.get(job["catalog_name"]).answers_later:
+        # a queued job of a model that answers now: the worker has it (SQS delivers again) until its timeout
+        if not timed_out:
+            return "in_queue"
+        fail(job_id, f"timed out: still {job['status']} after {settings.job_timeout_seconds()} s", "timed_out")
+        return "timed_out"
     if not prediction_id:
         # The submitting Lambda (30 s at most) is long gone: the prediction id will never come.
         fail(job_id, "the prediction was never recorded: the submission did not complete", "submit_lost")
         return "failed_unsubmitted"
-    from imagegen.providers import replicate
-
+    provider = providers.named(job["provider"])
     try:
-        prediction = replicate.get(prediction_id)
-    except Exception as exc:  # a 404, a Replicate that keeps failing: past the timeout the job ends anyway
+        prediction = provider.read(prediction_id)
+    except Exception as exc:  # a 404, a provider that keeps failing: past the timeout the job ends anyway
         if not timed_out:
             raise
         log.warning("sweeper: prediction %s of timed-out job %s unreadable: %s", prediction_id, job_id, exc)
-        prediction = {"status": "unknown"}
-    if prediction.get("status") in replicate.FINAL_STATUSES:
+        prediction = None
+    if prediction is not None and prediction.finished:
         try:
             job = outputs.apply_prediction(job, prediction)
         except ApiError as err:
@@ -88,14 +94,15 @@ def sweep_job(job_id: str, now: datetime) -> str:
         return f"finished_{job['status']}"
     if timed_out:
         try:
-            replicate.cancel(prediction_id)
+            provider.cancel(prediction_id)
         except Exception as exc:  # the job is failed all the same; Replicate ends it at its own limit
             log.warning("sweeper: could not cancel prediction %s: %s", prediction_id, type(exc).__name__)
         limit = settings.job_timeout_seconds()
-        fail(job_id, f"timed out: still {prediction.get('status')} after {limit} s", "timed_out")
+        still = prediction.status if prediction else "unknown"
+        fail(job_id, f"timed out: still {still} after {limit} s", "timed_out")
         return "timed_out"
     return "still_running"
 
 
 def fail(job_id: str, error: str, code: str) -> None:
-    records.update(job_id, lambda job: {**job, "status": "failed", "error": error, "error_code": code})
+    records.mark_failed(job_id, error, code)

@@ -46,6 +46,8 @@ from imagegen.images import formats
 from imagegen.orders import MAX_N, Params
 from imagegen.providers import runtime
 
+ANSWERS = "now"  # imagegen.providers.contract
+
 
 def decode_images(values: object) -> list[bytes]:
     if not isinstance(values, list) or not values:
@@ -208,7 +210,7 @@ def validate(model: Model, params: Params) -> None:
     adapter_for(model).validate(model, params)
 
 
-def calls(model: Model, params: Params) -> list[Callable[[], list[bytes]]]:
+def calls(model: Model, ref: str, params: Params) -> list[Callable[[], list[bytes]]]:
     """One call per `limits.n` images (each with its own seed, so they differ), the source image
     base64-encoded once for all of them (a 5 MB photo is 6.7 MB on the wire: encoded n times, and held
     by n calls at once, it was what overran an edit function's memory)."""

@@ -1,11 +1,10 @@
-"""Replicate, asynchronous: submit a prediction with a webhook and return at once.
+"""Replicate, the provider that answers later (imagegen.providers.contract): submit a prediction with a
+webhook and return at once.
 
-Nothing here waits on a GPU. `submit_prediction` creates the prediction with
-`webhook=<our webhook route>?job_id=<job id>` and `webhook_events_filter=["completed"]`,
-records the prediction id on the job (or marks the job failed with the reason) and returns.
-The webhook function stores the result when Replicate calls back (imagegen.jobs.outputs); jobs.run
-records the prediction on its job. This module knows Replicate's wire format only: the client, a
-model's input names (from its catalog row), what Replicate's errors mean.
+Nothing here waits on a GPU. `submit` creates the prediction with the webhook jobs/ names and
+`webhook_events_filter=["completed"]`; the webhook function stores the result when Replicate calls
+back (imagegen.jobs.outputs). This module knows Replicate's wire format only: the client, a model's
+input names (from its catalog row), its prediction statuses and what its errors mean, in our words.
 
 The `replicate` package (and httpx, pydantic under it) is imported inside the functions that
 call Replicate, so functions that never submit (get_job, the webhook) never pay for it.
@@ -26,18 +25,25 @@ from urllib.parse import quote
 
 from imagegen import aws, settings
 from imagegen.catalog import Model
-from imagegen.errors import check_output_format, check_range, invalid, refuse
+from imagegen.errors import bad_request, check_output_format, check_range, invalid, refuse
 from imagegen.orders import Params
+from imagegen.providers.contract import Prediction
 
 log = logging.getLogger("imagegen")
 
 # Replicate answers a create in well under a second; API Gateway ends every request at 30 s.
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
-# Our job status for a just-created prediction's status.
-STATUS = {"starting": "queued", "processing": "running"}
-# Replicate's final prediction statuses (aborted: its deadline passed before it could start).
-FINAL_STATUSES = ("succeeded", "failed", "canceled", "aborted")
+ANSWERS = "later"  # imagegen.providers.contract
+# Replicate's prediction statuses in our words (aborted: its deadline passed before it could start).
+STATUS = {
+    "starting": "queued",
+    "processing": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+    "aborted": "failed",
+}
 
 
 def parse_model_ref(ref: str) -> tuple[str, str | None]:
@@ -47,12 +53,6 @@ def parse_model_ref(ref: str) -> tuple[str, str | None]:
     if not owner or not name or "/" in name or (colon and not version):
         raise ValueError(f"{ref!r} is not owner/name or owner/name:version")
     return model, version or None
-
-
-def job_webhook_url(webhook_base: str, job_id: str) -> str:
-    """The webhook URL for one job: Replicate calls it back with our job id in the query string."""
-    separator = "&" if "?" in webhook_base else "?"
-    return f"{webhook_base}{separator}job_id={quote(job_id)}"
 
 
 def client() -> Any:
@@ -84,8 +84,8 @@ def _client(token: str, base_url: str) -> Any:
     return replicate.Client(api_token=token, base_url=base_url, timeout=timeout, transport=TimeoutTransport())
 
 
-def create(model_ref: str, input: dict, webhook: str) -> dict:
-    """POST the prediction to Replicate and return its JSON (`id`, `status`, `urls`, ...)."""
+def submit(model_ref: str, input: dict, webhook: str) -> Prediction:
+    """POST the prediction to Replicate with `webhook` called when it completes."""
     model, version = parse_model_ref(model_ref)
     options = {"input": input, "webhook": webhook, "webhook_events_filter": ["completed"]}
     replicate_client = client()
@@ -93,7 +93,7 @@ def create(model_ref: str, input: dict, webhook: str) -> dict:
         prediction = replicate_client.predictions.create(version=version, **options)
     else:
         prediction = replicate_client.models.predictions.create(model=model, **options)
-    return as_dict(prediction)
+    return as_prediction(as_dict(prediction))
 
 
 def as_dict(prediction: Any) -> dict:
@@ -102,17 +102,54 @@ def as_dict(prediction: Any) -> dict:
     return json.loads(json.dumps(dump(), default=str))
 
 
-def get(prediction_id: str) -> dict:
+def read(prediction_id: str) -> Prediction:
     """`GET /v1/predictions/{id}`: the prediction as Replicate has it now (the sweeper's question).
 
     Read as Replicate's JSON, not through the SDK's Prediction model: replicate 1.0.7 refuses any
     status it does not list, and Replicate has since added `aborted` (changelog 2025-10-16)."""
-    return client()._request("GET", f"/v1/predictions/{quote(prediction_id)}").json()
+    return as_prediction(client()._request("GET", f"/v1/predictions/{quote(prediction_id)}").json())
 
 
-def cancel(prediction_id: str) -> dict:
+def cancel(prediction_id: str) -> Prediction:
     """`POST /v1/predictions/{id}/cancel`: stop it (and its billing); Replicate answers with the prediction."""
-    return client()._request("POST", f"/v1/predictions/{quote(prediction_id)}/cancel").json()
+    return as_prediction(client()._request("POST", f"/v1/predictions/{quote(prediction_id)}/cancel").json())
+
+
+def as_prediction(raw: object) -> Prediction:
+    """Replicate's prediction JSON (an API answer or a webhook's body) in our words; a 400 when it is
+    not one. A succeeded prediction whose outputs Replicate removed (`data_removed`) or whose `output`
+    is not URLs is failed here, saying why: there is nothing to fetch."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("status"), str):
+        raise bad_request("invalid_prediction", "the body is not a Replicate prediction object")
+    status, prediction_id = raw["status"], raw.get("id")
+    if status not in STATUS:
+        raise bad_request("invalid_status", f"unknown prediction status {status[:50]!r}")
+    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
+    found = {"id": prediction_id if isinstance(prediction_id, str) else None, "metrics": metrics}
+    if status == "succeeded":
+        if raw.get("data_removed"):
+            message = "Replicate removed the prediction's outputs (data_removed) before they could be stored"
+            return Prediction(**found, status="failed", error=message, error_code="output_removed")
+        urls = output_urls(raw.get("output"))
+        if not urls:
+            message = "the prediction succeeded with no output URL (its output is not a URL or a list of URLs)"
+            return Prediction(**found, status="failed", error=message, error_code="invalid_output")
+        return Prediction(**found, status="succeeded", outputs=tuple(urls))
+    if status == "aborted":
+        error = "the prediction was aborted: its deadline (the job timeout) passed before Replicate could start it"
+        return Prediction(**found, status="failed", error=error, error_code="aborted")
+    error = raw.get("error") or (f"the prediction was {status}" if status in ("failed", "canceled") else None)
+    return Prediction(**found, status=STATUS[status], error=None if error is None else str(error)[:2000])
+
+
+def output_urls(output: Any) -> list[str]:
+    """The file URLs in a prediction's `output`: a URL, a list of URLs (nested lists flattened); [] else."""
+    if isinstance(output, str):
+        return [output]
+    if isinstance(output, list):
+        found = [output_urls(item) for item in output]
+        return [] if any(not urls for urls in found) else [url for urls in found for url in urls]
+    return []
 
 
 def describe_error(exc: Exception) -> tuple[int, str, str]:
@@ -148,6 +185,36 @@ def describe_error(exc: Exception) -> tuple[int, str, str]:
 
 
 # -- a model's inputs, from its catalog row -------------------------------------------------------
+
+
+def validate(model: Model, p: Params) -> None:
+    """What the model cannot honour is a 400 naming the field, before anything is written."""
+    if p.task == "generate":
+        if p.quality not in (None, "standard"):
+            raise invalid("quality", f"{p.quality[:40]!r} cannot be honoured by {model.name} here; leave it out")
+        generation_input(model, p)
+        return
+    if p.prompt and not model.takes("prompt"):
+        raise invalid("prompt", f"{model.name} takes no prompt; leave it out or pick a model that does")
+    if model.requires("prompt") and not p.prompt.strip():
+        raise invalid("prompt", f"{model.name} needs a prompt")
+    if p.mask is not None and not model.takes("mask"):
+        raise invalid("mask", f"{model.name} takes no mask; pick an inpainting model")
+    if model.requires("mask") and p.mask is None:
+        raise invalid("mask", f"{model.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
+    if p.strength is not None:
+        raise invalid("strength", f"{model.name} has no strength setting here; leave it out")
+    output_input(model, p)  # a format or compression the model cannot make
+
+
+def prediction_input(
+    model: Model, p: Params, image: str | None = None, mask: str | None = None, overrides: dict | None = None
+) -> dict[str, Any]:
+    """The prediction's input: a generation's, or an edit of `image` (a URL Replicate fetches, as is
+    `mask`) with the client's allowed `overrides`."""
+    if p.task == "generate":
+        return generation_input(model, p)
+    return edit_input(model, overrides or {}, image or "", p.prompt or None, mask, p)
 
 
 def generation_input(model: Model, p: Params) -> dict:
@@ -211,6 +278,11 @@ class Form:
 
     def inputs(self) -> set[str]:
         return {name for name in (self.image, self.prompt, self.mask) if name}
+
+
+def input_names(model: Model) -> set[str]:
+    """The inputs the request's image, prompt and mask fill (a client's `input` may not set them)."""
+    return form(model).inputs()
 
 
 def form(model: Model) -> Form:

@@ -12,12 +12,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from imagegen import catalog, settings
 from imagegen.errors import ProviderError, check_length, check_output_format, check_range, invalid
 from imagegen.orders import Params
 from imagegen.providers import runtime
 
+if TYPE_CHECKING:
+    from imagegen.catalog import Model
+
+ANSWERS = "now"  # imagegen.providers.contract
 NAME = "SageMaker Stable Diffusion"
 ACCEPT = "application/json;jpeg"
 
@@ -27,7 +34,11 @@ def endpoint_name() -> str:
     return settings.sagemaker_endpoint_name()
 
 
-def validate(params: Params) -> None:
+def ref(row: Model) -> str:
+    return endpoint_name()
+
+
+def validate(row: Model, params: Params) -> None:
     limit = catalog.get("sagemaker").limit
     check_length("prompt", params.prompt, limit("prompt"), NAME)
     check_length("negative_prompt", params.negative_prompt, limit("prompt"), NAME)
@@ -40,6 +51,8 @@ def validate(params: Params) -> None:
     check_range("cfg_scale", params.cfg_scale, *limit("cfg_scale"), NAME)
     check_range("seed", params.seed, *limit("seed"), NAME)
     check_output_format(params.output_format, ("jpeg",), NAME)
+    if params.quality not in (None, "standard"):
+        raise invalid("quality", f"{params.quality[:40]!r} cannot be honoured by {NAME}; leave it out")
 
 
 def body(params: Params) -> dict:
@@ -56,6 +69,11 @@ def body(params: Params) -> dict:
     if params.negative_prompt:
         payload["negative_prompt"] = params.negative_prompt
     return payload
+
+
+def calls(row: Model, endpoint: str, params: Params) -> list[Callable[[], list[bytes]]]:
+    """One call: the endpoint makes every image of the request at once (num_images_per_prompt)."""
+    return [partial(generate, endpoint, params)]
 
 
 def generate(endpoint: str, params: Params) -> list[bytes]:

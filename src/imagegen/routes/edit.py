@@ -29,20 +29,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from imagegen import aws, bucket, catalog, providers, settings
-from imagegen.api import answers, fields, forms, prefer
-from imagegen.api.events import Request, json_response, parse_json
+from imagegen import catalog, providers, settings
+from imagegen.api import fields, forms, prefer, respond
+from imagegen.api.events import Request, parse_json
 from imagegen.catalog import Model
-from imagegen.errors import ApiError, SubmitFailed, bad_request, check_length, invalid, param_of
+from imagegen.errors import ApiError, bad_request, check_length, invalid, param_of
 from imagegen.images import fetch, formats, masks, pillow, sizing
-from imagegen.jobs import limits, records, run, waiting
+from imagegen.jobs import webhooks
 from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, Source, check_model_calls, model_call_cap
-from imagegen.providers import replicate
 
 log = logging.getLogger("imagegen")
 
@@ -51,11 +49,13 @@ MAX_URL_LENGTH = 2048
 MAX_INPUT_BYTES = 16 * 1024
 # Every download of one JSON edit shares this many seconds (less when the Lambda has less time left).
 FETCH_SECONDS = 10.0
-# Replicate may queue a prediction for a while before it fetches the input.
-UPLOAD_URL_EXPIRY_SECONDS = 3600
 # The scalar fields both forms share (OpenAI's, plus ours: strength, input).
-OPTIONS = frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"}) | frozenset(
-    {*fields.TODAYS_FIELDS, "quality", "background", "output_format", "output_compression", "input_fidelity"}
+OPTIONS = (
+    frozenset({"prompt", "model", "n", "size", "response_format", "user", "strength", "input"})
+    | frozenset({"webhook", "webhook_events_filter"})
+    | frozenset(
+        {*fields.TODAYS_FIELDS, "quality", "background", "output_format", "output_compression", "input_fidelity"}
+    )
 )
 # OpenAI's edit fields no model here varies: their defaults only, anything else a 400 naming it.
 EDIT_DEFAULTS = {"quality": ("auto", "standard"), "background": ("auto", "opaque"), "input_fidelity": ("low",)}
@@ -98,15 +98,14 @@ def parse_json_body(request: Request, task: str) -> Order:
         mask = formats.decode_base64(mask, "mask")
     images = len(sources) or len(body.get("images") or ())
     order = settle(request, task, body, from_form=False, images=images, masked=mask is not None)
-    fetched = fetch_all(references, fetch_budget(request, order.row))
+    fetched = fetch.fetch_all(references, fetch_budget(request, order.row), settings.fetch_loopback_allowed())
     if isinstance(mask, dict):
         mask = fetched.pop()[1]
     sources += [Source(field, data, formats.check_image(data, field)) for field, data in fetched]
     return with_images(order, sources, mask)
 
 
-# A reference: (field, https URL still to fetch) or (field, bytes already decoded from a data: URL).
-Reference = tuple[str, "str | bytes"]
+Reference = fetch.Reference
 
 
 def image_references(value: object) -> list[Reference]:
@@ -142,28 +141,6 @@ def fetch_budget(request: Request, row: Model) -> float:
     remaining = (request.deadline - time.monotonic()) if request.deadline is not None else 30.0
     after = settings.bedrock_read_timeout() + 2 if not row.answers_later else 5
     return round(max(1.0, min(FETCH_SECONDS, remaining - after)), 1)
-
-
-def fetch_all(references: list[Reference], budget: float) -> list[tuple[str, bytes]]:
-    """The bytes of every reference, in order: the https ones fetched at once, all within `budget`
-    seconds of now (one deadline, not one per URL); the first failure, in request order, is the answer."""
-    urls = [(i, field, url) for i, (field, url) in enumerate(references) if isinstance(url, str)]
-    results: dict[int, bytes] = {i: data for i, (_, data) in enumerate(references) if isinstance(data, bytes)}
-    if urls:
-        loopback = settings.fetch_loopback_allowed()
-
-        def one(item: tuple[int, str, str]) -> bytes:
-            _, field, url = item
-            try:
-                return fetch.fetch_image(url, f"{field}.image_url", timeout=budget, allow_loopback=loopback)[0]
-            except ApiError as err:
-                raise ApiError(err.status, err.code, err.message, param_of(field)) from None
-
-        with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="fetch") as pool:
-            futures = [(item[0], pool.submit(one, item)) for item in urls]
-        for i, future in futures:  # all done (the pool has closed): the first error in request order
-            results[i] = future.result()
-    return [(field, results[i]) for i, (field, _) in enumerate(references)]
 
 
 def parse_multipart(request: Request, task: str) -> Order:
@@ -233,7 +210,6 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
     n = 1 if n is None else n  # 0 is a value (refused below), not "unset"
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
-    check_model_calls(images, n, model_call_cap(request.limits))
     if images > 1 and catalog.stands_for_default(values.get("model")):
         raise invalid(
             "image",
@@ -247,6 +223,8 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
     fields.defaults_only(values, EDIT_DEFAULTS)
     output_format, compression = fields.output(values, from_form)
     row = choose(values.get("model"), task, prompt, masked)
+    answered_now = not row.answers_later and not prefer.respond_async(request)
+    check_model_calls(images, n, model_call_cap(request.limits), answered_now)
     overrides = parse_overrides(values.get("input"), row)
     params = Params(
         prompt=prompt or "",
@@ -268,6 +246,7 @@ def settle(request: Request, task: str, values: dict, from_form: bool, images: i
         user=user,
         owner=request.owner,
         limits=request.limits,
+        webhook=webhooks.target(values, request.limits.get("webhook")),
     )
 
 
@@ -285,7 +264,7 @@ def with_images(order: Order, sources: list[Source], mask: bytes | None) -> Orde
         params = replace(params, mask=masks.white_means_edit(mask, came, sent_at=sent))
     params = replace(params, width=None, height=None)
     order = replace(order, params=params, sources=tuple(sources), scaled=tuple(scaled))
-    check_model_can(order, order.params.prompt if order.prompt_given else None)
+    check_model_can(order)
     return order
 
 
@@ -353,8 +332,8 @@ def parse_overrides(value: object, row: Model) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request("invalid_input", "input must be a JSON object of model inputs", "input")
     if not row.answers_later:
-        raise invalid("input", f"{row.name} is a Bedrock model: input sets Replicate model inputs only")
-    taken = sorted(replicate.form(row).inputs() & set(value))
+        raise invalid("input", f"{row.name} answers now: input sets the inputs of models that answer later only")
+    taken = sorted(providers.of(row).input_names(row) & set(value))
     if taken:
         raise bad_request(
             "invalid_input", f"input.{taken[0]} is set from the request's image/prompt/mask; remove it", "input"
@@ -370,150 +349,22 @@ def parse_overrides(value: object, row: Model) -> dict[str, Any]:
     return value
 
 
-def check_model_can(order: Order, prompt: str | None) -> None:
+def check_model_can(order: Order) -> None:
     """What the chosen model cannot honour is a 400 naming the field, never silently dropped."""
-    row, params = order.row, order.params
-    if not row.answers_later:
-        for source in order.sources:
-            if source.data is None:
-                raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
-            providers.validate(row, order.for_source(source))
+    if order.row.answers_later:
+        providers.validate(order.row, order.params)
         return
-    if prompt is not None and not row.takes("prompt"):
-        raise invalid("prompt", f"{row.name} takes no prompt; leave it out or pick a model that does")
-    if row.requires("prompt") and not (prompt or "").strip():
-        raise invalid("prompt", f"{row.name} needs a prompt")
-    if params.mask is not None and not row.takes("mask"):
-        raise invalid("mask", f"{row.name} takes no mask; pick an inpainting model")
-    if row.requires("mask") and params.mask is None:
-        raise invalid("mask", f"{row.name} needs a mask: a PNG whose transparent pixels mark the area to edit")
-    if params.width is not None:
-        raise invalid("size", f"{row.name} keeps the input image's size here; leave size out (or auto)")
-    if params.strength is not None:
-        raise invalid("strength", f"{row.name} has no strength setting here; leave it out")
-    replicate.output_input(row, params)  # a format or compression the model cannot make: its 400 now
+    for source in order.sources:
+        if source.data is None:
+            raise invalid(source.field, f"{order.model} edits uploaded images only; send the image itself")
+        providers.validate(order.row, order.for_source(source))
 
 
-# -- run and answer ------------------------------------------------------------------------------
+# -- answer --------------------------------------------------------------------------------------
 
 
 def handle(request: Request) -> dict:
+    """Parse, then answer (api.respond): one model request per uploaded image."""
     order = parse(request)
-    if order.row.answers_later:
-        return submit(request, order)
-    calls = [order.for_source(source) for source in order.sources]
-    job, produced = run.now(order, calls, task=order.task, sources=[s.field for s in order.sources])
-    return answers.created(job, order.response_format, produced, asked=order.asked)
-
-
-def submit(request: Request, order: Order) -> dict:
-    """n jobs per image, CALLS_IN_FLIGHT at a time, each image (and the mask) uploaded once and shared by
-    its n jobs; 202 with the jobs (or the error if none was accepted). With `Prefer: wait`, 201 with
-    the images when every accepted job succeeded in time."""
-    webhook = request.webhook_url()
-    replicate.client()  # the token is read (or the config error raised) before anything is written
-    aws.client("s3")  # made here, once: client creation from one session is not thread-safe
-    count = len(order.sources) * order.params.n
-    held = run.admit(order, count, run.async_hold_seconds())  # the key's limits, before anything is uploaded
-    reservation = held.share(held.usd / count) if held else None  # each job settles its part when it ends
-    uploads = run.bounded(lambda source: upload(order, source), list(order.sources))
-    # n images of each source: the model makes one per prediction, so n jobs per image (the first
-    # keeps the id its upload is filed under)
-    work = [
-        (source, shared, shared.get("first_job_id") if k == 0 else None)
-        for source, shared in zip(order.sources, uploads, strict=True)
-        for k in range(order.params.n)
-    ]
-    started = run.bounded(lambda item: start_job(order, *item, webhook, reservation), work)
-    failures = [job["_failure"] for job in started if "_failure" in job]
-    wait = prefer.requested(request)
-    headers = prefer.applied(wait)
-    if wait and not failures:
-        started = waiting.wait_for([job["id"] for job in started], wait, request.deadline)
-        if all(job["status"] == "succeeded" for job in started):
-            return finished(started, order, headers)
-    # OpenAI's fields too: a client that reads `data` finds it empty until the jobs finish.
-    body: dict[str, Any] = {
-        "jobs": [answers.job_summary(job) for job in started],
-        "created": int(time.time()),
-        "data": [],
-    }
-    if settings.replicate_offline():
-        body["offline"] = True
-    if failures and len(failures) == len(started):
-        first = failures[0]
-        body["error"] = {"code": first.code, "message": first.message}
-        return json_response(first.status, body, {**first.headers, **headers})
-    return json_response(202, body, headers)
-
-
-def upload(order: Order, source: Source) -> dict:
-    """The source (and the mask) in uploads/{id}/, once for all its jobs, and what Replicate fetches it
-    by: {"image", "mask_url", "extra"} (an image_url is passed as it is), or {"failure": ApiError}."""
-    if source.data is None:
-        return {"image": source.url, "mask_url": None, "extra": {"image_url": source.url}}
-    group = bucket.new_job_id()  # the first job's id: its files are uploads/{job id}/..., as before
-    try:
-        key = bucket.upload_key(group, 0, source.content_type)
-        bucket.put_new(key, source.data, source.content_type)
-        shared = {"image": bucket.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"], "mask_url": None}
-        shared["extra"], shared["first_job_id"] = {"upload_key": key}, group
-        if order.params.mask is not None:
-            mask_key = f"uploads/{group}/mask.png"
-            bucket.put_new(mask_key, order.params.mask, "image/png")
-            shared["mask_url"] = bucket.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
-        return shared
-    except Exception:
-        log.exception("edit: %s could not be uploaded", source.field)
-        return {"failure": ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")}
-
-
-def start_job(
-    order: Order, source: Source, shared: dict, job_id: str | None, webhook: str, reservation: dict | None = None
-) -> dict:
-    """Open one job of `source` and submit its prediction; the job as stored.
-
-    Never raises: a failure is returned (with `_failure`), so one image's trouble (S3 throttling, a
-    provider error) cannot hide the jobs of the others, whose predictions are already billed.
-    """
-    if "failure" in shared:  # its upload failed: nothing was recorded, the entry names the image
-        failure = shared["failure"]
-        limits.settle(reservation, 0.0)
-        return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
-    job_id = job_id or bucket.new_job_id()
-    created = False
-    try:
-        extra: dict[str, Any] = {"source": source.field, "task": order.task, **shared["extra"]}
-        if reservation:
-            extra["reservation"] = reservation
-        prompt = order.params.prompt if order.prompt_given else None
-        if prompt is not None:
-            extra["prompt"] = prompt
-        run.open_job(order, job_id, **extra)
-        created = True
-        model_input = replicate.edit_input(
-            order.row, order.overrides, shared["image"], prompt, shared["mask_url"], order.params
-        )
-        return run.submit(order.model, model_input, job_id, webhook)
-    except SubmitFailed as exc:
-        return {**(exc.job or records.get(job_id)), "_failure": exc}
-    except Exception as exc:
-        log.exception("edit: %s could not be started", source.field)
-        failure = ApiError(503, "storage_unavailable", f"{source.field} could not be started; retry it")
-        if not created:  # nothing was recorded: the entry names the image instead of a job
-            limits.settle(reservation, 0.0)
-            return {"source": source.field, "status": "failed", "error": failure.message, "_failure": failure}
-        try:
-            job = records.update(job_id, lambda current: {**current, "status": "failed", "error": failure.message})
-        except Exception:  # S3 is failing us: the job stays open and the sweeper fails it
-            log.warning("edit: job %s could not be marked failed (%s)", job_id, type(exc).__name__)
-            job = {"id": job_id, "status": "failed", "error": failure.message}
-        return {**job, "_failure": failure}
-
-
-def finished(done: list[dict], order: Order, headers: dict[str, str]) -> dict:
-    """201 for jobs that all succeeded while the client waited: every image, in request order."""
-    stored = [image for job in done for image in job.get("images", [])]
-    body: dict[str, Any] = {"jobs": [answers.job_summary(job) for job in done]}
-    body |= answers.image_fields(stored, order.response_format)
-    return json_response(201, body, headers)
+    extra = {"task": order.task, "sources": [s.field for s in order.sources]} if not order.row.answers_later else {}
+    return respond.images(request, order, [order.for_source(source) for source in order.sources], **extra)

@@ -22,17 +22,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from imagegen import catalog, logs, providers, settings
-from imagegen.api import answers, fields, prefer
+from imagegen import catalog, logs, providers
+from imagegen.api import fields, prefer, respond
 from imagegen.api.events import Request
 from imagegen.catalog import Model
 from imagegen.errors import ApiError, ConfigError, check_length, invalid
-from imagegen.jobs import records, run, waiting
+from imagegen.jobs import webhooks
 from imagegen.orders import MAX_N, MAX_PROMPT, Order, Params, check_model_calls, model_call_cap
 
 log = logging.getLogger("imagegen")
 
-PROVIDERS = ("bedrock", "sagemaker", "replicate")
+PROVIDERS = tuple(providers.REGISTRY)
 INT_FIELDS = ("width", "height", "seed", "steps", "n")
 # OpenAI's Images API fields: served, or refused by name, never dropped (quality and output_format
 # are each model's to honour or refuse).
@@ -59,6 +59,8 @@ FIELDS = frozenset(
         *INT_FIELDS,
         *OPENAI_FIELDS,
         *fields.TODAYS_FIELDS,
+        "webhook",
+        "webhook_events_filter",
     }
 )
 
@@ -106,13 +108,13 @@ def parse(request: Request) -> Order:
     n = 1 if numbers["n"] is None else numbers["n"]
     if not 1 <= n <= MAX_N:
         raise invalid("n", f"{n} is outside 1..{MAX_N}")
-    check_model_calls(1, n, model_call_cap(request.limits))
     for name in ("width", "height", "steps"):
         if numbers[name] is not None and numbers[name] < 1:
             raise invalid(name, f"{numbers[name]} must be a positive whole number")
     if numbers["seed"] is not None and numbers["seed"] < 0:
         raise invalid("seed", f"{numbers['seed']} must not be negative")
     row, model = pick_model(body.get("provider"), body.get("model"))
+    check_model_calls(1, n, model_call_cap(request.limits), answered_now(request, row))
     output_format, compression = fields.output(body, from_query)
     params = Params(
         prompt=prompt,
@@ -127,8 +129,6 @@ def parse(request: Request) -> Order:
         output_format=output_format,
         compression=compression,
     )
-    if row.provider != "bedrock" and params.quality not in (None, "standard"):
-        raise invalid("quality", f"{quality[:40]!r} cannot be honoured by {row.provider} models here; leave it out")
     asked = {"size": body["size"]} if isinstance(body.get("size"), str) and body["size"] != "auto" else {}
     return Order(
         row,
@@ -139,7 +139,13 @@ def parse(request: Request) -> Order:
         owner=request.owner,
         limits=request.limits,
         asked=asked,
+        webhook=webhooks.target(body, request.limits.get("webhook")),
     )
+
+
+def answered_now(request: Request, row: Model) -> bool:
+    """The request is answered within its 29 s: a model that answers now, without respond-async."""
+    return not row.answers_later and not prefer.respond_async(request)
 
 
 def size_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +172,6 @@ def pick_model(provider: object, model: object) -> tuple[Model, str]:
     """(catalog row, what the provider is called with): a model (or its alias) picks its own provider; a provider
     alone picks its first enabled model; neither, the deployment's default."""
     rows = generate_models()
-    endpoint = settings.sagemaker_endpoint_name()
     enabled = [p for p in PROVIDERS if any(r.provider == p for r in rows)]
     if provider not in (None, "") and provider not in PROVIDERS:
         message = f"provider: {str(provider)[:40]!r} is not one of {', '.join(PROVIDERS)}"
@@ -177,48 +182,25 @@ def pick_model(provider: object, model: object) -> tuple[Model, str]:
     candidates = [r for r in rows if provider in (None, "", r.provider)]
     if catalog.stands_for_default(model):  # OpenAI's own names: the deployment's model for the route
         model = None
-    name = "sagemaker" if endpoint and model == endpoint else model  # the endpoint answers to its name
-    row = candidates[0] if model in (None, "") else catalog.find(name)
+    row = candidates[0] if model in (None, "") else catalog.find(model)
     if row not in candidates:
         allowed = ", ".join(r.name for r in candidates)
         message = f"model: {str(model)[:100]!r} is not enabled for generations here; use one of {allowed}"
         raise ApiError(400, "model_not_allowed", message, "model")
-    return row, endpoint if row.provider == "sagemaker" else row.ref
+    return row, providers.ref(row)
 
 
 # --- doing it ---------------------------------------------------------------------------
 
 
 def handle(request: Request) -> dict:
-    """The whole route: parse, pick the model, run it (now or later), answer."""
+    """The whole route: parse, pick the model, check what it can do, answer (api.respond)."""
     order = parse(request)
     logs.bind(provider=order.provider, model=order.model)
-    if order.row.answers_later:
-        return submit(request, order)
     try:
         providers.validate(order.row, order.params)
     except ApiError as err:  # a size the client sent as `size` is named `size`, not width or height
         if err.param in ("width", "height") and "size" in order.asked:
             raise invalid("size", f"{order.asked['size']}: {err.message}") from None
         raise
-    job, produced = run.now(order, [order.params])
-    return answers.created(job, order.response_format, produced, asked=order.asked)
-
-
-def submit(request: Request, order: Order) -> dict:
-    """A Replicate job: 202 at once, or with `Prefer: wait` 201 if it finished in time."""
-    try:
-        from imagegen.providers import replicate
-    except ImportError:
-        raise ApiError(503, "provider_unavailable", "provider: replicate is not available in this build") from None
-
-    model_input = replicate.generation_input(order.row, order.params)  # a 400 here writes nothing
-    job = run.later(order, model_input, request.webhook_url())
-    wait = prefer.requested(request)
-    if wait:
-        job = waiting.wait_for([job["id"]], wait, request.deadline)[0]
-    if job["status"] == "succeeded":
-        return answers.created(job, order.response_format, headers=prefer.applied(wait), asked=order.asked)
-    if job["status"] in records.TERMINAL:
-        raise ApiError(502, "generation_failed", f"the job {job['status']}: {job.get('error') or 'no detail'}")
-    return answers.accepted(job, prefer.applied(wait))
+    return respond.images(request, order, [order.params])

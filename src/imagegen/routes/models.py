@@ -47,12 +47,6 @@ def defaults() -> dict[str, str]:
     return chosen
 
 
-def owner(model: Model) -> str:
-    if model.provider == "sagemaker":
-        return "your-sagemaker-endpoint"
-    return model.id.split("/")[0] if model.provider == "replicate" else model.id.split(".")[0]
-
-
 def view(model: Model, tasks: list[str], default_for: list[str]) -> dict:
     checked = datetime.fromisoformat(model.price["date"]).replace(tzinfo=timezone.utc)
     sizes = model.limit("aspect_ratios", {})
@@ -60,7 +54,7 @@ def view(model: Model, tasks: list[str], default_for: list[str]) -> dict:
         "id": model.name,
         "object": "model",
         "created": int(checked.timestamp()),
-        "owned_by": owner(model),
+        "owned_by": model.owner,
         "provider": model.provider,
         "tasks": tasks,
         "routes": [ROUTES[task] for task in tasks],

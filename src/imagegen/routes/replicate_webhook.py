@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from imagegen import aws, bucket, settings
+from imagegen import aws, providers, settings
 from imagegen.api.events import Request, json_response, parse_json
 from imagegen.api.signatures import verify_signature
 from imagegen.errors import ApiError, JobNotFound, bad_request
@@ -23,11 +23,11 @@ log = logging.getLogger("imagegen")
 
 def load_job(request: Request, prediction: dict) -> dict:
     job_id = request.query.get("job_id", "")
-    if not bucket.is_job_id(job_id):
-        raise bad_request("unknown_job", "the webhook URL carries no valid job_id")
     try:
-        job = records.get(job_id)
+        job = records.get(records.require_id(job_id))
     except JobNotFound:
+        if not job_id or len(job_id) > 64 or not job_id.isalnum():
+            raise bad_request("unknown_job", "the webhook URL carries no valid job_id") from None
         raise bad_request("unknown_job", f"no job {job_id}") from None
     prediction_id = prediction.get("id")
     if not job.get("prediction_id") and job["status"] not in records.TERMINAL:
@@ -40,12 +40,12 @@ def load_job(request: Request, prediction: dict) -> dict:
 
 def handle(request: Request) -> dict:
     verify_signature(request.headers, request.body, aws.secret(settings.webhook_secret_parameter()))
-    prediction = parse_json(request.body, "the webhook body")
-    if not isinstance(prediction, dict):
+    body = parse_json(request.body, "the webhook body")
+    if not isinstance(body, dict):
         raise bad_request("invalid_json", "the webhook body must be a prediction object")
-    job = load_job(request, prediction)
+    job = load_job(request, body)
     if job["status"] in records.TERMINAL:
         log.info("job %s: already %s, webhook ignored", job["id"], job["status"])
         return json_response(200, {"id": job["id"], "status": job["status"], "duplicate": True})
-    job = outputs.apply_prediction(job, prediction, request.deadline)
+    job = outputs.apply_prediction(job, providers.named("replicate").as_prediction(body), request.deadline)
     return json_response(200, {"id": job["id"], "status": job["status"]})

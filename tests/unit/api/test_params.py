@@ -22,7 +22,14 @@ WHOLE_BODY = {
     "model_not_found",
 }
 # Not a client's request: Replicate's webhook and the outputs it names (answered to Replicate).
-WEBHOOK = {"unknown_job", "prediction_mismatch", "job_not_ready", "invalid_output", "invalid_status"}
+WEBHOOK = {
+    "unknown_job",
+    "prediction_mismatch",
+    "job_not_ready",
+    "invalid_output",
+    "invalid_status",
+    "invalid_prediction",
+}
 # A provider's state, not the request's: throttling (a 429 with retry-after); and the key's own limits of
 # rate and spend, which no field of the request can mend (a model outside its list names `model`).
 PROVIDER = {"throttled", "rate_limit_exceeded", "insufficient_quota"}

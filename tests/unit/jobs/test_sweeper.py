@@ -212,7 +212,10 @@ def test_predictions_are_created_with_the_job_timeout_as_their_deadline(fake, mo
     monkeypatch.setenv("JOB_TIMEOUT_SECONDS", "900")
     predictions._client.cache_clear()
     job = records.create(records.new_job(bucket.new_job_id(), provider="replicate", model="catacolabs/cartoonify"))
-    run.submit("catacolabs/cartoonify:v1", {"image": "https://example.com/a.png"}, job["id"], "https://x/h")
+    from imagegen import catalog
+
+    ref = "catacolabs/cartoonify:v1"
+    run.submit(catalog.get("cartoonify"), ref, {"image": "https://example.com/a.png"}, job["id"], "https://x/h")
     assert fake.cancel_afters == ["900s"]
     (prediction,) = fake.predictions.values()
     assert prediction["deadline"].endswith("Z")

@@ -33,7 +33,7 @@ INPAINT = catalog.get("stable-image-inpaint")
 
 def generate(model, params):
     """Every call of the request, one after another (jobs.run makes them a few at a time)."""
-    return [image for call in bedrock.calls(model, params) for image in call()]
+    return [image for call in bedrock.calls(model, model.ref, params) for image in call()]
 
 
 @pytest.fixture

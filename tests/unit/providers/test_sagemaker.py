@@ -7,6 +7,7 @@ import struct
 import pytest
 from botocore.stub import Stubber
 
+from imagegen import catalog
 from imagegen.errors import ApiError
 from imagegen.orders import Params
 from imagegen.providers import runtime as invoke
@@ -131,7 +132,7 @@ def test_throttling_through_the_wire_is_a_429(fake):
 )
 def test_values_outside_the_limits_are_a_400_naming_the_field(params, field):
     with pytest.raises(ApiError) as err:
-        sagemaker.validate(params)
+        sagemaker.validate(catalog.get("sagemaker"), params)
     assert err.value.status == 400 and err.value.message.startswith(f"{field}:")
 
 

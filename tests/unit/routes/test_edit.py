@@ -38,7 +38,18 @@ def fake(aws, monkeypatch):
 
 @pytest.fixture
 def edit():
-    return load_handler("edit")
+    """The edit handler, called as a client that follows jobs calls it: `Prefer: respond-async` (the
+    fake Replicate here never finishes a prediction on its own; the default wait is tested with the
+    openai SDK against make serve, tests/integration/test_openai_sdk.py)."""
+    handler = load_handler("edit")
+
+    def call(event, context=None):
+        headers = event.setdefault("headers", {})
+        if not any(name.lower() == "prefer" for name in headers):
+            headers["prefer"] = "respond-async"
+        return handler(event, context)
+
+    return call
 
 
 def s3_json(key: str) -> dict:
@@ -189,14 +200,14 @@ def test_one_rejected_image_fails_its_job_and_the_others_go_ahead(fake, edit, mo
 
     from imagegen.providers import replicate as predictions
 
-    real_create = predictions.create
+    real_submit = predictions.submit
 
-    def create(model_ref, input, webhook):
+    def submit(model_ref, input, webhook):
         if input["image"] == "https://example.com/1.png":
             raise ReplicateError(status=422, title="Input validation failed", detail="image: unreadable")
-        return real_create(model_ref, input, webhook)
+        return real_submit(model_ref, input, webhook)
 
-    monkeypatch.setattr(predictions, "create", create)
+    monkeypatch.setattr(predictions, "submit", submit)
     urls = [f"https://example.com/{i}.png" for i in range(3)]
 
     # WHEN all three are posted

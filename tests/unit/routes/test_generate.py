@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import re
+import sys
 
 import boto3
 import pytest
@@ -158,12 +159,40 @@ def test_content_filtered_is_a_422_and_stores_nothing(aws, generate):
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
-def test_throttled_bedrock_is_a_429(aws, generate):
+def test_throttled_bedrock_past_the_deadline_is_a_429_whose_retry_after_comes_from_the_quota(
+    aws, generate, monkeypatch
+):
+    # GIVEN a model with a quota of 6 a minute on this account, and no time left to retry
+    from imagegen.jobs import run
+
+    monkeypatch.setenv("MODEL_QUOTAS", '{"sd3.5-large": 6}')
+    monkeypatch.setattr(run, "SYNC_BUDGET_SECONDS", run.SYNC_CALL_ROOM_SECONDS)
     stubber = Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region))
     stubber.add_client_error("invoke_model", "ThrottlingException", "Too many requests", 429)
     with stubber:
+        response = generate(post({"prompt": "x"}), FakeContext())
+    # THEN a 429 whose Retry-After is when the quota has room again: 60 s / 6 for the one call refused
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 429 and body["error"]["code"] == "throttled"
+    assert response["headers"]["retry-after"] == "10" and "respond-async" in body["error"]["message"]
+
+
+def test_a_throttled_call_is_retried_with_backoff_while_the_deadline_allows(aws, generate, monkeypatch):
+    # GIVEN Bedrock throttling the first two calls, then answering
+    from imagegen.jobs import run
+
+    monkeypatch.setattr(run, "BACKOFF_BASE_SECONDS", 0.01)
+    stubber = Stubber(invoke.runtime_client("bedrock-runtime", catalog.get("sd3.5-large").region))
+    for _ in range(2):
+        stubber.add_client_error("invoke_model", "ThrottlingException", "Too many requests", 429)
+    stubber.add_response(
+        "invoke_model", {"body": streaming(sd3_answer([png(8, 8, (1, 2, 3))])), "contentType": "application/json"}
+    )
+    with stubber:
         status, body = call(generate, post({"prompt": "x"}))
-    assert status == 429 and body["error"]["code"] == "throttled"
+    # THEN the image is made: the client never saw the throttling
+    assert status == 201 and len(body["data"]) == 1
+    stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
@@ -246,10 +275,12 @@ def test_replicate_without_the_async_module_is_a_503_not_a_500(aws, generate, mo
     real_import = builtins.__import__
 
     def no_predictions(name, globals=None, locals=None, fromlist=(), level=0):
-        if name == "imagegen.providers" and fromlist and "replicate" in fromlist:
+        if name == "replicate" or name.startswith("replicate."):
             raise ImportError("no replicate")
         return real_import(name, globals, locals, fromlist, level)
 
+    monkeypatch.delitem(sys.modules, "imagegen.providers.replicate", raising=False)
+    monkeypatch.setitem(sys.modules, "imagegen.providers.replicate", None)  # as a build without it
     monkeypatch.setattr(builtins, "__import__", no_predictions)
     status, body = call(generate, post({"prompt": "x", "provider": "replicate"}))
     assert (status, body["error"]["code"]) == (503, "provider_unavailable")
