@@ -366,7 +366,11 @@ OPERATIONS: dict[str, dict] = {
         "responses": {
             "200": ok(
                 "the secret",
-                {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "pattern": "^whsec_"}}},
+                {
+                    "type": "object",
+                    "required": ["key"],
+                    "properties": {"key": {"type": "string", "pattern": "^whsec_"}},
+                },
             )
         },
         "errors": (),

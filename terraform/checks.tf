@@ -36,7 +36,7 @@ check "sync_timeouts" {
 
 check "route_functions_configured" {
   assert {
-    condition     = setunion(local.route_functions, local.scheduled_functions, local.authorizer_functions) == toset(keys(local.functions))
+    condition     = setunion(local.route_functions, local.scheduled_functions, local.authorizer_functions, local.queue_functions) == toset(keys(local.functions))
     error_message = "local.functions must be the functions of functions/routes.json plus the scheduled ones and the authorizer."
   }
 }

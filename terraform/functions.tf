@@ -40,6 +40,9 @@ locals {
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
         DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
         MAX_MODEL_CALLS           = tostring(var.api.max_model_calls)
+        WORK_QUEUES               = jsonencode(local.work_queue_urls)
+        MODEL_QUOTAS              = jsonencode(var.queues.quotas)
+        DELIVERY_QUEUE_URL        = aws_sqs_queue.deliveries.url
       }
       statements = concat(
         [
@@ -54,7 +57,9 @@ locals {
           local.statements.record_usage,
           local.statements.key_budgets,
           local.statements.key_rates,
+          local.statements.send_deliveries,
         ],
+        local.queue_job_statements,
         length(local.bedrock_model_arns.generate) == 0 ? [] : [
           {
             sid        = "InvokeBedrockModels"
@@ -91,6 +96,9 @@ locals {
         PREFER_WAIT_MAX_SECONDS   = tostring(var.api.prefer_wait_max_seconds)
         DEFAULT_RESPONSE_FORMAT   = var.api.default_response_format
         MAX_MODEL_CALLS           = tostring(var.api.max_model_calls)
+        WORK_QUEUES               = jsonencode(local.work_queue_urls)
+        MODEL_QUOTAS              = jsonencode(var.queues.quotas)
+        DELIVERY_QUEUE_URL        = aws_sqs_queue.deliveries.url
       }
       statements = concat(
         [
@@ -106,7 +114,9 @@ locals {
           local.statements.record_usage,
           local.statements.key_budgets,
           local.statements.key_rates,
+          local.statements.send_deliveries,
         ],
+        local.queue_job_statements,
         length(local.bedrock_model_arns.edit) == 0 ? [] : [
           {
             sid        = "InvokeBedrockModels"
@@ -126,10 +136,12 @@ locals {
         REPLICATE_WEBHOOK_SECRET_PARAM = var.replicate.webhook_secret_parameter_name
         REPLICATE_OUTPUT_HOSTS         = join(",", var.replicate.output_hosts)
         MAX_OUTPUT_BYTES               = tostring(var.replicate.max_output_bytes)
+        DELIVERY_QUEUE_URL             = aws_sqs_queue.deliveries.url
       }
       statements = [
         local.statements.read_write_jobs,
         local.statements.write_images,
+        local.statements.send_deliveries,
         {
           sid        = "ReadWebhookSecret"
           actions    = ["ssm:GetParameter"]
@@ -149,12 +161,14 @@ locals {
         URL_EXPIRY_SECONDS        = tostring(var.api.url_expiry_seconds)
         REPLICATE_API_TOKEN_PARAM = var.replicate.api_token_parameter_name
         REPLICATE_BASE_URL        = var.replicate.base_url
+        DELIVERY_QUEUE_URL        = aws_sqs_queue.deliveries.url
       }
       statements = [
         local.statements.read_write_jobs,
         local.statements.read_replicate_token,
         local.statements.close_open_jobs,
         local.statements.key_budgets,
+        local.statements.send_deliveries,
       ]
     }
 
@@ -169,6 +183,7 @@ locals {
         MAX_OUTPUT_BYTES          = tostring(var.replicate.max_output_bytes)
         SWEEPER_AFTER_SECONDS     = tostring(var.sweeper.after_seconds)
         JOB_TIMEOUT_SECONDS       = tostring(var.sweeper.job_timeout_seconds)
+        DELIVERY_QUEUE_URL        = aws_sqs_queue.deliveries.url
       }
       statements = [
         local.statements.read_write_jobs,
@@ -177,7 +192,89 @@ locals {
         local.statements.close_open_jobs,
         local.statements.record_usage,
         local.statements.key_budgets,
+        local.statements.send_deliveries,
       ]
+    }
+
+    worker = {
+      description = "Runs queued jobs (Prefer: respond-async) of the models that answer now, at each model's quota"
+      layers      = ["imagegen", "awssdk", "vendor"] # vendor: Pillow, to encode again at output_compression
+      environment = {
+        JOB_TIMEOUT_SECONDS     = tostring(var.sweeper.job_timeout_seconds)
+        SAGEMAKER_ENDPOINT_NAME = var.sagemaker.endpoint_name
+        BEDROCK_READ_TIMEOUT    = tostring(var.bedrock.read_timeout_seconds)
+        MODEL_QUOTAS            = jsonencode(var.queues.quotas)
+        DELIVERY_QUEUE_URL      = aws_sqs_queue.deliveries.url
+      }
+      statements = concat(
+        [
+          local.statements.read_write_jobs,
+          local.statements.write_images,
+          { sid = "ReadQueuedSources", actions = ["s3:GetObject"], resources = [local.objects.uploads], conditions = [] },
+          local.statements.close_open_jobs,
+          local.statements.record_usage,
+          local.statements.key_budgets,
+          local.statements.send_deliveries,
+          {
+            sid        = "ReadWorkQueues" # the event source mapping receives with the function's role
+            actions    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+            resources  = length(aws_sqs_queue.work) == 0 ? [aws_sqs_queue.work_dead_letter.arn] : [for queue in aws_sqs_queue.work : queue.arn]
+            conditions = []
+          },
+        ],
+        length(local.bedrock_model_arns.worker) == 0 ? [] : [
+          {
+            sid        = "InvokeBedrockModels"
+            actions    = ["bedrock:InvokeModel"]
+            resources  = local.bedrock_model_arns.worker
+            conditions = []
+          },
+        ],
+        local.marketplace_statements.worker,
+        var.sagemaker.endpoint_name == "" ? [] : [
+          {
+            sid        = "InvokeSageMakerEndpoint"
+            actions    = ["sagemaker:InvokeEndpoint"]
+            resources  = [local.sagemaker_endpoint_arn]
+            conditions = []
+          },
+        ],
+      )
+    }
+
+    deliver = {
+      description = "POSTs each ended job's signed event (Standard Webhooks) to the caller's webhook, with retries"
+      layers      = ["imagegen", "awssdk"]
+      environment = {
+        URL_EXPIRY_SECONDS       = tostring(var.api.url_expiry_seconds)
+        DELIVERY_QUEUE_URL       = aws_sqs_queue.deliveries.url
+        DELIVERY_DEAD_LETTER_URL = aws_sqs_queue.deliveries_dead_letter.url
+      }
+      statements = [
+        local.statements.read_write_jobs,
+        local.statements.webhook_secrets,
+        # its events carry presigned URLs of the job's images: signed with this role, so it may read them
+        { sid = "PresignImages", actions = ["s3:GetObject"], resources = [local.objects.images], conditions = [] },
+        {
+          sid        = "SendDeliveries"
+          actions    = ["sqs:SendMessage"]
+          resources  = [aws_sqs_queue.deliveries.arn, aws_sqs_queue.deliveries_dead_letter.arn]
+          conditions = []
+        },
+        {
+          sid        = "ReadDeliveries" # the event source mapping receives with the function's role
+          actions    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+          resources  = [aws_sqs_queue.deliveries.arn]
+          conditions = []
+        },
+      ]
+    }
+
+    webhook_secret = {
+      description = "GET /v1/webhooks/default/secret: the caller's key's webhook signing secret"
+      layers      = ["imagegen", "awssdk"]
+      environment = {}
+      statements  = [local.statements.webhook_secrets]
     }
 
     analyze = {

@@ -4,7 +4,7 @@ locals {
   ssm_parameter_arn_prefix          = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   replicate_api_token_parameter_arn = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.api_token_parameter_name, "/")}"
   webhook_secret_parameter_arn      = "${local.ssm_parameter_arn_prefix}/${trimprefix(var.replicate.webhook_secret_parameter_name, "/")}"
-  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit"] : prefix => "${module.bucket.arn}/${prefix}/*" }
+  objects                           = { for prefix in ["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit", "webhooks/secrets"] : prefix => "${module.bucket.arn}/${prefix}/*" }
 
   # IAM statements several functions need, written once.
   statements = {
@@ -20,7 +20,15 @@ locals {
     key_budgets = { sid = "KeyBudgets", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.limits], conditions = [] }
     # A key's requests per window, counted where the model is called.
     key_rates = { sid = "KeyRates", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects.ratelimit], conditions = [] }
+    # A job that ends puts its webhook delivery on the queue (jobs.notify), whoever ends it.
+    send_deliveries = { sid = "SendWebhookDeliveries", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.deliveries.arn], conditions = [] }
+    # Each key's webhook signing secret, made on first use.
+    webhook_secrets = { sid = "WebhookSecrets", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects["webhooks/secrets"]], conditions = [] }
   }
+  # generate and edit queue Prefer: respond-async jobs on the model's work queue (none: no statement).
+  queue_job_statements = length(aws_sqs_queue.work) == 0 ? [] : [
+    { sid = "QueueJobs", actions = ["sqs:SendMessage"], resources = [for queue in aws_sqs_queue.work : queue.arn], conditions = [] },
+  ]
 
   # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,
   # so a missing key is a 404, not a 403 (S3's implicit check for that carries the key as s3:prefix);

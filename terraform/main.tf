@@ -24,6 +24,7 @@ locals {
   # Lambda authorizer of the API_KEY auth (deployed whatever auth.type is, so keys can be minted first).
   scheduled_functions  = toset(["sweeper"])
   authorizer_functions = toset(["authorizer"])
+  queue_functions      = toset(["worker", "deliver"]) # queues.tf: SQS event source mappings
   artifacts_dir        = coalesce(var.artifacts_dir, "${path.module}/../dist")
 
   account_id = data.aws_caller_identity.current.account_id
@@ -107,4 +108,12 @@ module "monitoring" {
   api_id            = module.http_api.api_id
   alarm_topic_arn   = var.alarms.topic_arn
   thresholds        = var.alarms.thresholds
+  queues = merge(
+    { for name, queue in aws_sqs_queue.work : "work-${replace(name, ".", "-")}" => { name = queue.name, dead_letter = false } },
+    {
+      work-dead-letter    = { name = aws_sqs_queue.work_dead_letter.name, dead_letter = true }
+      deliveries          = { name = aws_sqs_queue.deliveries.name, dead_letter = false }
+      webhook-dead-letter = { name = aws_sqs_queue.deliveries_dead_letter.name, dead_letter = true }
+    },
+  )
 }

@@ -8,11 +8,13 @@ locals {
     generate = coalesce(var.models.generate, local.catalog.defaults.generate)
     edit     = coalesce(var.models.edit, local.catalog.defaults.edit)
   }
+  # The worker runs the queued jobs of every model the routes enable.
+  worker_models  = distinct(flatten(values(local.models)))
   unknown_models = sort(distinct([for name in flatten(values(local.models)) : name if !contains(keys(local.catalog.models), name)]))
   retired_models = sort(distinct([for name in flatten(values(local.models)) : name if try(local.catalog.models[name].lifecycle, "active") != "active"]))
   # The Bedrock rows each function may invoke, by catalog name.
   bedrock_models = {
-    for function, names in local.models : function => {
+    for function, names in merge(local.models, { worker = local.worker_models }) : function => {
       for name in names : name => local.catalog.models[name] if try(local.catalog.models[name].provider, "") == "bedrock"
     }
   }

@@ -192,7 +192,7 @@ variable "api" {
     prefer_wait_max_seconds = optional(number, 20)
     default_response_format = optional(string, "url")
     public_base_url         = optional(string, "")
-    max_model_calls         = optional(number, 8)
+    max_model_calls         = optional(number, 32)
   })
   default = {}
 
@@ -272,6 +272,21 @@ variable "functions" {
     sweeper = optional(object({
       timeout              = optional(number, 300)
       memory_size          = optional(number, 512)
+      reserved_concurrency = optional(number)
+    }), {})
+    worker = optional(object({
+      timeout              = optional(number, 900)
+      memory_size          = optional(number, 1024)
+      reserved_concurrency = optional(number)
+    }), {})
+    deliver = optional(object({
+      timeout              = optional(number, 30)
+      memory_size          = optional(number, 256)
+      reserved_concurrency = optional(number)
+    }), {})
+    webhook_secret = optional(object({
+      timeout              = optional(number, 10)
+      memory_size          = optional(number, 256)
       reserved_concurrency = optional(number)
     }), {})
     authorizer = optional(object({
@@ -503,7 +518,7 @@ variable "sweeper" {
 }
 
 variable "alarms" {
-  description = "CloudWatch alarms: topic_arn of the SNS topic they notify (null: no alarms; the dashboard is always made) and thresholds over 5 minutes (budget_refusals: requests refused for a key's budget; budgets_almost_spent: keys passing 80% of a budget). See docs/configuration.md."
+  description = "CloudWatch alarms: topic_arn of the SNS topic they notify (null: no alarms; the dashboard is always made) and thresholds over 5 minutes (budget_refusals: requests refused for a key's budget; budgets_almost_spent: keys passing 80% of a budget; queue_age_seconds: the oldest message of a work or delivery queue, while any dead letter alarms). See docs/configuration.md."
   type = object({
     topic_arn = optional(string)
     thresholds = optional(object({
@@ -515,6 +530,7 @@ variable "alarms" {
       bedrock_throttles          = optional(number, 5)
       budget_refusals            = optional(number, 1)
       budgets_almost_spent       = optional(number, 1)
+      queue_age_seconds          = optional(number, 3600)
     }), {})
   })
   default = {}
@@ -527,5 +543,20 @@ variable "alarms" {
   validation {
     condition     = alltrue([for value in values(var.alarms.thresholds) : value > 0])
     error_message = "Every alarm threshold must be above 0."
+  }
+}
+
+variable "queues" {
+  description = "Jobs for every model (Prefer: respond-async) and webhooks to callers. quotas: the account's request quota per minute of each model that answers now, by catalog name (Service Quotas; AWS publishes no default for the image models): sizes the model's worker concurrency (quota / 6: a call takes about 10 s) and a throttled request's Retry-After. worker_concurrency: set a model's maximum concurrency outright (2-1000). delivery_concurrency: webhook deliveries at once. See docs/jobs.md."
+  type = object({
+    quotas               = optional(map(number), {})
+    worker_concurrency   = optional(map(number), {})
+    delivery_concurrency = optional(number, 5)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for value in values(var.queues.worker_concurrency) : value >= 2 && value <= 1000]) && var.queues.delivery_concurrency >= 2 && var.queues.delivery_concurrency <= 1000
+    error_message = "queues.worker_concurrency values and queues.delivery_concurrency must be 2..1000 (an SQS event source mapping's maximum concurrency)."
   }
 }

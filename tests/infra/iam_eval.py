@@ -100,6 +100,9 @@ def needs(call: Call, account: str, kms_key_arn: str, region: str, profiles: dic
                 "sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{region}:{account}:endpoint/{p['EndpointName'].lower()}"
             )
         ]
+    if call.service == "sqs" and call.operation == "SendMessage":  # QueueUrl: .../{account}/{queue name}
+        owner, name = p["QueueUrl"].rstrip("/").split("/")[-2:]
+        return [Need("sqs:SendMessage", f"arn:aws:sqs:{call.region or region}:{owner}:{name}")]
     raise AssertionError(f"no IAM mapping for {call.service}.{call.operation}: add it here")
 
 

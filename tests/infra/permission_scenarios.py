@@ -53,6 +53,7 @@ class Fakes:
         self.replicate_jobs: list[str] = []  # replicate jobs the scenarios created, not yet finished
         self.finished_job = ""
         self.key = ""
+        self.queued_jobs: list[str] = []  # Prefer: respond-async jobs of models that answer now, for the worker
 
     @classmethod
     def start(cls, deployment, environments: dict[str, dict[str, str]]) -> Fakes:
@@ -114,7 +115,9 @@ class Fakes:
 # Who the scenarios' requests come from: the minted key, with limits, as its authorizer hands them on,
 # so the functions reserve, count and settle against its budget and rate (set in Fakes.start).
 CALLER: dict[str, str] = {}
-LIMITS = {"budget_usd_day": 100.0, "budget_usd_month": 1000.0, "rpm": 1000}
+WEBHOOK = "https://receiver.invalid/hook"  # never resolves: the deliverer's attempt fails and is retried
+# with a default webhook: every job the scenarios make puts its delivery on the queue when it ends
+LIMITS = {"budget_usd_day": 100.0, "budget_usd_month": 1000.0, "rpm": 1000, "webhook": WEBHOOK}
 
 
 def call(function: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> dict:
@@ -126,7 +129,8 @@ def call(function: str, method: str, path: str, body: bytes = b"", headers: dict
     else:
         raise AssertionError(f"no route for {method} {path}")
     assert route.function == function, (route.function, function)
-    heads = {"host": DOMAIN, "content-type": "application/json", **(headers or {})}
+    # wait=0: a model that answers later is answered 202 at once (the fake never finishes on its own)
+    heads = {"host": DOMAIN, "content-type": "application/json", "prefer": "wait=0", **(headers or {})}
     event = build_event(route, match, method, path, heads, body, "203.0.113.7", DOMAIN)
     event["headers"]["x-forwarded-proto"] = "https"
     if CALLER and function != "replicate_webhook":
@@ -151,6 +155,20 @@ def generate(fakes: Fakes, expected) -> None:
     rows = CATALOG["models"]
     replicate = next(n for n in expected.models["generate"] if rows.get(n, {}).get("provider") == "replicate")
     refused_by_replicate(fakes, "generate", "/v1/images/generations", {"prompt": "a lighthouse", "model": replicate})
+    queue(
+        fakes,
+        "generate",
+        "/v1/images/generations",
+        [b for b in bodies if rows.get(b.get("model"), {}).get("provider") != "replicate"],
+    )
+
+
+def queue(fakes: Fakes, function: str, path: str, bodies: list[dict]) -> None:
+    """Each request to a model that answers now again, as a job (Prefer: respond-async)."""
+    for body in bodies:
+        answer = post_json(function, path, body, {"prefer": "respond-async"})
+        assert answer["status"] == "queued", answer
+        fakes.queued_jobs.append(answer["id"])
 
 
 def refused_by_replicate(fakes: Fakes, function: str, path: str, body: dict) -> None:
@@ -187,6 +205,31 @@ def edit(fakes: Fakes, expected) -> None:
         answer = post_json("edit", "/v1/images/edits", edit_body(replicate))
         fakes.replicate_jobs += [job["id"] for job in answer["jobs"]]
     refused_by_replicate(fakes, "edit", "/v1/images/edits", edit_body(replicate))
+    now_models = [n for n in expected.models["edit"] if CATALOG["models"][n]["provider"] != "replicate"]
+    queue(fakes, "edit", "/v1/images/edits", [edit_body(name) for name in now_models])
+
+
+def worker(fakes: Fakes, expected) -> None:
+    """Each queued job, as its queue's event source mapping hands it to the worker."""
+    records = [{"messageId": str(n), "body": json.dumps({"job_id": job})} for n, job in enumerate(fakes.queued_jobs)]
+    for record in records:
+        answer = load_handler("worker")({"Records": [record]}, FakeContext())
+        assert answer == {"batchItemFailures": []}, answer
+
+
+def deliver(fakes: Fakes, expected) -> None:
+    """A queued job's event: a first attempt (the receiver cannot be reached: the next is queued), and a
+    last one (given up: the dead-letter queue)."""
+    job = fakes.queued_jobs[0]
+    for attempt in (1, 8):
+        message = {"job_id": job, "attempt": attempt, "due": 0}
+        answer = load_handler("deliver")({"Records": [{"messageId": "1", "body": json.dumps(message)}]}, FakeContext())
+        assert answer == {"batchItemFailures": []}, answer
+
+
+def webhook_secret(fakes: Fakes, expected) -> None:
+    answer = call("webhook_secret", "GET", "/v1/webhooks/default/secret")
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["key"].startswith("whsec_"), answer["body"]
 
 
 def succeed(fakes: Fakes, job_id: str) -> str:
@@ -282,4 +325,7 @@ SCENARIOS = {
     "models": models,
     "usage": usage,
     "web": web,
+    "worker": worker,
+    "deliver": deliver,
+    "webhook_secret": webhook_secret,
 }

@@ -206,3 +206,24 @@ resource "aws_cloudwatch_dashboard" "this" {
     ]
   })
 }
+
+# A work or delivery queue whose oldest message is older than queue_age_seconds (the workers cannot
+# keep up, or the model keeps throttling); any message in a dead-letter queue (a job or a webhook given up).
+resource "aws_cloudwatch_metric_alarm" "queue" {
+  for_each = local.alarms_enabled ? var.queues : {}
+
+  alarm_name          = "${var.name}-queue-${each.key}"
+  alarm_description   = each.value.dead_letter ? "${each.value.name} holds a message given up on." : "${each.value.name}'s oldest message is over ${var.thresholds.queue_age_seconds} s old."
+  namespace           = "AWS/SQS"
+  metric_name         = each.value.dead_letter ? "ApproximateNumberOfMessagesVisible" : "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value.name }
+  statistic           = "Maximum"
+  period              = local.period
+  evaluation_periods  = 1
+  threshold           = each.value.dead_letter ? 1 : var.thresholds.queue_age_seconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}

@@ -51,7 +51,7 @@ variable "alarm_topic_arn" {
 }
 
 variable "thresholds" {
-  description = "Alarm thresholds, each over 5 minutes: api_5xx_percent (5xx share of API requests), function_errors and function_throttles (per function), webhook_signature_failures (webhooks refused for a bad signature: a spike means a wrong secret or someone probing), sweeper_timeouts (jobs the sweeper marked timed out), bedrock_throttles (Bedrock calls answered 429), budget_refusals (requests refused for a key's budget), budgets_almost_spent (keys passing 80% of a budget)."
+  description = "Alarm thresholds, each over 5 minutes: api_5xx_percent (5xx share of API requests), function_errors and function_throttles (per function), webhook_signature_failures (webhooks refused for a bad signature: a spike means a wrong secret or someone probing), sweeper_timeouts (jobs the sweeper marked timed out), bedrock_throttles (Bedrock calls answered 429), budget_refusals (requests refused for a key's budget), budgets_almost_spent (keys passing 80% of a budget), queue_age_seconds (the oldest message of a work or delivery queue; any message in a dead-letter queue alarms)."
   type = object({
     api_5xx_percent            = optional(number, 5)
     function_errors            = optional(number, 1)
@@ -61,6 +61,7 @@ variable "thresholds" {
     bedrock_throttles          = optional(number, 5)
     budget_refusals            = optional(number, 1)
     budgets_almost_spent       = optional(number, 1)
+    queue_age_seconds          = optional(number, 3600)
   })
   default = {}
 
@@ -74,4 +75,13 @@ variable "tags" {
   description = "Tags for the alarms (on top of the provider's default_tags)."
   type        = map(string)
   default     = {}
+}
+
+variable "queues" {
+  description = "SQS queues to watch, by a short key: name (the queue's name) and dead_letter (true: any message alarms; false: its oldest message's age does)."
+  type = map(object({
+    name        = string
+    dead_letter = bool
+  }))
+  default = {}
 }
