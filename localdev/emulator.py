@@ -30,7 +30,7 @@ COPIED = ("Makefile", "scripts", "src", "layers", "functions", "terraform")
 # Every service our module's resources and data sources call (the provider's endpoint names).
 SERVICES = (
     *("apigatewayv2", "bedrock", "cloudwatch", "events", "iam", "kms"),
-    *("lambda", "logs", "s3", "scheduler", "sns", "ssm", "sts"),
+    *("lambda", "logs", "s3", "scheduler", "sns", "sqs", "ssm", "sts"),
 )
 ACCOUNT_ID = "123456789012"  # what moto's STS answers
 REGION = "us-east-1"

@@ -41,7 +41,7 @@ def test_alarms_exist_only_when_a_topic_is_given():
     alarms = {
         name: body for (rtype, name), body in MONITORING.resources.items() if rtype == "aws_cloudwatch_metric_alarm"
     }
-    assert set(alarms) == {"api_5xx_rate", "function", "custom"}
+    assert set(alarms) == {"api_5xx_rate", "function", "custom", "queue"}
     for name, body in alarms.items():
         gate = body.get("count") or body.get("for_each")
         assert "local.alarms_enabled" in str(gate), name

@@ -41,10 +41,11 @@ def route_functions() -> set[str]:
 
 SCHEDULED_FUNCTIONS = {"sweeper"}  # run by an EventBridge schedule, behind no route
 AUTHORIZER_FUNCTIONS = {"authorizer"}  # API Gateway's Lambda authorizer (auth.type API_KEY), behind no route
+QUEUE_FUNCTIONS = {"worker", "deliver"}  # SQS event source mappings (queues.tf), behind no route
 
 
 def all_functions() -> set[str]:
-    return route_functions() | SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
+    return route_functions() | SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS | QUEUE_FUNCTIONS
 
 
 def root_text() -> str:
@@ -96,7 +97,7 @@ def test_every_function_folder_has_a_route_or_a_schedule():
     folders = {p.name for p in FUNCTIONS.iterdir() if p.is_dir() and p.name != "__pycache__"}
     unused = sorted(folders - all_functions())
     assert not unused, f"function folders no route in routes.json uses: {unused}"
-    assert folders >= SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS
+    assert folders >= SCHEDULED_FUNCTIONS | AUTHORIZER_FUNCTIONS | QUEUE_FUNCTIONS
     main = root_text()
     assert 'module.functions["sweeper"].arn' in main
     assert 'module.functions["authorizer"].invoke_arn' in main
@@ -139,7 +140,13 @@ def third_party_imports(function: str) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
+        text = path.read_text()
+        if path == package / "imagegen" / "providers" / "__init__.py":  # the registry imports them by name
+            queue += [
+                package.joinpath(*name.split(".")).with_suffix(".py")
+                for name in re.findall(r'"(imagegen\.providers\.\w+)"', text)
+            ]
+        for node in ast.walk(ast.parse(text)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
@@ -240,11 +247,11 @@ def test_policies_follow_least_privilege():
             flat = flat.replace(f"local.statements.{shared}", json.dumps(json.dumps(body)))
         actions = set(re.findall(r'\\"([a-z0-9]+:[A-Za-z]+)\\"', flat))
         assert not any("*" in action for action in actions), name
-        if name not in ("generate", "edit"):
+        if name not in ("generate", "edit", "worker"):
             assert "bedrock:InvokeModel" not in actions, name
-        else:  # each with the ARNs of its own models
+        else:  # each with the ARNs of its own models (the worker: every model the routes enable)
             assert f"local.bedrock_model_arns.{name}" in flat, name
-        if name != "generate":
+        if name not in ("generate", "worker"):
             assert "sagemaker:InvokeEndpoint" not in actions, name
         if name in ("get_job", "authorizer", "analyze"):
             assert actions == {"s3:GetObject"}, name
@@ -267,7 +274,7 @@ def test_policies_follow_least_privilege():
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit"]'
+    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit", "webhooks/secrets"]'
     assert objects == "${{for prefix in " + prefixes + ' : prefix => "${module.bucket.arn}/${prefix}/*"}}'
     # ...and AWS Marketplace's subscription actions, which have no resource-level permissions.
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
