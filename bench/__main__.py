@@ -21,6 +21,7 @@ SECTIONS = [
     "fanout",
     "sync",
     "limits",
+    "queue",
     "analyze",
     "recovery",
     "artifacts",

@@ -279,8 +279,9 @@ def images(api: Api, args: argparse.Namespace, route: str) -> int:
 
 
 def prefer(args: argparse.Namespace) -> dict:
-    """A quick job answers with its images; a slower one comes back at once and is followed here."""
-    return {} if args.no_wait else {"prefer": "wait=2"}
+    """A quick job answers with its images; a slower one comes back at once and is followed here.
+    --no-wait: a job for any model, answered at once (its id is printed)."""
+    return {"prefer": "respond-async"} if args.no_wait else {"prefer": "wait=2"}
 
 
 def jobs_command(api: Api, args: argparse.Namespace) -> int:

@@ -388,6 +388,14 @@ def invoke_endpoint(endpoint: str, body: dict, accept: str) -> dict:
     return {"generated_images": encode(images), "prompt": prompt}
 
 
+def quota_setting(value: str) -> tuple[int, float] | None:
+    """FAKE_BEDROCK_QUOTA: "10/60" is 10 requests per 60 s per model; empty: none."""
+    if not value.strip():
+        return None
+    requests, _, seconds = value.partition("/")
+    return int(requests), float(seconds or 60)
+
+
 class FakeModels(ThreadingHTTPServer):
     """Bedrock Runtime and SageMaker Runtime on one local port. `requests` records what came in."""
 
@@ -402,6 +410,25 @@ class FakeModels(ThreadingHTTPServer):
         self.latency = 0.0  # seconds every invocation takes before answering (make bench: a fixed model time)
         self.in_flight = self.max_in_flight = 0  # invocations being answered now, and the most at once
         self.fail_next = 0  # the next this many invocations answer ModelErrorException (one call of many failing)
+        # A per-model request quota, as Bedrock's Service Quotas: (requests, per seconds), e.g. (10, 60) for 10 a
+        # minute; past it an invocation is ThrottlingException (429). None: no quota. make serve: FAKE_BEDROCK_QUOTA.
+        self.quota: tuple[int, float] | None = quota_setting(os.environ.get("FAKE_BEDROCK_QUOTA", ""))
+        self._admitted: dict[str, list[float]] = {}
+        self.throttled = 0  # invocations refused for the quota
+
+    def admit(self, model: str) -> None:
+        """Count an invocation against the model's quota (a sliding window); a 429 past it."""
+        if self.quota is None:
+            return
+        limit, seconds = self.quota
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._admitted.get(model, []) if now - t < seconds]
+            if len(recent) >= limit:
+                self.throttled += 1
+                self._admitted[model] = recent
+                raise AwsError(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+            self._admitted[model] = [*recent, now]
 
     @property
     def url(self) -> str:
@@ -466,6 +493,7 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.server.record(
                     {"service": "bedrock", "model": model_id, "body": body, "headers": dict(self.headers)}
                 )
+                self.server.admit(model_id)
                 with self.server._lock:
                     failing, self.server.fail_next = self.server.fail_next > 0, max(0, self.server.fail_next - 1)
                 if failing:

@@ -80,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     origins = [o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
     cors = Cors.like_terraform(origins)
     server = LocalApi((args.host, args.port), auth=None if args.auth == "none" else args.auth, cors=cors)
+    from localdev import queues
+
+    made = queues.ensure()
+    queues.start_pollers(server.handler_for, made)
+    banner.append(
+        f"queues      {len(made['work'])} work queue(s) (Prefer: respond-async) and webhook deliveries in LocalStack's "
+        "SQS, polled here as Lambda's event source mappings would"
+    )
     print(f"imagegen local HTTP API at {server.url}", flush=True)
     banner.insert(
         0, f"playground  {server.url}/ (the contract: {server.url}/openapi.json; the CLI: .venv/bin/imagegen)"

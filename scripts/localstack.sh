@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE_DIR=.localstack
 ENDPOINT=${LOCALSTACK_ENDPOINT:-http://127.0.0.1:4566}
-SERVICES=${LOCALSTACK_SERVICES:-s3,ssm,secretsmanager,iam,sts,lambda,logs}
+SERVICES=${LOCALSTACK_SERVICES:-s3,ssm,sqs,secretsmanager,iam,sts,lambda,logs}
 VENV=${LOCALSTACK_VENV:-.tools/localstack}
 # Pins from shared/notes/localstack-on-host.md: newer cbor2/pyopenssl broke the runtime.
 LOCALSTACK_PACKAGES=("localstack-core[runtime]==2026.3.0" "cbor2<5.7" "pyopenssl>=25,<25.2" "cryptography>=45" "service_identity")

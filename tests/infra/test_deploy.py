@@ -382,6 +382,7 @@ ALLOWED_RESOURCE = re.compile(
     r"|logs:[a-z0-9-]+:\d{12}:log-group:/aws/lambda/[a-z0-9-]+:\*"  # the function's own log streams
     r"|bedrock:[a-z0-9-]+:(?:\d{12})?:(?:foundation-model|inference-profile)/[A-Za-z0-9.:-]+"
     r"|sagemaker:[a-z0-9-]+:\d{12}:endpoint/[a-z0-9-]+"
+    r"|sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+"  # one named queue
     r")$"
 )
 
@@ -476,10 +477,13 @@ def test_policies_are_least_privilege(deployed):
         # function that only lists (usage: its ledger keys hold everything, no object is read)
         assert ("kms:GenerateDataKey" in actions) == ("s3:PutObject" in actions), function
         assert ("kms:Decrypt" in actions) == bool({"s3:GetObject", "s3:PutObject"} & set(actions)), function
-        arns = bedrock_arns(expected.models.get(function, []))
+        # the worker runs the queued jobs of every model the routes enable
+        invoked = sorted({n for names in expected.models.values() for n in names}) if function == "worker" else None
+        invoked = invoked if invoked is not None else expected.models.get(function, [])
+        arns = bedrock_arns(invoked)
         if arns:
             assert set(actions["bedrock:InvokeModel"]) == arns, function
-            check_marketplace(function, statements, marketplace_products(expected.models[function]))
+            check_marketplace(function, statements, marketplace_products(invoked))
         else:
             assert "bedrock:InvokeModel" not in actions, function
             assert not any(a.startswith("aws-marketplace:") for a in actions), function

@@ -274,7 +274,9 @@ def test_policies_follow_least_privilege():
         assert reads_secret == (name == "replicate_webhook"), name
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
-    prefixes = '["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit", "webhooks/secrets"]'
+    prefixes = (
+        '["images", "uploads", "jobs", "open", "usage", "auth/api-keys", "limits", "ratelimit", "webhooks/secrets"]'
+    )
     assert objects == "${{for prefix in " + prefixes + ' : prefix => "${module.bucket.arn}/${prefix}/*"}}'
     # ...and AWS Marketplace's subscription actions, which have no resource-level permissions.
     uncommented = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))

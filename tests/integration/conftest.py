@@ -24,6 +24,7 @@ from localdev.bucket import ensure_bucket
 from localdev.server import LocalApi
 
 ROOT = Path(__file__).resolve().parents[2]
+JOB = {"prefer": "respond-async"}  # a client that follows jobs: 202 at once, whatever the model
 ENDPOINT = os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 
 
@@ -49,11 +50,17 @@ def bucket(localstack) -> str:
 
 @pytest.fixture(scope="session")
 def api(bucket) -> str:
-    """Base URL of a local HTTP API server running every route of functions/routes.json."""
+    """Base URL of a local HTTP API server running every route of functions/routes.json, with the queues'
+    pollers (the worker and the deliverer, as their event source mappings run them)."""
+    from localdev import queues
+
     server = LocalApi(("127.0.0.1", 0))
+    pollers = queues.start_pollers(server.handler_for, queues.ensure(f"imagegen-it-{uuid.uuid4().hex[:8]}"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.url
+    for poller in pollers:
+        poller.stop()
     server.shutdown()
     server.server_close()
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from localdev.fake_replicate import render
+from tests.integration.conftest import JOB
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def test_multipart_three_images_become_three_stored_results(api, fake_replicate,
     files = [("image", (f"photo{i}.png", data, "image/png")) for i, data in enumerate(sources)]
 
     # WHEN they are posted to the edits route
-    response = requests.post(f"{api}/v1/images/edits", files=files, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", files=files, headers=JOB, timeout=30)
 
     # THEN there are three queued jobs at once
     assert response.status_code == 202, response.text
@@ -100,7 +101,7 @@ def test_json_base64_image_is_one_job(api, fake_replicate, s3, bucket):
     body = {"image": base64.b64encode(source).decode(), "input": {"style": "anime"}}
 
     # WHEN it is posted
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers=JOB, timeout=30)
 
     # THEN one job succeeds, and Replicate got the override next to the image
     assert response.status_code == 202, response.text
@@ -119,7 +120,7 @@ def test_image_url_is_passed_to_replicate_which_fetches_it(api, fake_replicate, 
     fake_replicate.outputs[url] = source
 
     # WHEN the URL is posted as a multipart field
-    response = requests.post(f"{api}/v1/images/edits", files={"image_url": (None, url)}, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", files={"image_url": (None, url)}, headers=JOB, timeout=30)
 
     # THEN Replicate (not our function) fetched it, nothing was uploaded, and the job succeeds
     assert response.status_code == 202, response.text
@@ -139,7 +140,7 @@ def test_a_repeated_webhook_stores_nothing_twice(api, fake_replicate, s3, bucket
     body = {"image": base64.b64encode(render(b"dup")).decode(), "input": {"fake": behaviour}}
 
     # WHEN the job runs
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers=JOB, timeout=30)
     assert response.status_code == 202, response.text
     job_id = response.json()["jobs"][0]["id"]
     wait_for_job(api, job_id)

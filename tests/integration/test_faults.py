@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from imagegen import aws
 from localdev.fake_replicate import render
+from tests.integration.conftest import JOB
 from tests.integration.test_edit_api import wait_for_deliveries, wait_for_job
 
 
@@ -43,7 +44,7 @@ def test_s3_failing_while_the_webhook_stores_is_redelivered_without_loss(
 ):
     # GIVEN S3 that fails the first image write
     body = {"image": base64.b64encode(render(b"fault")).decode()}
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers=JOB, timeout=30)
     assert response.status_code == 202, response.text
     job_id = response.json()["jobs"][0]["id"]
     # WHEN Replicate delivers the webhook THEN the first delivery is a 5xx (the job stays open) and
@@ -64,7 +65,7 @@ def test_200_concurrent_edits_and_their_webhooks_lose_nothing(api, fake_replicat
 
     def post(source: bytes) -> requests.Response:
         body = {"image": base64.b64encode(source).decode()}
-        return requests.post(f"{api}/v1/images/edits", json=body, timeout=60)
+        return requests.post(f"{api}/v1/images/edits", json=body, headers=JOB, timeout=60)
 
     started = time.monotonic()
     with ThreadPoolExecutor(50) as pool:

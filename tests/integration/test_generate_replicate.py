@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from tests.integration.conftest import JOB
 from tests.integration.test_edit_api import wait_for_job
 
 
@@ -13,6 +14,7 @@ def test_replicate_text_to_image_is_async_and_stored_by_the_webhook(api, fake_re
     response = requests.post(
         f"{api}/v1/images/generations",
         json={"prompt": "a lighthouse at dusk", "provider": "replicate"},
+        headers=JOB,
         timeout=30,
     )
     # THEN it answers 202 with a job at once, and the webhook later stores the image

@@ -75,7 +75,7 @@ def test_a_streamed_multipart_upload_is_one_body_to_the_function(api, fake_repli
         for i in range(0, len(form), 4096):
             yield form[i : i + 4096]
 
-    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "prefer": "respond-async"}
     response = requests.post(f"{api}/v1/images/edits", data=pieces(), headers=headers, timeout=30)
     assert response.status_code == 202, response.text
     assert len(response.json()["jobs"]) == 1

@@ -15,10 +15,9 @@ from imagegen import apikeys
 pytestmark = pytest.mark.integration
 
 
-def post(served, key: str, body: dict) -> requests.Response:
-    return requests.post(
-        f"{served.url}/v1/images/generations", json=body, headers={"authorization": f"Bearer {key}"}, timeout=120
-    )
+def post(served, key: str, body: dict, prefer: str | None = None) -> requests.Response:
+    headers = {"authorization": f"Bearer {key}"} | ({"prefer": prefer} if prefer else {})
+    return requests.post(f"{served.url}/v1/images/generations", json=body, headers=headers, timeout=120)
 
 
 def test_fifty_concurrent_requests_against_room_for_two_images_make_exactly_two(served):
@@ -83,7 +82,7 @@ def test_an_async_jobs_reservation_is_settled_when_it_ends_and_a_canceled_one_co
         return sum(r["usd"] for r in state.get("open", {}).values()), state.get("spent", 0.0)
 
     # a FLUX schnell job ($0.003) reserves at once, and settles to its image when the webhook stores it
-    job = post(served, key, {"prompt": "a lighthouse", "model": "flux-schnell"}).json()
+    job = post(served, key, {"prompt": "a lighthouse", "model": "flux-schnell"}, "respond-async").json()
     assert open_and_spent() == (0.003, 0.0)
     deadline = time.monotonic() + 60
     while (
@@ -93,7 +92,7 @@ def test_an_async_jobs_reservation_is_settled_when_it_ends_and_a_canceled_one_co
         time.sleep(0.5)
     assert open_and_spent() == (0.0, 0.003)
     # a canceled one gives its reservation back and spends nothing
-    job = post(served, key, {"prompt": "never mind", "model": "flux-schnell"}).json()
+    job = post(served, key, {"prompt": "never mind", "model": "flux-schnell"}, "respond-async").json()
     canceled = requests.post(f"{served.url}/v1/jobs/{job['id']}/cancel", headers=headers, timeout=30)
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
     assert open_and_spent() == (0.0, 0.003)

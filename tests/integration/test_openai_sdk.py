@@ -175,11 +175,18 @@ def test_async_edit_with_prefer_wait_answers_the_finished_images(client, edit_mo
     assert sent["prompt"] == "as a bronze statue" and sent["input_image"].startswith("http")
 
 
-def test_async_edit_without_waiting_answers_202_with_the_job(client, edit_models, keyed_api, key):
+def test_an_async_model_without_any_prefer_gives_the_sdk_its_image(client, edit_models):
+    # An SDK that knows nothing of jobs: the answer is waited for, so data[0] is the image
+    result = client.images.edit(image=("cat.png", picture(96, 96)), prompt="sketch", model="flux-kontext-pro")
+    assert result.data[0].url and requests.get(result.data[0].url, timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_respond_async_answers_202_with_the_job_at_once(client, edit_models, keyed_api, key):
     raw = client.images.with_raw_response.edit(
-        image=("cat.png", picture(96, 96)), prompt="sketch", model="flux-kontext-pro"
-    )
-    assert raw.status_code == 202 and "preference-applied" not in raw.headers
+        image=("cat.png", picture(96, 96)), prompt="sketch", model="flux-kontext-pro",
+        extra_headers={"Prefer": "respond-async"},
+    )  # fmt: skip
+    assert raw.status_code == 202 and raw.headers["preference-applied"] == "respond-async"
     assert raw.parse().data == []
     (job,) = raw.http_response.json()["jobs"]
     assert job["status"] in ("queued", "starting", "processing", "succeeded")

@@ -195,6 +195,29 @@ def run_web(dist, tmp_path, bucket):
     assert "boto3" not in page["modules"]  # a page needs no AWS SDK
 
 
+def run_worker(dist, tmp_path, bucket):
+    message = {"messageId": "m1", "body": json.dumps({"job_id": "0" * 32}), "eventSource": "aws:sqs"}
+    ran = run(dist, "worker", {"Records": [message]}, tmp_path)
+    assert ran["answer"] == {"batchItemFailures": []}  # a job with no record is dropped, not retried forever
+
+
+def run_deliver(dist, tmp_path, bucket):
+    message = {"messageId": "m1", "body": json.dumps({"job_id": "0" * 32, "attempt": 1, "due": 0})}
+    ran = run(dist, "deliver", {"Records": [message]}, tmp_path)
+    assert ran["answer"] == {"batchItemFailures": []}
+    assert "replicate" not in ran["modules"]  # delivering needs no provider
+
+
+def run_webhook_secret(dist, tmp_path, bucket):
+    ran = run(
+        dist,
+        "webhook_secret",
+        event("get_job", routeKey="GET /v1/webhooks/default/secret", pathParameters=None),
+        tmp_path,
+    )
+    assert ran["answer"]["statusCode"] == 200 and json.loads(ran["answer"]["body"])["key"].startswith("whsec_")
+
+
 RUNS = {
     "generate": run_generate,
     "edit": run_edit,
@@ -207,6 +230,9 @@ RUNS = {
     "models": run_models,
     "usage": run_usage,
     "web": run_web,
+    "worker": run_worker,
+    "deliver": run_deliver,
+    "webhook_secret": run_webhook_secret,
 }
 
 

@@ -21,7 +21,7 @@ def later() -> datetime:
 
 def submit(api: str, behaviour: str) -> str:
     body = {"image": base64.b64encode(render(behaviour.encode())).decode(), "input": {"fake": behaviour}}
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers={"prefer": "respond-async"}, timeout=30)
     assert response.status_code == 202, response.text
     return response.json()["jobs"][0]["id"]
 

@@ -28,7 +28,7 @@ def record(s3, bucket: str, job_id: str) -> tuple[dict, str]:
 def finished_job(api, fake, s3, bucket) -> tuple[dict, dict]:
     """A job that went the whole way (edit -> webhook -> stored): its record and the prediction."""
     body = {"image": base64.b64encode(render(b"webhook tests")).decode()}
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers={"prefer": "respond-async"}, timeout=30)
     assert response.status_code == 202, response.text
     job_id = response.json()["jobs"][0]["id"]
     deadline = time.monotonic() + DEADLINE_SECONDS

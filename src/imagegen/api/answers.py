@@ -124,5 +124,9 @@ def job_view(job: dict) -> dict:
         view["offline"] = True
     view["images"] = [presign(image) for image in job.get("images", [])]
     view |= {k: job[k] for k in (*COST_FIELDS, "scaled") if k in job}
+    if isinstance(job.get("webhook"), dict):  # where its end is sent, and how that went (never the URL's query:
+        hook = job["webhook"]  # a receiver's token often rides there)
+        view["webhook"] = {"url": hook["url"].split("?")[0], "events": hook.get("events")}
+        view["webhook"] |= {"deliveries": hook["deliveries"]} if "deliveries" in hook else {}
     view["links"] = links(job["id"])
     return view

@@ -26,7 +26,7 @@ from typing import Any
 
 from imagegen import bucket, logs, settings
 from imagegen.api import answers, signatures
-from imagegen.errors import ApiError, invalid
+from imagegen.errors import ApiError, JobNotFound, invalid
 from imagegen.images import fetch
 from imagegen.jobs import notify, records
 
@@ -117,7 +117,11 @@ def deliver(message: dict) -> str:
     if due - time.time() > 1:  # not yet: SQS held it its 15 minutes, carry it forward
         notify.send(message, due - time.time())
         return "carried"
-    job = records.get(message["job_id"])
+    try:
+        job = records.get(message["job_id"])
+    except JobNotFound:  # its record expired (the bucket's lifecycle): nothing left to tell
+        log.warning("webhook for job %s dropped: the job has no record", message.get("job_id"))
+        return "missing"
     hook = job.get("webhook") or {}
     attempt = int(message.get("attempt") or 1)
     status, state = post(job, hook["url"]), "retrying"
