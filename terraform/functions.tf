@@ -59,24 +59,8 @@ locals {
           local.statements.key_rates,
           local.statements.send_deliveries,
         ],
-        local.queue_job_statements,
-        length(local.bedrock_model_arns.generate) == 0 ? [] : [
-          {
-            sid        = "InvokeBedrockModels"
-            actions    = ["bedrock:InvokeModel"]
-            resources  = local.bedrock_model_arns.generate
-            conditions = []
-          },
-        ],
-        local.marketplace_statements.generate,
-        var.sagemaker.endpoint_name == "" ? [] : [
-          {
-            sid        = "InvokeSageMakerEndpoint"
-            actions    = ["sagemaker:InvokeEndpoint"]
-            resources  = [local.sagemaker_endpoint_arn]
-            conditions = []
-          },
-        ],
+        local.queue_job_statements.generate,
+        local.invoke_statements.generate,
       )
     }
 
@@ -116,16 +100,8 @@ locals {
           local.statements.key_rates,
           local.statements.send_deliveries,
         ],
-        local.queue_job_statements,
-        length(local.bedrock_model_arns.edit) == 0 ? [] : [
-          {
-            sid        = "InvokeBedrockModels"
-            actions    = ["bedrock:InvokeModel"]
-            resources  = local.bedrock_model_arns.edit
-            conditions = []
-          },
-        ],
-        local.marketplace_statements.edit,
+        local.queue_job_statements.edit,
+        local.invoke_statements.edit,
       )
     }
 
@@ -222,23 +198,7 @@ locals {
             conditions = []
           },
         ],
-        length(local.bedrock_model_arns.worker) == 0 ? [] : [
-          {
-            sid        = "InvokeBedrockModels"
-            actions    = ["bedrock:InvokeModel"]
-            resources  = local.bedrock_model_arns.worker
-            conditions = []
-          },
-        ],
-        local.marketplace_statements.worker,
-        var.sagemaker.endpoint_name == "" ? [] : [
-          {
-            sid        = "InvokeSageMakerEndpoint"
-            actions    = ["sagemaker:InvokeEndpoint"]
-            resources  = [local.sagemaker_endpoint_arn]
-            conditions = []
-          },
-        ],
+        local.invoke_statements.worker,
       )
     }
 

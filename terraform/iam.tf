@@ -25,10 +25,14 @@ locals {
     # Each key's webhook signing secret, made on first use.
     webhook_secrets = { sid = "WebhookSecrets", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.objects["webhooks/secrets"]], conditions = [] }
   }
-  # generate and edit queue Prefer: respond-async jobs on the model's work queue (none: no statement).
-  queue_job_statements = length(aws_sqs_queue.work) == 0 ? [] : [
-    { sid = "QueueJobs", actions = ["sqs:SendMessage"], resources = [for queue in aws_sqs_queue.work : queue.arn], conditions = [] },
-  ]
+  # generate and edit queue Prefer: respond-async jobs on the work queues of their own models (none: no statement).
+  queue_job_statements = {
+    for function in ["generate", "edit"] : function => [
+      for arns in [[for name, queue in aws_sqs_queue.work : queue.arn if contains(local.function_models[function], name)]] : {
+        sid = "QueueJobs", actions = ["sqs:SendMessage"], resources = arns, conditions = []
+      } if length(arns) > 0
+    ]
+  }
 
   # Per function, from its own statements: s3:ListBucket for the prefixes (or exact keys) it reads,
   # so a missing key is a 404, not a 403 (S3's implicit check for that carries the key as s3:prefix);

@@ -58,5 +58,18 @@ locals {
       },
     ]
   }
+  # What calling a function's models needs, written once: Bedrock on its models' ARNs, their Marketplace
+  # subscription, and the SageMaker endpoint where one is named (generate and the worker; edits never use it).
+  invoke_statements = {
+    for function in ["generate", "edit", "worker"] : function => concat(
+      length(local.bedrock_model_arns[function]) == 0 ? [] : [
+        { sid = "InvokeBedrockModels", actions = ["bedrock:InvokeModel"], resources = local.bedrock_model_arns[function], conditions = [] },
+      ],
+      local.marketplace_statements[function],
+      var.sagemaker.endpoint_name == "" || function == "edit" ? [] : [
+        { sid = "InvokeSageMakerEndpoint", actions = ["sagemaker:InvokeEndpoint"], resources = [local.sagemaker_endpoint_arn], conditions = [] },
+      ],
+    )
+  }
   sagemaker_endpoint_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:endpoint/${lower(var.sagemaker.endpoint_name)}"
 }

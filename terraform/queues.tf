@@ -3,6 +3,11 @@
 # deliveries to callers have their own queue. Each has a dead-letter queue, alarmed (monitoring).
 
 locals {
+  # The models each route enables, the SageMaker endpoint's row with generate's when one is named (as the code adds it).
+  function_models = {
+    generate = concat(local.models.generate, var.sagemaker.endpoint_name == "" ? [] : ["sagemaker"])
+    edit     = local.models.edit
+  }
   # The enabled models that answer now (the catalog's providers table), by catalog name.
   queued_models = toset(concat(
     [for name in distinct(flatten(values(local.models))) : name if try(local.catalog.providers[local.catalog.models[name].provider].answers, "later") == "now"],

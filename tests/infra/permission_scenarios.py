@@ -228,8 +228,15 @@ def deliver(fakes: Fakes, expected) -> None:
 
 
 def webhook_secret(fakes: Fakes, expected) -> None:
-    answer = call("webhook_secret", "GET", "/v1/webhooks/default/secret")
-    assert answer["statusCode"] == 200 and json.loads(answer["body"])["key"].startswith("whsec_"), answer["body"]
+    """The key's secret (made by the deliverer already: read), and a deployment without keys' (made now)."""
+    route = next(r for r in load_routes() if r.key == "GET /v1/webhooks/default/secret")
+    for caller in (dict(CALLER), None):
+        event = build_event(route, route.pattern.match(route.key.split(" ")[1]), "GET", route.key.split(" ")[1],
+                            {"host": DOMAIN}, b"", "203.0.113.7", DOMAIN)  # fmt: skip
+        if caller:
+            event["requestContext"]["authorizer"] = {"lambda": caller}
+        answer = load_handler("webhook_secret")(event, FakeContext())
+        assert answer["statusCode"] == 200 and json.loads(answer["body"])["key"].startswith("whsec_"), answer["body"]
 
 
 def succeed(fakes: Fakes, job_id: str) -> str:

@@ -247,12 +247,10 @@ def test_policies_follow_least_privilege():
             flat = flat.replace(f"local.statements.{shared}", json.dumps(json.dumps(body)))
         actions = set(re.findall(r'\\"([a-z0-9]+:[A-Za-z]+)\\"', flat))
         assert not any("*" in action for action in actions), name
-        if name not in ("generate", "edit", "worker"):
-            assert "bedrock:InvokeModel" not in actions, name
-        else:  # each with the ARNs of its own models (the worker: every model the routes enable)
-            assert f"local.bedrock_model_arns.{name}" in flat, name
-        if name not in ("generate", "worker"):
-            assert "sagemaker:InvokeEndpoint" not in actions, name
+        # calling models: one local for the three functions that do, each keyed by its own name
+        calls_models = f"local.invoke_statements.{name}" in flat
+        assert calls_models == (name in ("generate", "edit", "worker")), name
+        assert "bedrock:InvokeModel" not in actions and "sagemaker:InvokeEndpoint" not in actions, name
         if name in ("get_job", "authorizer", "analyze"):
             assert actions == {"s3:GetObject"}, name
         # analyze reads exactly the configured model and label keys, nothing by prefix
@@ -272,6 +270,10 @@ def test_policies_follow_least_privilege():
             assert actions == set() and settings.get("lists", []) == [], name
         reads_secret = "local.webhook_secret_parameter_arn" in flat
         assert reads_secret == (name == "replicate_webhook"), name
+    # each with the ARNs of its own models (the worker: every model the routes enable); SageMaker never for edits
+    invoke = root_local("invoke_statements")
+    assert "local.bedrock_model_arns[function]" in invoke and "local.marketplace_statements[function]" in invoke
+    assert 'function == \\"edit\\"' in invoke or 'function == "edit"' in invoke, invoke
     # The only wildcards in our policies are key prefixes inside the bucket ARN.
     objects = root_local("objects")
     prefixes = (

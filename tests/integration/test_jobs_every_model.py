@@ -67,8 +67,9 @@ def test_a_bedrock_job_runs_in_the_worker_and_its_signed_webhook_arrives(api, mo
     assert requests.get(event["data"]["images"][0]["url"], timeout=10).content[:8] == PNG
     # AND the job says its webhook was delivered
     job = wait_until(
-        lambda: (j := requests.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()).get("webhook", {}).get("deliveries")
-        and j
+        lambda: (
+            (j := requests.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()).get("webhook", {}).get("deliveries") and j
+        )
     )
     assert job["status"] == "succeeded" and job["webhook"]["deliveries"]["state"] == "delivered"
 

@@ -178,3 +178,18 @@ def test_a_private_address_is_refused_at_delivery_time(queues):
     drain_once = sqs.receive_message(QueueUrl=urls["deliveries"])["Messages"][0]
     assert webhooks.deliver(json.loads(drain_once["Body"])) == "retrying"
     assert records.get(job["id"])["webhook"]["deliveries"]["last_status"] is None
+
+
+def test_a_keys_default_webhook_is_used_when_the_request_names_none_and_checked_when_set():
+    from imagegen import apikeys
+
+    assert webhooks.target({}, "https://hooks.example.com/k")["url"] == "https://hooks.example.com/k"
+    assert webhooks.target({"webhook": "https://a.example.com/"}, "https://k.example.com/")["url"].startswith(
+        "https://a."
+    )
+    assert webhooks.target({}) is None
+    assert apikeys.check_limits({"webhook": "https://hooks.example.com/k"}) == {
+        "webhook": "https://hooks.example.com/k"
+    }
+    with pytest.raises(ValueError, match="https"):
+        apikeys.check_limits({"webhook": "http://hooks.example.com/k"})
