@@ -72,12 +72,14 @@ def _retry_only_in_time(caught_exception: Exception | None = None, response: Any
 
     if isinstance(caught_exception, ReadTimeoutError):
         raise caught_exception
+    error = (response[1] if response else {}).get("Error", {})
+    if caught_exception is None and not error:
+        return  # botocore asks after every attempt: a success needs no retry, however long it took
     started = getattr(_call, "started", None)
     if started is None or time.monotonic() - started + read_timeout() <= SYNC_BUDGET_SECONDS:
         return
     if caught_exception is not None:
         raise caught_exception
-    error = (response[1] if response else {}).get("Error", {})
     raise NoTimeToRetry(str(error.get("Code", "")), str(error.get("Message", "")))
 
 

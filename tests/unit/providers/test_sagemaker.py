@@ -141,3 +141,15 @@ def test_endpoint_name_unset_means_off(monkeypatch):
     assert sagemaker.endpoint_name() == ""
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "sd")
     assert sagemaker.endpoint_name() == "sd"
+
+
+def test_a_call_slower_than_the_retry_room_still_succeeds(fake, monkeypatch):
+    # GIVEN a read timeout that leaves 1 s of API Gateway's 29 s for a retry, and an endpoint taking 1.5 s
+    monkeypatch.setenv("BEDROCK_READ_TIMEOUT", "28")
+    from imagegen import aws
+
+    aws.client.cache_clear()
+    fake.latency = 1.5
+    # WHEN it answers THEN its images are the answer: the deadline stops retries, never a success
+    produced = sagemaker.generate("my-sd-endpoint", Params(prompt="a slow lighthouse"))
+    assert produced and produced[0].startswith(b"\xff\xd8\xff")
