@@ -770,6 +770,10 @@ def test_logs_metrics_alarms_and_the_dashboard_are_deployed(deployed):
         watched = {d["Value"] for a in alarms.values() for d in a.get("Dimensions", []) if d["Name"] == "FunctionName"}
         assert set(names) <= watched
         assert all(alarm["AlarmActions"] == [expected.alarm_topic] for alarm in alarms.values())
+        # every queue: a work or delivery queue's oldest message, and any message in a dead-letter queue
+        queues = {url.rsplit("/", 1)[1] for url in client(deployment, "sqs").list_queues()["QueueUrls"]}
+        queued = {d["Value"] for a in alarms.values() for d in a.get("Dimensions", []) if d["Name"] == "QueueName"}
+        assert queued == queues and any(name.endswith("dead-letter") for name in queued)
     else:
         assert alarms == {}
     for function, name in outputs(deployment)["function_names"].items():

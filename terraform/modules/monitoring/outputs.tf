@@ -9,6 +9,7 @@ output "alarm_names" {
     aws_cloudwatch_metric_alarm.api_5xx_rate[*].alarm_name,
     [for alarm in aws_cloudwatch_metric_alarm.function : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.custom : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.queue : alarm.alarm_name],
   )
 }
 
