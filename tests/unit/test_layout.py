@@ -135,7 +135,7 @@ def test_a_route_never_reaches_sideways_into_another():
 
 
 def test_one_path_answers_now_and_one_answers_later():
-    """Only jobs/run calls a model (providers.calls; a provider's submit); the routes call jobs through api.respond."""
+    """Only jobs/ calls a model: run (providers.calls), later (a provider's submit); routes go through api.respond."""
     callers = {}
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -143,7 +143,7 @@ def test_one_path_answers_now_and_one_answers_later():
                 called = ast.unparse(node.func)
                 if called in ("providers.calls", "provider.submit"):
                     callers.setdefault(called, set()).add(name)
-    assert callers == {"providers.calls": {"imagegen.jobs.run"}, "provider.submit": {"imagegen.jobs.run"}}
+    assert callers == {"providers.calls": {"imagegen.jobs.run"}, "provider.submit": {"imagegen.jobs.later"}}
 
 
 PROVIDER_NAMES = ("bedrock", "sagemaker", "replicate")

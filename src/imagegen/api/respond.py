@@ -1,8 +1,8 @@
 """How an image request (a generation, an edit, a variation) is answered, the same for every route:
 
 - a model that answers now: 201 with the images (jobs.run.now); with `Prefer: respond-async`, 202 with
-  a job the worker runs from the model's queue (jobs.run.queued);
-- a model that answers later: its jobs (jobs.run.later), waited for as api.prefer says: 201 with the
+  a job the worker runs from the model's queue (jobs.queued);
+- a model that answers later: its jobs (jobs.later), waited for as api.prefer says: 201 with the
   images if they all finished in time, else 202 with the jobs (OpenAI's `data` empty until then). A
   job the provider refused is in the list `failed` with its error; if every one failed the answer is
   that error with the jobs.
@@ -17,7 +17,8 @@ from imagegen import settings
 from imagegen.api import answers, prefer
 from imagegen.api.events import Request, json_response
 from imagegen.errors import ApiError
-from imagegen.jobs import records, run, waiting
+from imagegen.jobs import later as predictions
+from imagegen.jobs import queued, records, run, waiting
 from imagegen.orders import Order, Params
 
 
@@ -25,14 +26,14 @@ def images(request: Request, order: Order, requests: list[Params], **extra: Any)
     if order.row.answers_later:
         return later(request, order, **extra)
     if prefer.respond_async(request):
-        job = run.queued(order, requests, **extra)
+        job = queued.queued(order, requests, **extra)
         return answers.accepted(job, prefer.applied(request, queued=True))
     job, produced = run.now(order, requests, **extra)
     return answers.created(job, order.response_format, produced, asked=order.asked)
 
 
 def later(request: Request, order: Order, **extra: Any) -> dict:
-    started = run.later(order, request.webhook_url(), **extra)
+    started = predictions.later(order, request.webhook_url(), **extra)
     failures = [job["_failure"] for job in started if "_failure" in job]
     wait = prefer.wait_for_later(request)
     headers = prefer.applied(request, wait, queued=True)

@@ -1,6 +1,6 @@
 """The worker: a job of a model that answers now (Bedrock, SageMaker), taken from its model's queue.
 
-`Prefer: respond-async` (or a request too big for API Gateway's 29 s) queues the request (jobs.run.queued);
+`Prefer: respond-async` (or a request too big for API Gateway's 29 s) queues the request (jobs.queued);
 the worker function reads the model's queue through a Lambda event source mapping whose maximum
 concurrency is sized to the model's quota, so a burst waits in the queue instead of failing. Here:
 the job is taken (`running`, its attempts counted), its calls made a few at once, a throttled call
@@ -16,12 +16,17 @@ from datetime import datetime, timezone
 
 from imagegen import catalog, settings
 from imagegen.errors import ApiError, JobNotFound
-from imagegen.jobs import records, run
+from imagegen.jobs import queued, records, run
 
 log = logging.getLogger("imagegen")
 
 # Kept back before the invocation's end to store what was made and finish the job.
 MARGIN_SECONDS = 30.0
+
+
+class Requeue(Exception):
+    """This invocation's time ran out with only throttled calls left and the job's time not up: the message
+    goes back on the queue (SQS delivers it again after its visibility timeout)."""
 
 
 def work(job_id: str, deadline: float | None = None) -> str:
@@ -42,13 +47,13 @@ def work(job_id: str, deadline: float | None = None) -> str:
     until = time.monotonic() + job_left
     if deadline is not None:
         until = min(until, deadline - MARGIN_SECONDS)
-    row, requests = run.requests_of(job)
+    row, requests = queued.requests_of(job)
     work_list = run.calls_of(row, job["model"], requests)
     produced, failures = run.make(row, work_list, until)
     if failures and not produced:
         first = failures[0]
         if run.is_throttled(first) and time.time() < created.timestamp() + settings.job_timeout_seconds() - 1:
-            raise run.Requeue(job_id)
+            raise Requeue(job_id)
         if run.is_throttled(first):
             records.mark_failed(job_id, f"{row.name} kept throttling until the job's timeout", "timed_out")
             return "timed_out"

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from imagegen import logs
-from imagegen.jobs import run, worker
+from imagegen.jobs import worker
 
 log = logging.getLogger("imagegen")
 
@@ -26,7 +26,7 @@ def handle(event: dict, context: Any = None) -> dict:
             job_id = json.loads(message["body"])["job_id"]
             outcome = worker.work(job_id, deadline)
             logs.metric("WorkerJobs", 1, outcome=outcome)
-        except run.Requeue:
+        except worker.Requeue:
             logs.metric("WorkerJobs", 1, outcome="requeued")
             failures.append({"itemIdentifier": message["messageId"]})
         except Exception:

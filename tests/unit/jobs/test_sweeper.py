@@ -206,7 +206,7 @@ def test_past_the_timeout_a_job_ends_whatever_replicate_says(fake):
 
 
 def test_predictions_are_created_with_the_job_timeout_as_their_deadline(fake, monkeypatch):
-    from imagegen.jobs import run
+    from imagegen.jobs import later
     from imagegen.providers import replicate as predictions
 
     monkeypatch.setenv("JOB_TIMEOUT_SECONDS", "900")
@@ -215,7 +215,7 @@ def test_predictions_are_created_with_the_job_timeout_as_their_deadline(fake, mo
     from imagegen import catalog
 
     ref = "catacolabs/cartoonify:v1"
-    run.submit(catalog.get("cartoonify"), ref, {"image": "https://example.com/a.png"}, job["id"], "https://x/h")
+    later.submit(catalog.get("cartoonify"), ref, {"image": "https://example.com/a.png"}, job["id"], "https://x/h")
     assert fake.cancel_afters == ["900s"]
     (prediction,) = fake.predictions.values()
     assert prediction["deadline"].endswith("Z")

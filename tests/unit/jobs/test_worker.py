@@ -10,7 +10,8 @@ import pytest
 from botocore.stub import Stubber
 
 from imagegen import catalog
-from imagegen.jobs import records, run
+from imagegen.jobs import queued as queueing
+from imagegen.jobs import records
 from imagegen.providers import runtime as invoke
 from imagegen.routes import worker
 from localdev.fake_models import png
@@ -103,4 +104,4 @@ def test_a_request_too_big_for_29_s_is_a_400_that_says_respond_async_and_runs_as
     assert accepted["statusCode"] == 202, accepted["body"]
     job = records.get(json.loads(accepted["body"])["id"])
     assert len(job["upload_keys"]) == 4 and job["parameters"]["n"] == 4
-    assert run.requests_of(job)[1][0].image is not None
+    assert queueing.requests_of(job)[1][0].image is not None
