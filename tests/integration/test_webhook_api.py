@@ -43,7 +43,7 @@ def pending_job(api, fake, s3, bucket, monkeypatch) -> tuple[dict, str]:
     """A submitted job whose webhook the fake does not send (the test sends its own)."""
     monkeypatch.setattr(fake, "deliver", False)
     body = {"image": base64.b64encode(render(b"pending")).decode()}
-    response = requests.post(f"{api}/v1/images/edits", json=body, timeout=30)
+    response = requests.post(f"{api}/v1/images/edits", json=body, headers={"prefer": "respond-async"}, timeout=30)
     assert response.status_code == 202, response.text
     job, _ = record(s3, bucket, response.json()["jobs"][0]["id"])
     assert job["status"] == "queued" and job["prediction_id"]
