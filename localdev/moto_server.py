@@ -5,15 +5,22 @@ CreateFunction ignores it and GetFunction never returns it, so the aws provider 
 change to `logging_config` after every apply and the no-drift check would fail for moto's sake.
 This keeps it the way AWS does: stored from CreateFunction / UpdateFunctionConfiguration and
 returned (with AWS's defaults: Text, the function's own log group) by GetFunction[Configuration].
+
+And moto answers an SQS queue's RedrivePolicy as `json.dumps` writes it (`{"a": 1, "b": 2}`), which the
+aws provider (5.100) reads as a change to `redrive_policy` after every apply ("whitespace changes", its
+plan says). This answers it compact, as `jsonencode` writes it, so the no-drift check is about our
+configuration and not about moto's spacing.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 from moto.awslambda import models
 from moto.server import main
+from moto.sqs import models as sqs
 
 _init = models.LambdaFunction.__init__
 _get_configuration = models.LambdaFunction.get_configuration
@@ -41,6 +48,17 @@ def update_configuration(self, config_updates: dict[str, Any]) -> dict[str, Any]
     return _update_configuration(self, config_updates)
 
 
+_queue_attributes = sqs.Queue.attributes.fget
+
+
+def queue_attributes(self) -> dict[str, Any]:
+    result = _queue_attributes(self)
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+    return result
+
+
+sqs.Queue.attributes = property(queue_attributes)
 models.LambdaFunction.__init__ = __init__
 models.LambdaFunction.get_configuration = get_configuration
 models.LambdaFunction.update_configuration = update_configuration
