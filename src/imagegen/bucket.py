@@ -34,6 +34,11 @@ def upload_key(job_id: str, n: int, content_type: str) -> str:
     return f"uploads/{job_id}/{n}.{EXTENSIONS[content_type]}"
 
 
+def mask_key(job_id: str) -> str:
+    """An edit's mask, beside its sources (a PNG, white where the image is repainted)."""
+    return f"uploads/{job_id}/mask.png"
+
+
 # S3's answer to a conditional write racing another on the same key: "409 ConditionalRequestConflict ...
 # you can retry the request" (S3 User Guide, conditional writes). The retry then learns who won (412).
 CONFLICT_RETRIES = 3

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from imagegen import settings
 from imagegen.errors import ApiError, param_of
 from imagegen.images import formats
 
@@ -314,7 +315,15 @@ def fetch_all(references: list[Reference], budget: float, loopback: bool = False
     return [(field, results[i]) for i, (field, _) in enumerate(references)]
 
 
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+def loopback_http(url: object, allowed: bool) -> bool:
+    """make serve's receivers: a plain-http URL to this machine, when `allowed` (never in production)."""
+    if not allowed or not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and parts.hostname in settings.LOOPBACK_HOSTS
+    except ValueError:
+        return False
 
 
 def post(
@@ -332,9 +341,9 @@ def post(
     address, resolved once and pinned; no redirect followed (a 3xx is the answer); at most `timeout`
     seconds in all. The HTTP status; a refused URL is a 400, a network failure a 422 saying why.
     `allow_loopback_http`: make serve's http://127.0.0.1 receivers (never set by Terraform)."""
-    parts = urlsplit(url) if isinstance(url, str) else None
     deadline = time.monotonic() + timeout
-    if allow_loopback_http and parts and parts.scheme == "http" and parts.hostname in LOOPBACK_NAMES:
+    if loopback_http(url, allow_loopback_http):
+        parts = urlsplit(url)
         host, target = parts.hostname, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn: http.client.HTTPConnection = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
     else:

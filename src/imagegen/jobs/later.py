@@ -30,9 +30,7 @@ def later(order: Order, webhook: str, **extra: Any) -> list[dict]:
     time, each image (and the mask) uploaded once and shared by its n jobs. Never raises for one job's
     trouble: a job that could not start is returned failed with its `_failure` (ApiError), so it cannot
     hide the others, whose predictions are already billed. The key's limits are checked first."""
-    provider = providers.of(order.row)
-    if hasattr(provider, "client"):
-        provider.client()  # the token is read (or the config error raised) before anything is written
+    providers.of(order.row).ready()  # its credentials read (or the config error raised) before anything is written
     aws.client("s3")  # made here, once: client creation from one session is not thread-safe
     if order.sources:  # an edit: the model makes one image per prediction, so n jobs per image
         sources, per_source, per_job = list(order.sources), order.params.n, replace(order.params, n=1)
@@ -63,7 +61,7 @@ def upload(order: Order, source: Source | None) -> dict:
         shared = {"image": bucket.presign(key, UPLOAD_URL_EXPIRY_SECONDS)["url"], "mask_url": None}
         shared["extra"], shared["first_job_id"] = {"source": source.field, "upload_key": key}, group
         if order.params.mask is not None:
-            mask_key = f"uploads/{group}/mask.png"
+            mask_key = bucket.mask_key(group)
             bucket.put_new(mask_key, order.params.mask, "image/png")
             shared["mask_url"] = bucket.presign(mask_key, UPLOAD_URL_EXPIRY_SECONDS)["url"]
         return shared

@@ -36,26 +36,14 @@ def queued(order: Order, requests: list[Params], **extra: Any) -> dict:
     sources = []
     for n, params in enumerate(requests):
         if params.image is not None:
-            key = bucket.upload_key(job_id, n, formats.sniff(params.image) or "image/png")
-            bucket.put_new(key, params.image, formats.sniff(params.image) or "image/png")
+            content_type = formats.sniff(params.image) or "image/png"
+            key = bucket.upload_key(job_id, n, content_type)
+            bucket.put_new(key, params.image, content_type)
             sources.append(key)
     if order.params.mask is not None:
-        extra["mask_key"] = f"uploads/{job_id}/mask.png"
+        extra["mask_key"] = bucket.mask_key(job_id)
         bucket.put_new(extra["mask_key"], order.params.mask, "image/png")
-    if settings.models_offline():
-        extra["offline"] = True
-    job = records.new_job(
-        job_id,
-        provider=order.provider,
-        model=order.model,
-        catalog_name=order.row.name,
-        prompt=order.params.prompt,
-        parameters=order.params.recorded(),
-        upload_keys=sources,
-        **order.who(),
-        **extra,
-    )
-    job = records.create(job)
+    job = records.create(run.new_job(order, job_id, catalog_name=order.row.name, upload_keys=sources, **extra))
     try:
         aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps({"job_id": job_id}))
     except Exception as exc:

@@ -175,7 +175,8 @@ def finish(job_id: str, status: str, **fields) -> dict:
 
 
 def mark_running(job_id: str) -> dict:
-    """A worker took the job: `running`, its attempts counted (None when it had already finished)."""
+    """A worker took the job: `running`, its attempts counted; the job as stored (as it was when it had
+    already finished)."""
 
     def take(job: dict) -> dict | None:
         if job["status"] in TERMINAL:

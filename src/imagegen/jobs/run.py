@@ -28,11 +28,14 @@ from imagegen.errors import ApiError, ProviderError
 from imagegen.images import formats
 from imagegen.jobs import limits, records
 from imagegen.orders import CALLS_IN_FLIGHT, Order, Params
+from imagegen.providers import runtime
 
 log = logging.getLogger("imagegen")
 
+# A sync request's throttled calls are retried only while this many seconds of its budget (API Gateway's
+# 29 s, providers.runtime) remain after the wait: the call itself must still fit.
 SYNC_CALL_ROOM_SECONDS = 12.0
-SYNC_BUDGET_SECONDS = 29.0
+SYNC_BUDGET_SECONDS = runtime.SYNC_BUDGET_SECONDS
 # Backoff between throttled attempts: full jitter (AWS Builders' Library, "Timeouts, retries, and
 # backoff with jitter"), random(0, min(cap, base * 2^attempt)).
 BACKOFF_BASE_SECONDS = 0.5
@@ -40,6 +43,8 @@ BACKOFF_CAP_SECONDS = 8.0
 # A sync request's reservation outlives any call it makes (API Gateway's 30 s; Lambda's timeout at most
 # 15 min): past this, a reservation a crashed function left behind stops counting.
 SYNC_HOLD_SECONDS = 900
+
+
 # -- now ----------------------------------------------------------------------------------------
 
 
@@ -181,18 +186,20 @@ def store(order: Order, produced: list[bytes], **extra: Any) -> dict:
     """Put each image under a fresh key and write the job record `succeeded`."""
     job_id = bucket.new_job_id()
     stored = put_images(job_id, order.provider, produced, datetime.now(timezone.utc))
-    if settings.models_offline():
-        extra["offline"] = True
     extra |= catalog.image_cost(order.row.name, len(stored))
-    job = records.new_job(
+    return records.create(new_job(order, job_id, status="succeeded", images=stored, **extra))
+
+
+def new_job(order: Order, job_id: str, **fields: Any) -> dict:
+    """The record of a job of a model that answers now: made at once (store), or queued (jobs.queued)."""
+    if settings.models_offline():
+        fields["offline"] = True
+    return records.new_job(
         job_id,
         provider=order.provider,
         model=order.model,
-        status="succeeded",
         prompt=order.params.prompt,
         parameters=order.params.recorded(),
-        images=stored,
         **order.who(),
-        **extra,
+        **fields,
     )
-    return records.create(job)

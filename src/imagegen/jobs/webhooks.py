@@ -61,10 +61,8 @@ def target(values: dict, key_default: str | None = None) -> dict | None:
 
 def check_url(url: object) -> str:
     """An https URL the guard would POST to (http://127.0.0.1 only under make serve)."""
-    if settings.webhook_loopback_allowed() and isinstance(url, str) and url.startswith("http://"):
-        host = url.split("/")[2].rsplit(":", 1)[0].strip("[]")
-        if host in fetch.LOOPBACK_NAMES:
-            return url
+    if fetch.loopback_http(url, settings.webhook_loopback_allowed()):
+        return url
     return fetch.check_url(url, "webhook")
 
 

@@ -43,8 +43,8 @@ def work(job_id: str, deadline: float | None = None) -> str:
     if job["status"] in records.TERMINAL:
         return "finished_already"
     created = datetime.fromisoformat(job["created_at"])
-    job_left = created.timestamp() + settings.job_timeout_seconds() - time.time()
-    until = time.monotonic() + job_left
+    ends = created.timestamp() + settings.job_timeout_seconds()  # the job's timeout, as a wall-clock time
+    until = time.monotonic() + ends - time.time()
     if deadline is not None:
         until = min(until, deadline - MARGIN_SECONDS)
     row, requests = queued.requests_of(job)
@@ -52,7 +52,7 @@ def work(job_id: str, deadline: float | None = None) -> str:
     produced, failures = run.make(row, work_list, until)
     if failures and not produced:
         first = failures[0]
-        if run.is_throttled(first) and time.time() < created.timestamp() + settings.job_timeout_seconds() - 1:
+        if run.is_throttled(first) and time.time() < ends - 1:
             raise Requeue(job_id)
         if run.is_throttled(first):
             records.mark_failed(job_id, f"{row.name} kept throttling until the job's timeout", "timed_out")

@@ -14,6 +14,8 @@ Answers now (Bedrock, SageMaker): the images' bytes within the request.
 
 Answers later (Replicate): a prediction that calls our webhook when it ends.
 
+    ready() -> None
+        its credentials read, or the ConfigError raised, before anything of a request is written.
     prediction_input(row, params, image=None, mask=None, overrides=None) -> dict
         the provider's input for a generation (no image) or one edit of `image` (a URL it fetches).
     submit(model, input, webhook) -> Prediction

@@ -60,6 +60,11 @@ def client() -> Any:
     return _client(aws.secret(settings.replicate_token_parameter()), settings.replicate_base_url())
 
 
+def ready() -> None:
+    """The token read from SSM (a ConfigError when it cannot be) before a request writes anything."""
+    client()
+
+
 @lru_cache(maxsize=4)
 def _client(token: str, base_url: str) -> Any:
     import httpx
