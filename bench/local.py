@@ -89,21 +89,31 @@ def replicate_env(latency: float = 0.0, bandwidth: float | None = None) -> Itera
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "MAX_OUTPUT_BYTES": str(256 * 1024 * 1024),
     }
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    clear_caches()
     try:
-        yield fake
+        with environment(settings):
+            clear_caches()
+            yield fake
+    finally:
+        clear_caches()
+        ssm.delete_parameters(Names=list(names.values()))
+        fake.stop()
+        empty_bucket(bucket)
+
+
+@contextlib.contextmanager
+def environment(settings: dict[str, str], also: tuple[str, ...] = ()) -> Iterator[None]:
+    """os.environ with `settings` set; afterwards as it was, those and the names in `also` (what the code
+    run inside sets itself) too."""
+    saved = {name: os.environ.get(name) for name in (*settings, *also)}
+    os.environ.update(settings)
+    try:
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        clear_caches()
-        ssm.delete_parameters(Names=list(names.values()))
-        fake.stop()
-        empty_bucket(bucket)
 
 
 def clear_caches() -> None:

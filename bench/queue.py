@@ -17,14 +17,13 @@ Time is scaled 10x: the quota is 10 requests a minute, enforced per 6 s, and a m
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench import Figure, check, median, prices
-from bench.local import event, load_handler, replicate_env
+from bench.local import environment, event, load_handler, replicate_env
 
 SCALE = 10  # time runs 10x faster here
 QUOTA = 10  # requests a minute (the fake enforces it per 60 / SCALE s)
@@ -62,12 +61,12 @@ def run(ctx) -> list[Figure]:
         "WEBHOOK_RETRY_SECONDS": "0,1,1,1,1,1,1,1",
         "IMAGEGEN_WEBHOOK_ALLOW_LOOPBACK": "1",
     }
-    saved = {name: os.environ.get(name) for name in (*env, "WORK_QUEUES", "DELIVERY_QUEUE_URL")}
-    os.environ.update(env)
+    # queues.ensure sets where the queues are: put back afterwards too
+    made_here = ("WORK_QUEUES", "DELIVERY_QUEUE_URL", "DELIVERY_DEAD_LETTER_URL")
     figures: list[Figure] = []
     pollers = []
     try:
-        with replicate_env():
+        with environment(env, made_here), replicate_env():
             aws.client.cache_clear()
             made = queues.ensure(f"imagegen-bench-{int(time.time())}")
             pollers = queues.start_pollers(load, made)
@@ -79,11 +78,6 @@ def run(ctx) -> list[Figure]:
         for poller in pollers:
             poller.stop()
         models.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         aws.client.cache_clear()
     return figures
 
